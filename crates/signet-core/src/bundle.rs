@@ -1,0 +1,252 @@
+//! Sigstore bundle v0.3 with a public-key hint and a DSSE envelope: the form cosign v3 writes
+//! for `cosign sign --key` / `cosign attest --key` in its new bundle format.
+//!
+//! Spec: `sigstore/protobuf-specs`, `Bundle` in `sigstore_bundle.proto`, JSON by proto3's
+//! canonical mapping (camelCase, empty fields omitted). signet writes no transparency-log
+//! entry; readers ignore what they do not need (timestamps, log entries) so that bundles from
+//! other tools still load.
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::dsse::{DsseError, Envelope};
+use crate::intoto::{self, Statement, StatementError};
+use crate::keys::{KeyPair, PublicKey};
+use crate::verified::Verified;
+
+/// Media type of a v0.3 bundle; also the `artifactType` of the OCI manifest that carries one.
+pub const BUNDLE_V03_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// Older media types, read but never written.
+pub const BUNDLE_OLDER_MEDIA_TYPES: [&str; 3] = [
+    "application/vnd.dev.sigstore.bundle+json;version=0.1",
+    "application/vnd.dev.sigstore.bundle+json;version=0.2",
+    "application/vnd.dev.sigstore.bundle+json;version=0.3",
+];
+
+/// Why a bundle was rejected.
+#[non_exhaustive]
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum BundleError {
+    /// Not the JSON shape of a bundle.
+    #[error("malformed Sigstore bundle: {reason}")]
+    Malformed {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A media type this version of signet does not read.
+    #[error("unsupported Sigstore bundle media type \"{found}\"")]
+    UnsupportedMediaType {
+        /// The media type found.
+        found: String,
+    },
+    /// The bundle is signed with a certificate (keyless), which a key cannot verify.
+    #[error("bundle is certificate-based (keyless signing); signet verifies key-based bundles")]
+    CertificateBased,
+    /// A message-signature bundle: it signs a blob's digest, not a statement.
+    #[error("bundle holds a message signature, not a DSSE envelope")]
+    MessageSignature,
+    /// The envelope did not verify.
+    #[error(transparent)]
+    Dsse(#[from] DsseError),
+    /// The envelope verified but does not hold an in-toto statement.
+    #[error("DSSE payload type is \"{found}\", expected {}", intoto::PAYLOAD_TYPE)]
+    NotInToto {
+        /// The payload type found.
+        found: String,
+    },
+    /// The statement is malformed or about another digest.
+    #[error(transparent)]
+    Statement(#[from] StatementError),
+}
+
+/// `verificationMaterial.publicKey`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PublicKeyIdentifier {
+    /// Opaque hint; cosign writes base64 of the SHA-256 of the DER public key.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hint: String,
+}
+
+/// `verificationMaterial`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationMaterial {
+    /// Present for key-based signing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<PublicKeyIdentifier>,
+    /// Present for keyless signing (v0.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<serde_json::Value>,
+    /// Present for keyless signing (v0.1, v0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x509_certificate_chain: Option<serde_json::Value>,
+    /// Transparency-log entries; kept, not interpreted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tlog_entries: Vec<serde_json::Value>,
+    /// Signed timestamps; kept, not interpreted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_verification_data: Option<serde_json::Value>,
+}
+
+/// A Sigstore bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bundle {
+    /// The bundle's media type (its version).
+    pub media_type: String,
+    /// What a verifier needs besides the signature.
+    pub verification_material: VerificationMaterial,
+    /// The signed content, when it is a DSSE envelope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dsse_envelope: Option<Envelope>,
+    /// The signed content, when it is a message signature; kept, not interpreted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_signature: Option<serde_json::Value>,
+}
+
+impl Bundle {
+    /// Signs `statement` with `key` into a v0.3 bundle with a public-key hint.
+    pub fn sign_statement(statement: &Statement, key: &KeyPair) -> Bundle {
+        let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, &statement.to_json(), key);
+        Bundle {
+            media_type: BUNDLE_V03_MEDIA_TYPE.to_string(),
+            verification_material: VerificationMaterial {
+                public_key: Some(PublicKeyIdentifier {
+                    hint: key.public_key().id().hint(),
+                }),
+                ..VerificationMaterial::default()
+            },
+            dsse_envelope: Some(envelope),
+            message_signature: None,
+        }
+    }
+
+    /// Parses bundle JSON and checks its media type.
+    pub fn parse(bytes: &[u8]) -> Result<Bundle, BundleError> {
+        let bundle: Bundle = serde_json::from_slice(bytes).map_err(|e| BundleError::Malformed {
+            reason: e.to_string(),
+        })?;
+        if bundle.media_type != BUNDLE_V03_MEDIA_TYPE
+            && !BUNDLE_OLDER_MEDIA_TYPES.contains(&bundle.media_type.as_str())
+        {
+            return Err(BundleError::UnsupportedMediaType {
+                found: bundle.media_type,
+            });
+        }
+        Ok(bundle)
+    }
+
+    /// The bundle as JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Strings, vectors and JSON values always serialise.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The predicate type the bundle claims, read without verification (for filtering and
+    /// display only).
+    pub fn unverified_predicate_type(&self) -> Option<String> {
+        let env = self.dsse_envelope.as_ref()?;
+        let bytes = env.payload_bytes().ok()?;
+        Statement::parse(&bytes).ok().map(|s| s.predicate_type)
+    }
+
+    /// Verifies the DSSE envelope under `keys`, parses the in-toto statement it carries, and
+    /// checks that the statement is about `subject`. The statement returned is the one the
+    /// signature covers, parsed from the signed bytes.
+    pub fn verify_statement(
+        &self,
+        keys: &[PublicKey],
+        subject: &Digest,
+    ) -> Result<Verified<Statement>, BundleError> {
+        let envelope = self.envelope()?;
+        let payload = envelope.verify(keys)?;
+        if payload.value().payload_type != intoto::PAYLOAD_TYPE {
+            return Err(BundleError::NotInToto {
+                found: payload.value().payload_type.clone(),
+            });
+        }
+        let statement = Statement::parse(&payload.value().bytes)?;
+        statement.check_subject(subject)?;
+        Ok(payload.map(|_| statement))
+    }
+
+    fn envelope(&self) -> Result<&Envelope, BundleError> {
+        if let Some(envelope) = &self.dsse_envelope {
+            return Ok(envelope);
+        }
+        if self.message_signature.is_some() {
+            return Err(BundleError::MessageSignature);
+        }
+        let vm = &self.verification_material;
+        if vm.certificate.is_some() || vm.x509_certificate_chain.is_some() {
+            return Err(BundleError::CertificateBased);
+        }
+        Err(BundleError::Malformed {
+            reason: "neither dsseEnvelope nor messageSignature present".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn key() -> KeyPair {
+        KeyPair::from_p256_scalar(&[9u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn sign_parse_verify_round_trip() {
+        let d = Digest::sha256_of(b"image");
+        let st = Statement::new(
+            "r/x",
+            &d,
+            intoto::COSIGN_SIGN_PREDICATE,
+            serde_json::json!({}),
+        );
+        let k = key();
+        let json = Bundle::sign_statement(&st, &k).to_json();
+        let text = String::from_utf8(json.clone()).unwrap();
+        assert!(text.starts_with(
+            "{\"mediaType\":\"application/vnd.dev.sigstore.bundle.v0.3+json\",\"verificationMaterial\":{\"publicKey\":{\"hint\":"
+        ));
+        let bundle = Bundle::parse(&json).unwrap();
+        let verified = bundle
+            .verify_statement(std::slice::from_ref(k.public_key()), &d)
+            .unwrap();
+        assert_eq!(verified.value(), &st);
+        assert_eq!(
+            bundle.unverified_predicate_type().as_deref(),
+            Some(intoto::COSIGN_SIGN_PREDICATE)
+        );
+    }
+
+    #[test]
+    fn statement_about_another_digest_is_rejected() {
+        let d = Digest::sha256_of(b"image");
+        let st = Statement::new(
+            "r/x",
+            &Digest::sha256_of(b"other"),
+            "p",
+            serde_json::json!({}),
+        );
+        let k = key();
+        let bundle = Bundle::sign_statement(&st, &k);
+        assert!(matches!(
+            bundle.verify_statement(std::slice::from_ref(k.public_key()), &d),
+            Err(BundleError::Statement(
+                StatementError::SubjectMismatch { .. }
+            ))
+        ));
+    }
+
+    #[test]
+    fn unknown_media_type_is_rejected() {
+        let json = br#"{"mediaType":"application/x","verificationMaterial":{}}"#;
+        assert!(matches!(
+            Bundle::parse(json),
+            Err(BundleError::UnsupportedMediaType { .. })
+        ));
+    }
+}

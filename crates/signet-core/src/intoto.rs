@@ -1,0 +1,167 @@
+//! in-toto Statement v1 (and v0.1 for reading): the statement an attestation makes about an
+//! image digest.
+//!
+//! Spec: <https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md>.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+
+/// DSSE payload type of an in-toto statement.
+pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+/// `_type` of a v1 statement.
+pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
+/// `_type` of a v0.1 statement, still written by older tools; read, never written.
+pub const STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
+/// The predicate type cosign v3 uses for a plain signature in the bundle format.
+pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+
+/// Why a statement was rejected.
+#[non_exhaustive]
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum StatementError {
+    /// Not the JSON shape of a statement.
+    #[error("malformed in-toto statement: {reason}")]
+    Malformed {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A `_type` other than v1 or v0.1.
+    #[error("unsupported in-toto statement type \"{found}\"")]
+    UnsupportedType {
+        /// The `_type` found.
+        found: String,
+    },
+    /// None of the subjects names the expected digest.
+    #[error("statement is about {}, not {expected}", found.join(", "))]
+    SubjectMismatch {
+        /// The digest the caller verifies.
+        expected: Digest,
+        /// The subject digests the statement names, as `alg:hex`.
+        found: Vec<String>,
+    },
+}
+
+/// One subject of a statement: a name and its digests by algorithm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    /// The artifact's name (for images, the repository).
+    #[serde(default)]
+    pub name: String,
+    /// Digests by algorithm name, hex values.
+    pub digest: BTreeMap<String, String>,
+}
+
+/// An in-toto statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Statement {
+    /// The statement schema.
+    #[serde(rename = "_type")]
+    pub statement_type: String,
+    /// What the statement is about.
+    pub subject: Vec<Subject>,
+    /// The predicate's type URI.
+    #[serde(rename = "predicateType")]
+    pub predicate_type: String,
+    /// The predicate itself, uninterpreted here.
+    #[serde(default)]
+    pub predicate: serde_json::Value,
+}
+
+impl Statement {
+    /// A v1 statement about one digest.
+    pub fn new(
+        subject_name: &str,
+        digest: &Digest,
+        predicate_type: &str,
+        predicate: serde_json::Value,
+    ) -> Statement {
+        Statement {
+            statement_type: STATEMENT_V1.to_string(),
+            subject: vec![Subject {
+                name: subject_name.to_string(),
+                digest: BTreeMap::from([(
+                    digest.algorithm().as_str().to_string(),
+                    digest.hex().to_string(),
+                )]),
+            }],
+            predicate_type: predicate_type.to_string(),
+            predicate,
+        }
+    }
+
+    /// Parses a statement and checks its `_type`.
+    pub fn parse(bytes: &[u8]) -> Result<Statement, StatementError> {
+        let statement: Statement =
+            serde_json::from_slice(bytes).map_err(|e| StatementError::Malformed {
+                reason: e.to_string(),
+            })?;
+        if statement.statement_type != STATEMENT_V1 && statement.statement_type != STATEMENT_V01 {
+            return Err(StatementError::UnsupportedType {
+                found: statement.statement_type,
+            });
+        }
+        Ok(statement)
+    }
+
+    /// The statement as compact JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        // A Value tree and strings always serialise.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Checks that one of the subjects names `expected` (same algorithm, same hex).
+    pub fn check_subject(&self, expected: &Digest) -> Result<(), StatementError> {
+        let algorithm = expected.algorithm().as_str();
+        let matches = self.subject.iter().any(|s| {
+            s.digest
+                .get(algorithm)
+                .is_some_and(|hex| hex.eq_ignore_ascii_case(expected.hex()))
+        });
+        if matches {
+            return Ok(());
+        }
+        Err(StatementError::SubjectMismatch {
+            expected: expected.clone(),
+            found: self
+                .subject
+                .iter()
+                .flat_map(|s| s.digest.iter().map(|(alg, hex)| format!("{alg}:{hex}")))
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_v01_and_v1_and_checks_subject() {
+        let d = Digest::sha256_of(b"image");
+        for ty in [STATEMENT_V1, STATEMENT_V01] {
+            let json = format!(
+                r#"{{"_type":"{ty}","subject":[{{"name":"x","digest":{{"sha256":"{}"}}}}],"predicateType":"p","predicate":{{}}}}"#,
+                d.hex()
+            );
+            let st = Statement::parse(json.as_bytes()).unwrap();
+            st.check_subject(&d).unwrap();
+        }
+        let other = Digest::sha256_of(b"other");
+        let st = Statement::new("x", &d, "p", serde_json::json!({}));
+        let err = st.check_subject(&other).unwrap_err();
+        assert!(err.to_string().contains(d.hex()));
+    }
+
+    #[test]
+    fn rejects_unknown_type() {
+        let json = br#"{"_type":"https://example.com/x","subject":[],"predicateType":"p"}"#;
+        assert!(matches!(
+            Statement::parse(json),
+            Err(StatementError::UnsupportedType { .. })
+        ));
+    }
+}

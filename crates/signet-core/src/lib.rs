@@ -1,0 +1,30 @@
+//! Pure data and cryptography for signet.
+//!
+//! This crate owns the types every other signet crate speaks: image references and digests,
+//! DSSE envelopes, in-toto statements, simple-signing payloads, Sigstore bundles, and keys
+//! (cosign-compatible encrypted private keys, PKIX public keys) with signing and verification.
+//!
+//! It must not do I/O or async: callers hand it bytes and get back parsed, checked values.
+//! Verification returns proof values ([`Verified`]) that only this crate can construct.
+//!
+//! ```
+//! use signet_core::keys::{KeyPair, PublicKey};
+//!
+//! let pair = KeyPair::generate_p256().unwrap();
+//! let signature = pair.sign(b"hello");
+//! let public = PublicKey::from_pem(&pair.public_key().to_pem()).unwrap();
+//! assert!(public.verify(b"hello", &signature).is_ok());
+//! assert!(public.verify(b"hellO", &signature).is_err());
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod bundle;
+pub mod digest;
+pub mod dsse;
+pub mod intoto;
+pub mod keys;
+pub mod reference;
+pub mod simplesigning;
+pub mod verified;
+
+pub use verified::Verified;
