@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Installs the real components that the end-to-end suite (tests/e2e) runs against.
+#
+# Idempotent: a package that is already installed is left alone, and when everything is there
+# the script does nothing (no apt-get update, no network). Run it once per machine or CI image:
+#
+#     bash scripts/setup-tests.sh
+#     cargo test -p signet-cli --test e2e
+#
+# To add a component, append "<debian-package>:<absolute path of a file it installs>" to
+# PACKAGES.
+set -euo pipefail
+
+# debian package : absolute path of a file it installs (used to tell whether it is installed)
+PACKAGES=(
+	# CNCF distribution 2.8, the real registry the harness starts (tests/e2e/harness.rs).
+	"docker-registry:/usr/bin/docker-registry"
+)
+
+log() { printf 'setup-tests: %s\n' "$*" >&2; }
+
+# The Python side of the independent format checks (PyNaCl, cryptography) in .venv; idempotent.
+python_env() {
+	log "python environment: $(bash "$(dirname "${BASH_SOURCE[0]}")/python-env.sh")"
+}
+
+missing=()
+for entry in "${PACKAGES[@]}"; do
+	pkg=${entry%%:*}
+	probe=${entry#*:}
+	if [[ -x "$probe" ]]; then
+		log "$pkg already installed ($probe)"
+	else
+		missing+=("$pkg")
+	fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+	log "no Debian package to install"
+	python_env
+	exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+	log "missing: ${missing[*]}; apt-get not found, install them by hand"
+	exit 1
+fi
+
+# Root for apt-get: run directly as root, otherwise through sudo if there is one.
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO=(sudo)
+	else
+		log "missing: ${missing[*]}; need root (or sudo) to install them"
+		exit 1
+	fi
+fi
+
+# Packages such as docker-registry ship an init script and start it from postinst via
+# invoke-rc.d, which on a machine without systemd means a registry daemon on :5000 left
+# running. A policy-rc.d that exits 101 ("action forbidden") stops that; see
+# /usr/share/doc/init-system-helpers/README.policy-rc.d. Docker images usually have one
+# already; if not, put one in place for the duration of the install only.
+POLICY=/usr/sbin/policy-rc.d
+if [[ ! -e "$POLICY" ]]; then
+	log "installing a temporary $POLICY so that no service is started"
+	remove_policy() { "${SUDO[@]}" rm -f "$POLICY"; }
+	trap remove_policy EXIT
+	printf '#!/bin/sh\n# temporary, from signet scripts/setup-tests.sh\nexit 101\n' |
+		"${SUDO[@]}" tee "$POLICY" >/dev/null
+	"${SUDO[@]}" chmod 0755 "$POLICY"
+fi
+
+log "installing: ${missing[*]}"
+"${SUDO[@]}" apt-get update
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+	apt-get install -y --no-install-recommends "${missing[@]}"
+
+for entry in "${PACKAGES[@]}"; do
+	pkg=${entry%%:*}
+	probe=${entry#*:}
+	if [[ ! -x "$probe" ]]; then
+		log "$pkg was installed but $probe is still missing"
+		exit 1
+	fi
+done
+python_env
+log "done"
