@@ -1,0 +1,107 @@
+//! `signet sign-blob` and `signet verify-blob`: the signing core on local files.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use signet_core::bundle::Bundle;
+use signet_core::digest::Digest;
+use signet_core::intoto::{COSIGN_SIGN_PREDICATE, Statement};
+use signet_core::keys::{KeyPair, PublicKey};
+
+use crate::cli::Output;
+use crate::password;
+
+fn default_bundle(file: &Path, bundle: Option<PathBuf>) -> PathBuf {
+    bundle.unwrap_or_else(|| {
+        let mut name = file.as_os_str().to_owned();
+        name.push(".sigstore.json");
+        PathBuf::from(name)
+    })
+}
+
+fn subject_name(file: &Path) -> String {
+    file.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Loads a cosign-format encrypted private key, asking for its password.
+pub fn load_private_key(path: &Path) -> anyhow::Result<KeyPair> {
+    let pem = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let password = password::for_existing_key()?;
+    KeyPair::from_encrypted_pem(&pem, password.as_bytes())
+        .with_context(|| format!("loading private key {}", path.display()))
+}
+
+/// Loads a PEM public key.
+pub fn load_public_key(path: &Path) -> anyhow::Result<PublicKey> {
+    let pem = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    PublicKey::from_pem(&pem).with_context(|| format!("loading public key {}", path.display()))
+}
+
+pub fn sign(file: &Path, key: &Path, bundle: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let bytes = fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let pair = load_private_key(key)?;
+    let digest = Digest::sha256_of(&bytes);
+    let statement = Statement::new(
+        &subject_name(file),
+        &digest,
+        COSIGN_SIGN_PREDICATE,
+        serde_json::json!({}),
+    );
+    let out = default_bundle(file, bundle);
+    fs::write(&out, Bundle::sign_statement(&statement, &pair).to_json())
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "Signed {} ({digest}) with key {}; bundle written to {}",
+        file.display(),
+        pair.public_key().id(),
+        out.display()
+    );
+    println!("{digest}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn verify(
+    file: &Path,
+    key: &Path,
+    bundle: Option<PathBuf>,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let bytes = fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let public = load_public_key(key)?;
+    let bundle_path = default_bundle(file, bundle);
+    let bundle_bytes =
+        fs::read(&bundle_path).with_context(|| format!("reading {}", bundle_path.display()))?;
+    let digest = Digest::sha256_of(&bytes);
+    let result = Bundle::parse(&bundle_bytes)
+        .and_then(|b| b.verify_statement(std::slice::from_ref(&public), &digest));
+    let (verified, reason) = match &result {
+        Ok(v) => (
+            true,
+            format!("bundle signed by key {} for {digest}", v.key_id()),
+        ),
+        Err(e) => (false, format!("{}: {e}", bundle_path.display())),
+    };
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::json!({
+                "verified": verified,
+                "file": file.display().to_string(),
+                "digest": digest.to_string(),
+                "key": public.id().to_string(),
+                "reason": reason,
+            })
+        ),
+        Output::Text if verified => println!("Verified OK: {reason}"),
+        Output::Text => println!("Verification FAILED: {reason}"),
+    }
+    Ok(if verified {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

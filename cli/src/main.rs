@@ -1,0 +1,25 @@
+//! The `signet` command-line tool: Binary Authorization for any OCI registry.
+//!
+//! This binary is glue: it parses the command line, reads files and secrets, calls the
+//! library crates and prints results. Exit codes: 0 success (or allowed), 1 denied,
+//! 2 error.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod password;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match commands::run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
