@@ -23,6 +23,7 @@ pub mod digest;
 pub mod dsse;
 pub mod intoto;
 pub mod keys;
+pub mod oci;
 pub mod reference;
 pub mod simplesigning;
 pub mod verified;

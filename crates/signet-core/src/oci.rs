@@ -1,0 +1,257 @@
+//! OCI image-spec data: media types, descriptors, image manifests and indexes.
+//!
+//! Only the fields signet reads or writes are typed; everything else in a manifest is kept by
+//! keeping the manifest's bytes, which is what digests and signatures cover. Spec:
+//! <https://github.com/opencontainers/image-spec> (v1.1).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+
+/// OCI image manifest.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI image index.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Docker image manifest v2 schema 2.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker manifest list.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// The OCI empty descriptor's media type; its blob is the two bytes `{}`.
+pub const EMPTY_JSON: &str = "application/vnd.oci.empty.v1+json";
+/// The bytes of the empty JSON blob.
+pub const EMPTY_JSON_BYTES: &[u8] = b"{}";
+/// cosign's legacy simple-signing layer.
+pub const SIMPLE_SIGNING_LAYER: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// cosign's legacy DSSE attestation layer.
+pub const DSSE_LAYER: &str = "application/vnd.dsse.envelope.v1+json";
+/// Annotation holding a legacy `.sig` layer's base64 signature.
+pub const COSIGN_SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// Annotation on a legacy `.att` layer naming its predicate type.
+pub const LEGACY_PREDICATE_TYPE_ANNOTATION: &str = "predicateType";
+/// Annotation cosign v3 puts on bundle referrers: `dsse-envelope` or `message-signature`.
+pub const BUNDLE_CONTENT_ANNOTATION: &str = "dev.sigstore.bundle.content";
+/// Annotation cosign v3 puts on bundle referrers: the statement's predicate type.
+pub const BUNDLE_PREDICATE_TYPE_ANNOTATION: &str = "dev.sigstore.bundle.predicateType";
+/// Creation time annotation.
+pub const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
+
+/// Every manifest media type signet asks for, for `Accept` headers.
+pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
+    OCI_MANIFEST,
+    OCI_INDEX,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+];
+
+/// A content descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    /// Media type of the referenced content.
+    pub media_type: String,
+    /// Digest of the referenced content.
+    pub digest: Digest,
+    /// Size in bytes of the referenced content.
+    pub size: u64,
+    /// Artifact type, for manifests that are artifacts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Platform, on index entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<serde_json::Value>,
+}
+
+impl Descriptor {
+    /// A descriptor of `bytes` with `media_type`.
+    pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest: Digest::sha256_of(bytes),
+            size: bytes.len() as u64,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+            platform: None,
+        }
+    }
+}
+
+/// An OCI image manifest (or Docker v2 manifest, which has the same shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// Always 2.
+    pub schema_version: u32,
+    /// The manifest's own media type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// Artifact type (OCI 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// The config blob.
+    pub config: Descriptor,
+    /// The layers.
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+    /// What this manifest refers to (OCI 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// The artifact type as the referrers API reports it: `artifactType`, else the config's
+    /// media type.
+    pub fn effective_artifact_type(&self) -> &str {
+        self.artifact_type
+            .as_deref()
+            .unwrap_or(&self.config.media_type)
+    }
+}
+
+/// An OCI image index (or Docker manifest list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    /// Always 2.
+    pub schema_version: u32,
+    /// The index's own media type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// Artifact type (OCI 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// The manifests.
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+    /// What this index refers to (OCI 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Index {
+    /// An empty OCI index.
+    pub fn empty() -> Index {
+        Index {
+            schema_version: 2,
+            media_type: Some(OCI_INDEX.to_string()),
+            artifact_type: None,
+            manifests: Vec::new(),
+            subject: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    /// The index as JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Typed data with string keys always serialises.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// Either kind of manifest, as fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnyManifest {
+    /// An image manifest.
+    Image(Manifest),
+    /// An index.
+    Index(Index),
+}
+
+/// Why manifest bytes could not be read.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[error("malformed {media_type} manifest: {reason}")]
+pub struct ManifestError {
+    /// The media type it was read as.
+    pub media_type: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl AnyManifest {
+    /// Parses manifest bytes; `media_type` is the Content-Type the registry sent, used when
+    /// the manifest does not say its own.
+    pub fn parse(media_type: &str, bytes: &[u8]) -> Result<AnyManifest, ManifestError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Probe {
+            media_type: Option<String>,
+            manifests: Option<serde_json::Value>,
+        }
+        let err = |reason: String| ManifestError {
+            media_type: media_type.to_string(),
+            reason,
+        };
+        let probe: Probe = serde_json::from_slice(bytes).map_err(|e| err(e.to_string()))?;
+        let declared = probe.media_type.as_deref().unwrap_or(media_type);
+        let is_index = declared == OCI_INDEX
+            || declared == DOCKER_MANIFEST_LIST
+            || (probe.media_type.is_none() && probe.manifests.is_some());
+        if is_index {
+            serde_json::from_slice(bytes)
+                .map(AnyManifest::Index)
+                .map_err(|e| err(e.to_string()))
+        } else {
+            serde_json::from_slice(bytes)
+                .map(AnyManifest::Image)
+                .map_err(|e| err(e.to_string()))
+        }
+    }
+
+    /// The media type to send when pushing these bytes.
+    pub fn media_type(&self) -> &str {
+        match self {
+            AnyManifest::Image(m) => m.media_type.as_deref().unwrap_or(OCI_MANIFEST),
+            AnyManifest::Index(i) => i.media_type.as_deref().unwrap_or(OCI_INDEX),
+        }
+    }
+
+    /// The `subject`, if any.
+    pub fn subject(&self) -> Option<&Descriptor> {
+        match self {
+            AnyManifest::Image(m) => m.subject.as_ref(),
+            AnyManifest::Index(i) => i.subject.as_ref(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_blob_digest_is_the_spec_one() {
+        assert_eq!(
+            Descriptor::of(EMPTY_JSON, EMPTY_JSON_BYTES)
+                .digest
+                .to_string(),
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+    }
+
+    #[test]
+    fn parses_index_and_manifest() {
+        let idx = Index::empty().to_json();
+        assert!(matches!(
+            AnyManifest::parse(OCI_INDEX, &idx).unwrap(),
+            AnyManifest::Index(_)
+        ));
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{EMPTY_JSON}","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}},"layers":[]}}"#
+        );
+        let parsed = AnyManifest::parse("", m.as_bytes()).unwrap();
+        let AnyManifest::Image(img) = parsed else {
+            panic!("expected an image manifest")
+        };
+        assert_eq!(img.effective_artifact_type(), EMPTY_JSON);
+    }
+}
