@@ -2,10 +2,24 @@
 //!
 //! This crate owns reading and writing manifests, blobs and referrers (through the OCI 1.1
 //! referrers API, the `sha256-<hex>` fallback index and cosign's legacy `.sig`/`.att` tags),
-//! registry authentication, and the same interface over an on-disk OCI image layout.
+//! and registry authentication (anonymous, basic, bearer tokens; `~/.docker/config.json` with
+//! credential helpers; explicit credentials).
 //!
 //! It must not decide anything: it hands back bytes whose digests it has checked, and leaves
-//! signature verification to `signet-core` and decisions to `signet-policy`.
-//!
-//! Status: the client lands with the registry-attestations issue; this crate is a placeholder
-//! that only fixes the layering.
+//! signature verification to `signet-core` and decisions to `signet-policy`. Every read is
+//! bounded in size, every operation in time.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+mod client;
+mod error;
+pub mod publish;
+mod referrers;
+mod store;
+
+pub use client::{
+    Client, ClientOptions, FetchedManifest, Limits, Precondition, PutManifest, is_loopback,
+};
+pub use error::RegistryError;
+pub use referrers::{Referrers, ReferrersSource, referrer_descriptor, referrer_tag};
+pub use store::{ReferrersApi, Repository};

@@ -1,0 +1,222 @@
+//! Writing signatures and attestations next to an image, in the layouts cosign reads.
+//!
+//! - Bundle (default): cosign v3's layout. An OCI image manifest with `artifactType`
+//!   `application/vnd.dev.sigstore.bundle.v0.3+json`, the empty config, one layer holding the
+//!   bundle JSON, `subject` = the image, and the annotations cosign sets.
+//! - Legacy: the `sha256-<hex>.sig` manifest (one simple-signing layer per signature, the
+//!   signature in an annotation) or `sha256-<hex>.att` (one DSSE layer per attestation). New
+//!   layers are appended; other signers' layers are never dropped.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use signet_core::bundle::{self, Bundle};
+use signet_core::digest::Digest;
+use signet_core::oci::{self, AnyManifest, Descriptor, Manifest};
+
+use crate::client::Precondition;
+use crate::error::RegistryError;
+use crate::store::Repository;
+
+/// Most attempts to append a layer to a legacy tag that concurrent writers keep changing.
+const MAX_APPEND_ATTEMPTS: u32 = 32;
+
+/// The descriptor of the image manifest `digest`, as a referrer's `subject` needs it (media
+/// type and size come from the registry's copy, checked against the digest).
+pub async fn subject_descriptor(
+    repo: &Repository,
+    digest: &Digest,
+) -> Result<Descriptor, RegistryError> {
+    let fetched = repo.get_manifest(digest).await?;
+    let media_type = AnyManifest::parse(&fetched.media_type, &fetched.bytes)
+        .map(|m| m.media_type().to_string())
+        .unwrap_or(fetched.media_type);
+    Ok(Descriptor {
+        media_type,
+        digest: digest.clone(),
+        size: fetched.bytes.len() as u64,
+        artifact_type: None,
+        annotations: BTreeMap::new(),
+        platform: None,
+    })
+}
+
+/// Pushes `bundle` as a referrer of `subject` (cosign v3 layout) and returns the referrer's
+/// descriptor.
+pub async fn push_bundle(
+    repo: &Repository,
+    subject: &Descriptor,
+    bundle: &Bundle,
+) -> Result<Descriptor, RegistryError> {
+    let bundle_json = bundle.to_json();
+    repo.put_blob(oci::EMPTY_JSON_BYTES).await?;
+    repo.put_blob(&bundle_json).await?;
+    let mut annotations = BTreeMap::from([
+        (
+            oci::BUNDLE_CONTENT_ANNOTATION.to_string(),
+            "dsse-envelope".to_string(),
+        ),
+        (
+            oci::CREATED_ANNOTATION.to_string(),
+            rfc3339(SystemTime::now()),
+        ),
+    ]);
+    if let Some(predicate_type) = bundle.unverified_predicate_type() {
+        annotations.insert(
+            oci::BUNDLE_PREDICATE_TYPE_ANNOTATION.to_string(),
+            predicate_type,
+        );
+    }
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(oci::OCI_MANIFEST.to_string()),
+        artifact_type: Some(bundle::BUNDLE_V03_MEDIA_TYPE.to_string()),
+        config: Descriptor::of(oci::EMPTY_JSON, oci::EMPTY_JSON_BYTES),
+        layers: vec![Descriptor::of(bundle::BUNDLE_V03_MEDIA_TYPE, &bundle_json)],
+        subject: Some(subject.clone()),
+        annotations,
+    };
+    let bytes = serde_json::to_vec(&manifest).map_err(|e| RegistryError::Malformed {
+        what: "referrer manifest".into(),
+        reason: e.to_string(),
+    })?;
+    repo.attach_referrer(&subject.digest, oci::OCI_MANIFEST, &bytes)
+        .await
+}
+
+/// A layer to append to a legacy cosign tag.
+#[derive(Debug, Clone)]
+pub struct LegacyLayer {
+    /// The layer's media type (simple signing or DSSE).
+    pub media_type: &'static str,
+    /// The layer bytes (payload or envelope).
+    pub bytes: Vec<u8>,
+    /// Its annotations (the signature, or the predicate type).
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Appends `layer` to the legacy tag `sha256-<hex>.<suffix>` (`sig` or `att`), keeping every
+/// layer already there, and re-reads until the layer is present. Returns the digest of the
+/// manifest that holds it.
+pub async fn append_legacy(
+    repo: &Repository,
+    subject: &Digest,
+    suffix: &str,
+    layer: LegacyLayer,
+) -> Result<Digest, RegistryError> {
+    let tag = format!("{}.{suffix}", subject.fallback_tag());
+    let mut descriptor = Descriptor::of(layer.media_type, &layer.bytes);
+    descriptor.annotations = layer.annotations.clone();
+    repo.put_blob(&layer.bytes).await?;
+    for attempt in 0..MAX_APPEND_ATTEMPTS {
+        let existing = repo.get_manifest_by_tag(&tag).await?;
+        let (mut layers, precondition) = match &existing {
+            Some(fetched) => match AnyManifest::parse(&fetched.media_type, &fetched.bytes) {
+                Ok(AnyManifest::Image(m)) => (
+                    m.layers,
+                    fetched
+                        .etag
+                        .clone()
+                        .map(Precondition::Matches)
+                        .unwrap_or(Precondition::None),
+                ),
+                _ => {
+                    return Err(RegistryError::Malformed {
+                        what: format!("legacy tag {tag}"),
+                        reason: "not an image manifest; refusing to overwrite it".into(),
+                    });
+                }
+            },
+            None => (Vec::new(), Precondition::Absent),
+        };
+        if let Some(fetched) = &existing
+            && layers.contains(&descriptor)
+        {
+            return Ok(fetched.digest.clone());
+        }
+        if attempt > 0 {
+            // Our earlier write was overwritten by a concurrent writer: wait a little.
+            tokio::time::sleep(Duration::from_millis(10 + 7 * u64::from(attempt))).await;
+        }
+        layers.push(descriptor.clone());
+        let config = legacy_config(&layers);
+        repo.put_blob(&config).await?;
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(oci::OCI_MANIFEST.to_string()),
+            artifact_type: None,
+            config: Descriptor::of("application/vnd.oci.image.config.v1+json", &config),
+            layers,
+            subject: None,
+            annotations: BTreeMap::new(),
+        };
+        let bytes = serde_json::to_vec(&manifest).map_err(|e| RegistryError::Malformed {
+            what: format!("legacy tag {tag}"),
+            reason: e.to_string(),
+        })?;
+        match repo
+            .put_manifest(&tag, oci::OCI_MANIFEST, &bytes, precondition)
+            .await
+        {
+            Ok(_) | Err(RegistryError::Status { status: 412, .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(RegistryError::IndexUpdate {
+        tag,
+        attempts: MAX_APPEND_ATTEMPTS,
+        reason: "concurrent writers kept replacing the manifest".into(),
+    })
+}
+
+/// The image config cosign writes for `.sig`/`.att` manifests: layer digests as diff ids.
+fn legacy_config(layers: &[Descriptor]) -> Vec<u8> {
+    let diff_ids: Vec<String> = layers.iter().map(|l| l.digest.to_string()).collect();
+    serde_json::json!({
+        "architecture": "",
+        "os": "",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// `t` as RFC 3339 UTC with seconds (`2026-11-26T18:30:00Z`).
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_answers() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_711_800)),
+            "2026-11-26T16:50:00Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+    }
+}

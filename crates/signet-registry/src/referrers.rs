@@ -1,0 +1,289 @@
+//! Finding and attaching referrers: the OCI 1.1 referrers API where the registry has it, and
+//! otherwise the fallback index at tag `sha256-<hex>`, kept loss-free.
+//!
+//! Why loss-free needs more than the fallback index: on registries without conditional writes
+//! (distribution 2.x has none) two writers that read the index before either writes will lose
+//! one update. So each referrer written here also gets a tag of its own,
+//! `sha256-<subject hex>.<first 16 hex of the referrer digest>`. Readers take the union of the
+//! index and those tags; writers repair the index from them until a read shows nothing
+//! missing. Writes to distinct tags never conflict, so nothing is lost, and the index converges:
+//! the last writer's final read sees every tag written before it, and any later tag belongs to a
+//! writer that reads after it.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures_util::future::join3;
+use signet_core::digest::Digest;
+use signet_core::oci::{self, AnyManifest, Descriptor, Index};
+
+use crate::client::Precondition;
+use crate::error::RegistryError;
+use crate::store::{ReferrersApi, Repository};
+
+/// Most read-repair rounds for the fallback index before giving up.
+const MAX_INDEX_ROUNDS: u32 = 64;
+
+/// Where the referrers of a subject were found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferrersSource {
+    /// The registry's referrers API.
+    Api,
+    /// The fallback index tag and per-referrer tags.
+    FallbackTags,
+}
+
+/// The referrers of one subject.
+#[derive(Debug, Clone)]
+pub struct Referrers {
+    /// The descriptors, deduplicated by digest, in a stable order.
+    pub descriptors: Vec<Descriptor>,
+    /// Where they came from.
+    pub source: ReferrersSource,
+}
+
+/// The tag of a referrer's own entry: `sha256-<subject hex>.<first 16 hex of referrer>`.
+pub fn referrer_tag(subject: &Digest, referrer: &Digest) -> String {
+    let hex = referrer.hex();
+    format!("{}.{}", subject.fallback_tag(), &hex[..hex.len().min(16)])
+}
+
+fn is_referrer_tag(tag: &str, prefix: &str) -> bool {
+    tag.strip_prefix(prefix).is_some_and(|rest| {
+        rest.len() == 16
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+impl Repository {
+    /// Lists the referrers of `subject`, optionally of one artifact type: through the API when
+    /// the registry has one, else the fallback index united with the per-referrer tags. The
+    /// API, the index and the tag list are asked at once, so discovery costs one round trip
+    /// whichever the registry supports.
+    pub async fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Referrers, RegistryError> {
+        let prefix = format!("{}.", subject.fallback_tag());
+        let (api, index, tags) = join3(
+            self.referrers_api(subject, artifact_type),
+            self.get_manifest_by_tag(&subject.fallback_tag()),
+            self.tags_with_prefix(&prefix),
+        )
+        .await;
+        if let ReferrersApi::Supported(descriptors) = api? {
+            return Ok(Referrers {
+                descriptors: dedup(descriptors),
+                source: ReferrersSource::Api,
+            });
+        }
+        let mut descriptors = match index? {
+            Some(fetched) => parse_index(&fetched.bytes, &subject.fallback_tag())?.manifests,
+            None => Vec::new(),
+        };
+        let tagged = self.tagged_referrers(subject, &tags?, &descriptors).await?;
+        descriptors.extend(tagged);
+        if let Some(t) = artifact_type {
+            descriptors.retain(|d| d.artifact_type.as_deref() == Some(t));
+        }
+        Ok(Referrers {
+            descriptors: dedup(descriptors),
+            source: ReferrersSource::FallbackTags,
+        })
+    }
+
+    /// Descriptors of referrers that have their own tag but are missing from `known`. Each is
+    /// fetched and must name `subject` as its subject; others are ignored.
+    async fn tagged_referrers(
+        &self,
+        subject: &Digest,
+        tags: &[String],
+        known: &[Descriptor],
+    ) -> Result<Vec<Descriptor>, RegistryError> {
+        let prefix = format!("{}.", subject.fallback_tag());
+        let known_prefixes: BTreeSet<String> = known
+            .iter()
+            .map(|d| d.digest.hex().chars().take(16).collect())
+            .collect();
+        let wanted: Vec<&String> = tags
+            .iter()
+            .filter(|t| is_referrer_tag(t, &prefix))
+            .filter(|t| !known_prefixes.contains(&t[prefix.len()..]))
+            .collect();
+        let mut out = Vec::new();
+        // Sequential on purpose: this only runs for entries the index lost, normally none.
+        for tag in wanted {
+            let Some(fetched) = self.get_manifest_by_tag(tag).await? else {
+                continue;
+            };
+            if let Some(descriptor) =
+                referrer_descriptor(&fetched.media_type, &fetched.bytes, subject)
+            {
+                out.push(descriptor);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Pushes a referrer manifest (its blobs must already be there) and makes sure it can be
+    /// found: the registry indexes it if it answers `OCI-Subject`; otherwise it gets its own
+    /// tag and the fallback index is repaired until it lists every tagged referrer.
+    pub async fn attach_referrer(
+        &self,
+        subject: &Digest,
+        media_type: &str,
+        manifest: &[u8],
+    ) -> Result<Descriptor, RegistryError> {
+        let descriptor = referrer_descriptor(media_type, manifest, subject).ok_or_else(|| {
+            RegistryError::Usage(format!(
+                "the manifest to attach does not name {subject} as its subject"
+            ))
+        })?;
+        let put = self
+            .put_manifest(
+                &descriptor.digest.to_string(),
+                media_type,
+                manifest,
+                Precondition::None,
+            )
+            .await?;
+        if put.oci_subject.is_some() {
+            return Ok(descriptor);
+        }
+        self.put_manifest(
+            &referrer_tag(subject, &descriptor.digest),
+            media_type,
+            manifest,
+            Precondition::None,
+        )
+        .await?;
+        self.repair_fallback_index(subject, Some(&descriptor))
+            .await?;
+        Ok(descriptor)
+    }
+
+    /// Brings the fallback index of `subject` to include `ours` and every tagged referrer,
+    /// re-reading after each write until a read shows nothing missing.
+    pub async fn repair_fallback_index(
+        &self,
+        subject: &Digest,
+        ours: Option<&Descriptor>,
+    ) -> Result<(), RegistryError> {
+        let tag = subject.fallback_tag();
+        let prefix = format!("{tag}.");
+        let mut last_obstacle = String::from("no attempt made");
+        for round in 0..MAX_INDEX_ROUNDS {
+            let (index, tags) = futures_util::future::join(
+                self.get_manifest_by_tag(&tag),
+                self.tags_with_prefix(&prefix),
+            )
+            .await;
+            let (mut current, precondition) = match index? {
+                Some(fetched) => {
+                    let index = parse_index(&fetched.bytes, &tag)?;
+                    let precondition = fetched
+                        .etag
+                        .map(Precondition::Matches)
+                        .unwrap_or(Precondition::None);
+                    (index, precondition)
+                }
+                None => (Index::empty(), Precondition::Absent),
+            };
+            let mut missing = self
+                .tagged_referrers(subject, &tags?, &current.manifests)
+                .await?;
+            if let Some(ours) = ours
+                && !current.manifests.iter().any(|d| d.digest == ours.digest)
+                && !missing.iter().any(|d| d.digest == ours.digest)
+            {
+                missing.push(ours.clone());
+            }
+            if missing.is_empty() {
+                return Ok(());
+            }
+            current.manifests.extend(missing);
+            current.manifests = dedup(std::mem::take(&mut current.manifests));
+            match self
+                .put_manifest(&tag, oci::OCI_INDEX, &current.to_json(), precondition)
+                .await
+            {
+                Ok(_) => {}
+                Err(RegistryError::Status { status: 412, .. }) => {
+                    last_obstacle = "a concurrent writer changed the index".into();
+                }
+                Err(e) => return Err(e),
+            }
+            // A little jitter so that concurrent writers stop colliding.
+            tokio::time::sleep(jitter(round)).await;
+        }
+        Err(RegistryError::IndexUpdate {
+            tag,
+            attempts: MAX_INDEX_ROUNDS,
+            reason: last_obstacle,
+        })
+    }
+}
+
+/// The index descriptor of a referrer manifest: media type, digest, size, artifact type and
+/// annotations carried over, as the referrers API would list it. `None` when the manifest does
+/// not name `subject`.
+pub fn referrer_descriptor(media_type: &str, bytes: &[u8], subject: &Digest) -> Option<Descriptor> {
+    let manifest = AnyManifest::parse(media_type, bytes).ok()?;
+    if manifest.subject().map(|s| &s.digest) != Some(subject) {
+        return None;
+    }
+    let mut descriptor = Descriptor::of(manifest.media_type(), bytes);
+    match &manifest {
+        AnyManifest::Image(m) => {
+            descriptor.artifact_type = Some(m.effective_artifact_type().to_string());
+            descriptor.annotations = m.annotations.clone();
+        }
+        AnyManifest::Index(i) => {
+            descriptor.artifact_type = i.artifact_type.clone();
+            descriptor.annotations = i.annotations.clone();
+        }
+    }
+    Some(descriptor)
+}
+
+fn parse_index(bytes: &[u8], tag: &str) -> Result<Index, RegistryError> {
+    serde_json::from_slice(bytes).map_err(|e| RegistryError::Malformed {
+        what: format!("referrers index at tag {tag}"),
+        reason: e.to_string(),
+    })
+}
+
+fn dedup(mut descriptors: Vec<Descriptor>) -> Vec<Descriptor> {
+    let mut seen = BTreeSet::new();
+    descriptors.retain(|d| seen.insert(d.digest.clone()));
+    descriptors
+}
+
+fn jitter(round: u32) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let spread = 20 + 10 * u64::from(round.min(10));
+    Duration::from_millis(u64::from(nanos ^ std::process::id()) % spread)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn referrer_tags() {
+        let s = Digest::sha256_of(b"s");
+        let r = Digest::sha256_of(b"r");
+        let tag = referrer_tag(&s, &r);
+        assert_eq!(tag, format!("sha256-{}.{}", s.hex(), &r.hex()[..16]));
+        let prefix = format!("sha256-{}.", s.hex());
+        assert!(is_referrer_tag(&tag, &prefix));
+        assert!(!is_referrer_tag(&format!("{prefix}sig"), &prefix));
+        assert!(!is_referrer_tag(&format!("{prefix}att"), &prefix));
+    }
+}
