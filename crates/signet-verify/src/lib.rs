@@ -1,11 +1,33 @@
 //! The signet verification engine, shared by the CLI and the daemon.
 //!
 //! This crate owns the path from an image reference to a decision: resolve the tag once,
-//! discover and fetch evidence through `signet-registry`, verify it with `signet-core`, and
-//! decide with `signet-policy`; plus caches, request coalescing, concurrency limits and
-//! deadlines.
+//! discover and fetch evidence through `signet-registry` ([`evidence::gather`]), verify it with
+//! `signet-core` ([`evidence::check`]), and decide ([`decision`]).
 //!
 //! It must not speak HTTP to clients or parse command lines; that is the daemon's and the
 //! binary's job.
-//!
-//! Status: lands with the registry-attestations and policy issues.
+#![forbid(unsafe_code)]
+
+pub mod decision;
+pub mod evidence;
+pub mod tree;
+
+use signet_core::keys::PublicKey;
+use signet_core::reference::ImageRef;
+use signet_registry::{Client, RegistryError, Repository};
+
+pub use decision::Decision;
+
+/// Verifies `image` against `keys`: allowed when at least one signature or attestation on the
+/// digest verifies with one of them, in any format signet reads.
+pub async fn verify_with_keys(
+    client: &Client,
+    image: &ImageRef,
+    keys: &[PublicKey],
+) -> Result<Decision, RegistryError> {
+    let repo = Repository::new(client, image);
+    let pinned = repo.resolve(image).await?;
+    let found = evidence::gather(&repo, &pinned, &evidence::Filter::default()).await?;
+    let checked = evidence::check(&found, keys, pinned.digest());
+    Ok(decision::with_keys(&pinned, keys, &checked))
+}
