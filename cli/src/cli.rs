@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Binary Authorization for any OCI registry: sign images, store attestations next to them,
 /// verify them against a policy.
@@ -12,6 +12,35 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// How to reach registries.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Registry access, for every command that talks to a registry.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Registry access")]
+pub struct RegistryArgs {
+    /// Username for the registry (overrides ~/.docker/config.json).
+    #[arg(long, global = true, env = "SIGNET_REGISTRY_USERNAME")]
+    pub registry_username: Option<String>,
+    /// Password or token for the registry (with --registry-username).
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNET_REGISTRY_PASSWORD",
+        hide_env_values = true
+    )]
+    pub registry_password: Option<String>,
+    /// Reach this registry (host[:port]) over plain HTTP; loopback registries always may be.
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// Trust this PEM CA certificate for registries, besides the system roots.
+    #[arg(long = "registry-ca", global = true, value_name = "FILE")]
+    pub registry_ca: Vec<PathBuf>,
+    /// Give up on a registry operation after this many seconds.
+    #[arg(long, global = true, default_value_t = 60, value_name = "SECONDS")]
+    pub registry_timeout: u64,
 }
 
 /// The subcommands.
@@ -28,6 +57,63 @@ pub enum Command {
         /// Overwrite existing key files.
         #[arg(long)]
         force: bool,
+    },
+    /// Sign an image: push a signature referring to its digest (a tag is resolved first).
+    ///
+    /// Prints the digest of what was pushed.
+    Sign {
+        /// The image: registry/repository[:tag][@digest].
+        image: String,
+        /// The encrypted private key (cosign format).
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        /// bundle: cosign v3 Sigstore bundle referrer; legacy: a layer of cosign's .sig tag.
+        #[arg(long, value_enum, default_value_t = StorageFormat::Bundle)]
+        format: StorageFormat,
+        /// Annotation to sign with the image (repeatable).
+        #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
+        annotations: Vec<String>,
+    },
+    /// Attest an image: push a signed in-toto statement about its digest.
+    ///
+    /// Prints the digest of what was pushed.
+    Attest {
+        /// The image: registry/repository[:tag][@digest].
+        image: String,
+        /// The encrypted private key (cosign format).
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        /// The predicate: a JSON file (for --type custom, any text).
+        #[arg(long, value_name = "FILE")]
+        predicate: PathBuf,
+        /// Predicate type: slsaprovenance, slsaprovenance02, slsaprovenance1, link, spdx,
+        /// spdxjson, cyclonedx, vuln, openvex, custom, or any URI.
+        #[arg(long = "type", value_name = "TYPE", default_value = "custom")]
+        predicate_type: String,
+        /// bundle: cosign v3 Sigstore bundle referrer; legacy: a layer of cosign's .att tag.
+        #[arg(long, value_enum, default_value_t = StorageFormat::Bundle)]
+        format: StorageFormat,
+    },
+    /// Show the referrers graph of an image: signatures, attestations, and what refers to
+    /// them, with cosign's legacy tags.
+    Tree {
+        /// The image.
+        image: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Verify an image: allowed when at least one signature or attestation on its digest
+    /// verifies with the key. Exit 0 allowed, 1 denied, 2 error.
+    Verify {
+        /// The image.
+        image: String,
+        /// A PEM public key (repeatable: any one verifying is enough).
+        #[arg(long, value_name = "PUB", required = true)]
+        key: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
     },
     /// Sign a local file: write a Sigstore bundle holding a DSSE-signed in-toto statement
     /// whose subject is the file's SHA-256 digest.
@@ -56,6 +142,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+}
+
+/// Where signatures and attestations are written.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageFormat {
+    /// A Sigstore bundle v0.3 as an OCI 1.1 referrer (cosign v3's layout).
+    Bundle,
+    /// cosign's legacy `sha256-<hex>.sig` / `.att` tags.
+    Legacy,
 }
 
 /// How results are printed.

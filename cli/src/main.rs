@@ -7,6 +7,7 @@
 
 mod cli;
 mod commands;
+mod output;
 mod password;
 
 use std::process::ExitCode;

@@ -60,7 +60,7 @@ pub fn sign(file: &Path, key: &Path, bundle: Option<PathBuf>) -> anyhow::Result<
         pair.public_key().id(),
         out.display()
     );
-    println!("{digest}");
+    crate::output::line(&format!("{digest}"));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -86,7 +86,7 @@ pub fn verify(
         Err(e) => (false, format!("{}: {e}", bundle_path.display())),
     };
     match output {
-        Output::Json => println!(
+        Output::Json => crate::output::line(&format!(
             "{}",
             serde_json::json!({
                 "verified": verified,
@@ -95,9 +95,9 @@ pub fn verify(
                 "key": public.id().to_string(),
                 "reason": reason,
             })
-        ),
-        Output::Text if verified => println!("Verified OK: {reason}"),
-        Output::Text => println!("Verification FAILED: {reason}"),
+        )),
+        Output::Text if verified => crate::output::line(&format!("Verified OK: {reason}")),
+        Output::Text => crate::output::line(&format!("Verification FAILED: {reason}")),
     }
     Ok(if verified {
         ExitCode::SUCCESS

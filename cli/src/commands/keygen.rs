@@ -33,7 +33,7 @@ pub fn run(prefix: &Path, force: bool) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("writing {}", pub_path.display()))?;
     eprintln!("Private key written to {}", key_path.display());
     eprintln!("Public key written to {}", pub_path.display());
-    println!("{}", pair.public_key().id());
+    crate::output::line(&format!("{}", pair.public_key().id()));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,7 +1,9 @@
 //! One module per subcommand; each returns the process exit code.
 
 mod blob;
+mod image;
 mod keygen;
+mod registry;
 
 use std::process::ExitCode;
 
@@ -21,5 +23,45 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bundle,
             output,
         } => blob::verify(&file, &key, bundle, output),
+        Command::Sign {
+            image,
+            key,
+            format,
+            annotations,
+        } => block_on(image::sign(
+            &cli.registry,
+            &image,
+            &key,
+            format,
+            &annotations,
+        )),
+        Command::Attest {
+            image,
+            key,
+            predicate,
+            predicate_type,
+            format,
+        } => block_on(image::attest(
+            &cli.registry,
+            &image,
+            &key,
+            &predicate,
+            &predicate_type,
+            format,
+        )),
+        Command::Tree { image, output } => block_on(image::tree(&cli.registry, &image, output)),
+        Command::Verify { image, key, output } => {
+            block_on(image::verify(&cli.registry, &image, &key, output))
+        }
     }
+}
+
+fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
+    fut: F,
+) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(fut)
 }
