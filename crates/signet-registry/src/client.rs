@@ -315,7 +315,11 @@ impl Client {
             {
                 // Go's TLS servers answer a plain-HTTP request with 400 "Client sent an HTTP
                 // request to an HTTPS server": switch to HTTPS for this registry.
-                let message = read_error_message(response).await;
+                let mut message = read_error_message(response).await;
+                if message.is_empty() && !self.inner.schemes.lock().await.contains_key(registry) {
+                    // A HEAD answer has no body to tell why: ask the API root once.
+                    message = self.ping_message(registry).await;
+                }
                 if message.contains("HTTPS server") {
                     self.inner
                         .schemes
@@ -385,6 +389,21 @@ impl Client {
                 headers: response.headers().clone(),
                 response,
             });
+        }
+    }
+
+    /// The body of `GET http://REGISTRY/v2/`, bounded, for diagnosing a 400 on HEAD.
+    async fn ping_message(&self, registry: &str) -> String {
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        match self
+            .inner
+            .http
+            .get(format!("http://{registry}/v2/"))
+            .send()
+            .await
+        {
+            Ok(response) => read_error_message(response).await,
+            Err(_) => String::new(),
         }
     }
 
