@@ -21,7 +21,15 @@
 )]
 mod harness;
 
+mod attest;
 #[allow(dead_code, reason = "helpers shared by the suites that run the binary")]
 mod cli;
+mod credentials;
+#[allow(
+    dead_code,
+    reason = "a test server for the suites; not every suite uses every knob"
+)]
+mod fake_registry;
+mod images;
 mod keys;
 mod smoke;
