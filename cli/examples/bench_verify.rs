@@ -1,0 +1,231 @@
+//! Benchmark of `signet verify` on a digest-pinned image with 1, 10 and 100 attestations, on
+//! the real local registry (Debian's distribution 2.8), cold process each run.
+//!
+//! For each size it prints: HTTP requests the verify made, busy periods on the wire (requests
+//! that overlap in time belong to one period, so this counts sequential round trips), wall
+//! time, and peak memory (max RSS, from `/usr/bin/time`). Requests are counted by a recording
+//! proxy between signet and the registry.
+//!
+//! Run with `bash scripts/bench-verify.sh`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    reason = "a benchmark program: failing loudly is the right behaviour"
+)]
+
+#[path = "../../tests/e2e/harness.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with the test suite; the benchmark uses part of it"
+)]
+mod harness;
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use signet_core::bundle::Bundle;
+use signet_core::digest::Digest;
+use signet_core::intoto::Statement;
+use signet_core::keys::KeyPair;
+use signet_core::oci::{self, Descriptor, Manifest};
+use signet_core::reference::ImageRef;
+use signet_registry::publish;
+use signet_registry::{Client, ClientOptions, Precondition, Repository};
+
+#[derive(Clone)]
+struct Proxy {
+    upstream: String,
+    http: reqwest::Client,
+    log: Arc<Mutex<Vec<(Instant, Instant)>>>,
+}
+
+async fn forward(
+    State(proxy): State<Proxy>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let start = Instant::now();
+    let mut request = proxy
+        .http
+        .request(method, format!("{}{}", proxy.upstream, uri));
+    for (name, value) in &headers {
+        if name != "host" {
+            request = request.header(name, value);
+        }
+    }
+    let response = request.body(body).send().await.unwrap();
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+    let mut out_headers = HeaderMap::new();
+    for (name, value) in response.headers() {
+        if name != "transfer-encoding" {
+            out_headers.insert(name.clone(), value.clone());
+        }
+    }
+    let bytes = response.bytes().await.unwrap();
+    proxy.log.lock().unwrap().push((start, Instant::now()));
+    (status, out_headers, bytes).into_response()
+}
+
+/// Number of maximal periods in which at least one request was in flight.
+fn busy_periods(mut spans: Vec<(Instant, Instant)>) -> usize {
+    spans.sort();
+    let mut periods = 0;
+    let mut end: Option<Instant> = None;
+    for (s, e) in spans {
+        match end {
+            Some(current) if s < current => end = Some(current.max(e)),
+            _ => {
+                periods += 1;
+                end = Some(e);
+            }
+        }
+    }
+    periods
+}
+
+async fn push_image(repo: &Repository, tag: &str, content: &[u8]) -> Digest {
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    repo.put_blob(config).await.unwrap();
+    repo.put_blob(content).await.unwrap();
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(oci::OCI_MANIFEST.into()),
+        artifact_type: None,
+        config: Descriptor::of("application/vnd.oci.image.config.v1+json", config),
+        layers: vec![Descriptor::of(
+            "application/vnd.oci.image.layer.v1.tar",
+            content,
+        )],
+        subject: None,
+        annotations: Default::default(),
+    };
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    repo.put_manifest(tag, oci::OCI_MANIFEST, &bytes, Precondition::None)
+        .await
+        .unwrap()
+        .digest
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let signet = std::env::args()
+        .nth(1)
+        .expect("usage: bench_verify PATH/TO/signet");
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7);
+    harness::install_crypto_provider();
+    let registry = harness::Registry::start(harness::Options::plain());
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyPair::generate_p256().unwrap();
+    let pub_path = dir.path().join("k.pub");
+    std::fs::write(&pub_path, key.public_key().to_pem()).unwrap();
+
+    let proxy = Proxy {
+        upstream: registry.url(),
+        http: reqwest::Client::builder().build().unwrap(),
+        log: Arc::new(Mutex::new(Vec::new())),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_host = listener.local_addr().unwrap().to_string();
+    let app = axum::Router::new()
+        .fallback(forward)
+        .with_state(proxy.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let client = Client::new(ClientOptions::default()).unwrap();
+    println!(
+        "signet verify benchmark: {} cores, {}; registry: distribution 2.8 on loopback; {runs} cold runs per size (median shown)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(
+                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string())
+            )
+            .unwrap_or_else(|| "unknown CPU".into())
+    );
+    println!(
+        "{:>12} {:>9} {:>13} {:>12} {:>14}",
+        "attestations", "requests", "busy periods", "wall ms", "peak RSS MiB"
+    );
+    for n in [1usize, 10, 100] {
+        let image: ImageRef = format!("{}/bench/app{n}:v1", registry.host())
+            .parse()
+            .unwrap();
+        let repo = Repository::new(&client, &image);
+        let digest = push_image(&repo, "v1", format!("layer {n}").as_bytes()).await;
+        let subject = publish::subject_descriptor(&repo, &digest).await.unwrap();
+        for i in 0..n {
+            let statement = Statement::new(
+                "bench",
+                &digest,
+                "https://cosign.sigstore.dev/attestation/v1",
+                serde_json::json!({ "i": i }),
+            );
+            publish::push_bundle(&repo, &subject, &Bundle::sign_statement(&statement, &key))
+                .await
+                .unwrap();
+        }
+        let target = format!("{proxy_host}/bench/app{n}@{digest}");
+        let (mut walls, mut rss, mut requests, mut periods) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            proxy.log.lock().unwrap().clear();
+            let start = Instant::now();
+            let out = Command::new("/usr/bin/time")
+                .args(["-f", "%M"])
+                .arg(&signet)
+                .args(["verify", &target, "--key"])
+                .arg(&pub_path)
+                .output()
+                .unwrap();
+            let wall = start.elapsed();
+            assert!(
+                out.status.success(),
+                "verify failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            // Let the proxy finish recording the last response.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let kib: f64 = stderr
+                .lines()
+                .last()
+                .and_then(|l| l.trim().parse().ok())
+                .unwrap_or(f64::NAN);
+            let log = proxy.log.lock().unwrap().clone();
+            walls.push(wall.as_secs_f64() * 1000.0);
+            rss.push(kib / 1024.0);
+            requests.push(log.len() as f64);
+            periods.push(busy_periods(log) as f64);
+        }
+        println!(
+            "{:>12} {:>9} {:>13} {:>12.1} {:>14.1}",
+            n,
+            median(requests),
+            median(periods),
+            median(walls),
+            median(rss)
+        );
+    }
+}
