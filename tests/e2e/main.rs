@@ -30,6 +30,7 @@ mod credentials;
     reason = "a test server for the suites; not every suite uses every knob"
 )]
 mod fake_registry;
+mod faults;
 mod images;
 mod keys;
 mod smoke;

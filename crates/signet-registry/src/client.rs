@@ -256,6 +256,7 @@ impl Client {
         let scope = auth::scope_for(repository, push);
         let mut attempt = 0u32;
         let mut authenticated_once = false;
+        let started = Instant::now();
         loop {
             attempt += 1;
             let scheme = self.scheme(registry).await;
@@ -301,8 +302,12 @@ impl Client {
                         registry: registry.to_string(),
                         reason,
                     };
-                    if attempt < self.limits().max_attempts && e.is_connect() {
-                        backoff(attempt, None).await;
+                    let wait = backoff_delay(attempt, None);
+                    if attempt < self.limits().max_attempts
+                        && e.is_connect()
+                        && started.elapsed() + wait < self.limits().deadline
+                    {
+                        tokio::time::sleep(wait).await;
                         continue;
                     }
                     return Err(err);
@@ -381,8 +386,13 @@ impl Client {
                     .get(header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(parse_retry_after);
-                backoff(attempt, retry_after).await;
-                continue;
+                let wait = backoff_delay(attempt, retry_after);
+                // Retry only if the wait leaves time before the deadline; otherwise report
+                // this answer now rather than a bare timeout later.
+                if started.elapsed() + wait < self.limits().deadline {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
             }
             return Ok(Reply {
                 status,
@@ -671,14 +681,13 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     when.duration_since(std::time::SystemTime::now()).ok()
 }
 
-async fn backoff(attempt: u32, retry_after: Option<Duration>) {
-    // Exponential from 100 ms, capped; a server's Retry-After wins but is capped at 30 s so a
+fn backoff_delay(attempt: u32, retry_after: Option<Duration>) -> Duration {
+    // Exponential from 200 ms, capped; a server's Retry-After wins but is capped at 30 s so a
     // hostile registry cannot park us (the operation deadline still applies on top).
     let exponential = Duration::from_millis(100u64 << attempt.min(6));
-    let wait = retry_after
+    retry_after
         .unwrap_or(exponential)
-        .min(Duration::from_secs(30));
-    tokio::time::sleep(wait).await;
+        .min(Duration::from_secs(30))
 }
 
 /// A transport error with its causes, on one line.
