@@ -104,8 +104,12 @@ fn sign_then_verify_with_right_key_other_key_and_no_evidence() {
     assert_eq!(json["enforcement"], "enforced");
     assert_eq!(json["attestors"][0]["satisfied"], false);
     let reasons = json["reasons"].to_string();
-    // The reasons name the key that was asked for and what was seen.
+    // The reasons name the key that was asked for and the key that was seen.
     assert!(reasons.contains(&keys.key_id("other")[..19]), "{reasons}");
+    assert!(
+        reasons.contains(&format!("the bundle names key {}", keys.key_id("ci"))),
+        "{reasons}"
+    );
     assert!(
         reasons.contains("does not verify") || reasons.contains("verifies with"),
         "{reasons}"

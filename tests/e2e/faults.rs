@@ -244,3 +244,70 @@ fn redirect_loop_is_cut_off() {
         .set_fault_for(RequestKind::Referrers, Some(Fault::RedirectLoop));
     fails_cleanly(s.verify(&[]), 2, "more than 5 redirects");
 }
+
+#[test]
+fn concurrent_writers_on_a_registry_with_conditional_writes_lose_nothing() {
+    // No referrers API, but If-Match honoured: the fallback index path with preconditions.
+    let s = setup(
+        Config {
+            referrers_api: false,
+            ..Config::default()
+        },
+        0,
+    );
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let predicate = s.dir.path().join(format!("c{i}.json"));
+            std::fs::write(&predicate, format!(r#"{{"c":{i}}}"#)).unwrap();
+            std::process::Command::new(crate::cli::signet_bin())
+                .args([
+                    "attest",
+                    &s.image,
+                    "--key",
+                    "k.key",
+                    "--type",
+                    "custom",
+                    "--predicate",
+                ])
+                .arg(&predicate)
+                .current_dir(s.dir.path())
+                .env("SIGNET_PASSWORD", PASSWORD)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let run = s.verify(&[]).expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        json["accepted"].as_array().unwrap().len(),
+        8,
+        "{}",
+        run.stdout
+    );
+    // And the index itself lists all eight.
+    let digest: signet_core::digest::Digest = json["digest"].as_str().unwrap().parse().unwrap();
+    crate::harness::install_crypto_provider();
+    let image: signet_core::reference::ImageRef = s.image.parse().unwrap();
+    let client = signet_registry::Client::new(Default::default()).unwrap();
+    let repo = signet_registry::Repository::new(&client, &image);
+    let index = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(repo.get_manifest_by_tag(&digest.fallback_tag()))
+        .unwrap()
+        .unwrap();
+    let index: signet_core::oci::Index = serde_json::from_slice(&index.bytes).unwrap();
+    assert_eq!(index.manifests.len(), 8);
+}

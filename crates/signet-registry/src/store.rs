@@ -54,12 +54,10 @@ impl Repository {
     }
 
     fn what(&self, kind: &str, reference: &str) -> String {
-        let sep = if reference.contains(':') && !reference.starts_with("sha") {
-            ":"
-        } else if reference.contains(':') {
-            "@"
+        let sep = if reference.parse::<Digest>().is_ok() {
+            '@'
         } else {
-            ":"
+            ':'
         };
         format!("{kind} {}/{}{sep}{reference}", self.registry, self.name)
     }

@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use futures_util::stream::{self, StreamExt as _};
-use signet_core::bundle::{self, Bundle};
+use signet_core::bundle::{self, Bundle, BundleError};
 use signet_core::digest::Digest;
-use signet_core::dsse::Envelope;
+use signet_core::dsse::{DsseError, Envelope};
 use signet_core::intoto::{self, Statement};
 use signet_core::keys::{KeyId, PublicKey};
 use signet_core::oci::{self, AnyManifest, Descriptor};
@@ -294,6 +294,18 @@ pub fn check(evidence: &[Evidence], keys: &[PublicKey], digest: &Digest) -> Chec
     out
 }
 
+/// The key id a bundle's public-key hint names, when it is cosign's form (base64 SHA-256).
+fn hinted_key(bundle: &Bundle) -> Option<String> {
+    let hint = &bundle.verification_material.public_key.as_ref()?.hint;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(hint)
+        .ok()?;
+    (raw.len() == 32).then(|| {
+        let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256:{hex}")
+    })
+}
+
 fn format_name(format: Format) -> &'static str {
     match format {
         Format::Bundle => "bundle",
@@ -307,9 +319,16 @@ fn check_one(e: &Evidence, keys: &[PublicKey], digest: &Digest) -> Result<Accept
         Payload::Unreadable(reason) => Err(reason.clone()),
         Payload::Bundle(bytes) => {
             let bundle = Bundle::parse(bytes).map_err(|e| e.to_string())?;
-            let verified = bundle
-                .verify_statement(keys, digest)
-                .map_err(|e| e.to_string())?;
+            let verified = bundle.verify_statement(keys, digest).map_err(|e| {
+                // Name the key the bundle says it was signed with, so a person can see whose
+                // signature this is (the hint is unauthenticated: for the message only).
+                match (&e, hinted_key(&bundle)) {
+                    (BundleError::Dsse(DsseError::NotVerified { .. }), Some(seen)) => {
+                        format!("{e}; the bundle names key {seen}")
+                    }
+                    _ => e.to_string(),
+                }
+            })?;
             let key_id = verified.key_id().clone();
             let statement = verified.into_inner();
             Ok(Accepted {
