@@ -24,6 +24,8 @@ use signet_core::reference::PinnedRef;
 use signet_core::simplesigning::SimpleSigning;
 use signet_registry::{RegistryError, Repository};
 
+pub use signet_policy::decision::Rejected;
+
 /// Which of signet's readable formats a piece of evidence came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -259,15 +261,8 @@ pub struct Accepted {
     pub statement: Option<Statement>,
     /// Simple-signing annotations (`optional`), for legacy signatures.
     pub annotations: BTreeMap<String, String>,
-}
-
-/// A piece of evidence that did not count, and why.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Rejected {
-    /// Where it is.
-    pub location: String,
-    /// Why it was rejected.
-    pub reason: String,
+    /// The `docker-reference` a simple-signing payload signed, for identity checks.
+    pub signed_reference: Option<String>,
 }
 
 /// The outcome of checking evidence against a set of keys.
@@ -338,6 +333,7 @@ fn check_one(e: &Evidence, keys: &[PublicKey], digest: &Digest) -> Result<Accept
                 predicate_type: statement.predicate_type.clone(),
                 statement: Some(statement),
                 annotations: BTreeMap::new(),
+                signed_reference: None,
             })
         }
         Payload::Dsse(bytes) => {
@@ -359,6 +355,7 @@ fn check_one(e: &Evidence, keys: &[PublicKey], digest: &Digest) -> Result<Accept
                 predicate_type: statement.predicate_type.clone(),
                 statement: Some(statement),
                 annotations: BTreeMap::new(),
+                signed_reference: None,
             })
         }
         Payload::SimpleSigning { payload, signature } => {
@@ -389,6 +386,7 @@ fn check_one(e: &Evidence, keys: &[PublicKey], digest: &Digest) -> Result<Accept
                 predicate_type: intoto::COSIGN_SIGN_PREDICATE.to_string(),
                 statement: None,
                 annotations: parsed.optional,
+                signed_reference: Some(parsed.docker_reference),
             })
         }
     }

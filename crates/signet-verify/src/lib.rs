@@ -2,21 +2,24 @@
 //!
 //! This crate owns the path from an image reference to a decision: resolve the tag once,
 //! discover and fetch evidence through `signet-registry` ([`evidence::gather`]), verify it with
-//! `signet-core` ([`evidence::check`]), and decide ([`decision`]).
+//! `signet-core` ([`evidence::check`]), and decide (with [`signet_policy`], or [`keyed`] for bare keys).
 //!
 //! It must not speak HTTP to clients or parse command lines; that is the daemon's and the
 //! binary's job.
 #![forbid(unsafe_code)]
 
-pub mod decision;
 pub mod evidence;
+pub mod keyed;
+pub mod policy;
 pub mod tree;
 
 use signet_core::keys::PublicKey;
 use signet_core::reference::ImageRef;
 use signet_registry::{Client, RegistryError, Repository};
 
-pub use decision::Decision;
+pub use policy::{decide_with_evidence, verify_with_policy};
+pub use signet_policy::Decision;
+pub use signet_policy::evaluate::AdmissionContext;
 
 /// Verifies `image` against `keys`: allowed when at least one signature or attestation on the
 /// digest verifies with one of them, in any format signet reads.
@@ -29,5 +32,5 @@ pub async fn verify_with_keys(
     let pinned = repo.resolve(image).await?;
     let found = evidence::gather(&repo, &pinned, &evidence::Filter::default()).await?;
     let checked = evidence::check(&found, keys, pinned.digest());
-    Ok(decision::with_keys(&pinned, keys, &checked))
+    Ok(keyed::with_keys(&pinned, keys, &checked))
 }

@@ -1,57 +1,10 @@
-//! The decision: allow or deny, always with reasons a person can act on.
+//! Verification against bare keys (`signet verify --key`): no policy, one implicit attestor.
 
-use serde::Serialize;
 use signet_core::keys::PublicKey;
 use signet_core::reference::PinnedRef;
+use signet_policy::decision::{AcceptedReport, AttestorResult, Decision};
 
-use crate::evidence::{Checked, Rejected};
-
-/// One attestor's part in a decision.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct AttestorResult {
-    /// The attestor's name (for `--key`, `key sha256:…`).
-    pub name: String,
-    /// Whether it attested the digest.
-    pub satisfied: bool,
-    /// Why, or why not.
-    pub reason: String,
-}
-
-/// One accepted piece of evidence, for reports.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct AcceptedReport {
-    /// Where it is.
-    pub location: String,
-    /// Its predicate type.
-    #[serde(rename = "predicateType")]
-    pub predicate_type: String,
-    /// The key that verified it.
-    #[serde(rename = "keyId")]
-    pub key_id: String,
-}
-
-/// The outcome of a verification.
-#[derive(Debug, Clone, Serialize)]
-pub struct Decision {
-    /// Whether the image may run.
-    pub allowed: bool,
-    /// The image as given.
-    pub image: String,
-    /// The digest that was verified.
-    pub digest: String,
-    /// The rule that applied.
-    pub rule: String,
-    /// `enforced` or `dryrun`.
-    pub enforcement: String,
-    /// Each required attestor and whether it was satisfied.
-    pub attestors: Vec<AttestorResult>,
-    /// Why, in order: what failed first.
-    pub reasons: Vec<String>,
-    /// Evidence that verified.
-    pub accepted: Vec<AcceptedReport>,
-    /// Evidence that did not, with reasons.
-    pub rejected: Vec<Rejected>,
-}
+use crate::evidence::Checked;
 
 /// The decision for `--key` verification: allowed when any evidence verified with one of
 /// `keys`. Fails closed: no keys, or no evidence, is a denial with a reason.
@@ -115,5 +68,6 @@ pub fn with_keys(image: &PinnedRef, keys: &[PublicKey], checked: &Checked) -> De
             })
             .collect(),
         rejected: checked.rejected.clone(),
+        would_deny: false,
     }
 }

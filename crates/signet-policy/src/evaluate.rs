@@ -1,0 +1,426 @@
+//! Choosing the rule and deciding.
+//!
+//! Evaluation is pure and deterministic. In order:
+//! 1. `registryAllowlist`: an image from anywhere else is denied, attested or not (an exempt
+//!    pattern never admits an image from an untrusted registry);
+//! 2. exempt patterns (`admissionWhitelistPatterns`): admitted without evidence;
+//! 3. the most specific rule: service account, then namespace, then cluster, then default;
+//! 4. the rule's evaluation mode; for `REQUIRE_ATTESTATION`, every listed attestor must have
+//!    signed the digest with one of its keys, with its predicate type, identity and conditions;
+//! 5. the rule's enforcement mode: a dry-run rule admits and reports what it would deny.
+//!
+//! Cryptography is not done here: the caller verifies evidence against each attestor's keys
+//! (see `signet-verify`) and hands in what verified, as [`AttestorEvidence`].
+
+use std::collections::BTreeMap;
+
+use signet_core::digest::Digest;
+use signet_core::reference::ImageRef;
+
+use crate::decision::{AcceptedReport, AttestorResult, Decision, Rejected};
+use crate::model::{
+    Attestor, AttestorName, EnforcementMode, EvaluationMode, Policy, Rule, SignedIdentity,
+};
+
+/// Where an image is being admitted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct AdmissionContext {
+    /// The cluster name (`--cluster`).
+    pub cluster: Option<String>,
+    /// The Kubernetes namespace.
+    pub namespace: Option<String>,
+    /// The service account (in `namespace`).
+    pub service_account: Option<String>,
+}
+
+/// One piece of evidence that verified with one of an attestor's keys and binds the digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attested {
+    /// Where it is (referrer digest, legacy tag and layer).
+    pub location: String,
+    /// The key that verified it.
+    pub key_id: String,
+    /// Its predicate type (`https://sigstore.dev/cosign/sign/v1` for plain signatures).
+    pub predicate_type: String,
+    /// The verified in-toto statement, for attestations (conditions run over it).
+    pub statement: Option<serde_json::Value>,
+    /// The `docker-reference` a simple-signing payload signed, for identity checks.
+    pub signed_reference: Option<String>,
+}
+
+/// What verified (and what did not) for one attestor.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AttestorEvidence {
+    /// Evidence that verified with the attestor's keys.
+    pub accepted: Vec<Attested>,
+    /// Evidence that did not, with reasons.
+    pub rejected: Vec<Rejected>,
+}
+
+/// What the policy needs before it can decide.
+#[derive(Debug)]
+pub enum Need<'p> {
+    /// Nothing: the decision does not depend on evidence.
+    Nothing,
+    /// Evidence checked against these attestors.
+    Attestors(Vec<&'p Attestor>),
+}
+
+/// The rule that applies, with the name a person reads (`namespace payments`).
+#[derive(Debug, Clone, Copy)]
+pub struct Chosen<'p> {
+    /// How the rule is named in decisions.
+    pub label: &'p str,
+    /// Its key in its map, if any.
+    pub key: Option<&'p str>,
+    /// The rule.
+    pub rule: &'p Rule,
+}
+
+impl Policy {
+    /// The most specific rule for `ctx`: service account, namespace, cluster, default.
+    pub fn rule_for(&self, ctx: &AdmissionContext) -> Chosen<'_> {
+        if let (Some(ns), Some(sa)) = (&ctx.namespace, &ctx.service_account) {
+            let key = format!("{ns}:{sa}");
+            if let Some((k, rule)) = self.service_account_rules.get_key_value(&key) {
+                return Chosen {
+                    label: "serviceAccount",
+                    key: Some(k),
+                    rule,
+                };
+            }
+        }
+        if let Some(ns) = &ctx.namespace
+            && let Some((k, rule)) = self.namespace_rules.get_key_value(ns)
+        {
+            return Chosen {
+                label: "namespace",
+                key: Some(k),
+                rule,
+            };
+        }
+        if let Some(cluster) = &ctx.cluster
+            && let Some((k, rule)) = self.cluster_rules.get_key_value(cluster)
+        {
+            return Chosen {
+                label: "cluster",
+                key: Some(k),
+                rule,
+            };
+        }
+        Chosen {
+            label: "default",
+            key: None,
+            rule: &self.default_rule,
+        }
+    }
+
+    fn untrusted_registry(&self, name: &str) -> bool {
+        self.registry_allowlist
+            .as_ref()
+            .is_some_and(|globs| !globs.iter().any(|g| g.matches(name)))
+    }
+
+    fn exempt_pattern(&self, name: &str) -> Option<&str> {
+        self.exempt
+            .iter()
+            .find(|g| g.matches(name))
+            .map(|g| g.as_str())
+    }
+
+    /// What must be gathered before [`Policy::evaluate`] can decide for `image` in `ctx`.
+    pub fn needs(&self, image: &ImageRef, ctx: &AdmissionContext) -> Need<'_> {
+        let name = image.name();
+        if self.untrusted_registry(&name) || self.exempt_pattern(&name).is_some() {
+            return Need::Nothing;
+        }
+        let chosen = self.rule_for(ctx);
+        if chosen.rule.evaluation != EvaluationMode::RequireAttestation {
+            return Need::Nothing;
+        }
+        Need::Attestors(
+            chosen
+                .rule
+                .require
+                .iter()
+                .filter_map(|n| self.attestors.get(n))
+                .collect(),
+        )
+    }
+
+    /// Whether `image` is exempt (and from a trusted registry): admitted without evidence, even
+    /// by tag. The daemon uses it to let exempt tag-only images through.
+    pub fn is_exempt(&self, image: &ImageRef) -> bool {
+        let name = image.name();
+        !self.untrusted_registry(&name) && self.exempt_pattern(&name).is_some()
+    }
+
+    /// Decides for `image` at `digest` in `ctx`, given the evidence checked per attestor.
+    /// An attestor missing from `evidence` counts as having attested nothing (fail closed).
+    /// `digest` may be `None` only when [`Policy::needs`] said nothing is needed (the image was
+    /// not resolved); a rule that requires attestations then denies.
+    pub fn evaluate(
+        &self,
+        image: &ImageRef,
+        digest: Option<&Digest>,
+        ctx: &AdmissionContext,
+        evidence: &BTreeMap<AttestorName, AttestorEvidence>,
+    ) -> Decision {
+        let name = image.name();
+        let shown = match digest {
+            Some(digest) => format!("{}@{digest}", display_without_digest(image)),
+            None => image.to_string(),
+        };
+        let mut decision = Decision {
+            allowed: false,
+            image: shown,
+            digest: digest.map(ToString::to_string).unwrap_or_default(),
+            rule: String::new(),
+            enforcement: "enforced".into(),
+            attestors: Vec::new(),
+            reasons: Vec::new(),
+            accepted: Vec::new(),
+            rejected: Vec::new(),
+            would_deny: false,
+        };
+        if self.untrusted_registry(&name) {
+            decision.rule = "registryAllowlist".into();
+            decision.reasons.push(format!(
+                "{name} is not in a trusted registry (registryAllowlist: {})",
+                self.registry_allowlist
+                    .iter()
+                    .flatten()
+                    .map(|g| g.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            return decision;
+        }
+        if let Some(pattern) = self.exempt_pattern(&name) {
+            decision.allowed = true;
+            decision.rule = "admissionWhitelistPatterns".into();
+            decision
+                .reasons
+                .push(format!("{name} is exempt (matches {pattern})"));
+            return decision;
+        }
+        let chosen = self.rule_for(ctx);
+        decision.rule = match chosen.key {
+            Some(key) => format!("{} {key}", chosen.label),
+            None => chosen.label.to_string(),
+        };
+        let denial_reasons: Vec<String> = match chosen.rule.evaluation {
+            EvaluationMode::AlwaysAllow => Vec::new(),
+            EvaluationMode::AlwaysDeny => {
+                vec![format!(
+                    "rule {} denies every image (ALWAYS_DENY)",
+                    decision.rule
+                )]
+            }
+            EvaluationMode::RequireAttestation => {
+                let mut reasons = Vec::new();
+                for attestor_name in &chosen.rule.require {
+                    let empty = AttestorEvidence::default();
+                    let found = evidence.get(attestor_name).unwrap_or(&empty);
+                    let result = match (self.attestors.get(attestor_name), digest) {
+                        (Some(attestor), Some(digest)) => judge(attestor, image, digest, found),
+                        (Some(_), None) => Judgement {
+                            satisfied: false,
+                            reason: "the image was not resolved to a digest".into(),
+                            used: None,
+                        },
+                        // The loader rejects undefined references; fail closed regardless.
+                        (None, _) => Judgement {
+                            satisfied: false,
+                            reason: format!("attestor {attestor_name} is not defined"),
+                            used: None,
+                        },
+                    };
+                    if !result.satisfied {
+                        reasons.push(format!("attestor {attestor_name}: {}", result.reason));
+                    }
+                    if let Some(used) = result.used {
+                        decision.accepted.push(AcceptedReport {
+                            location: used.location.clone(),
+                            predicate_type: used.predicate_type.clone(),
+                            key_id: used.key_id.clone(),
+                        });
+                    }
+                    decision.rejected.extend(found.rejected.iter().cloned());
+                    decision.attestors.push(AttestorResult {
+                        name: attestor_name.to_string(),
+                        satisfied: result.satisfied,
+                        reason: result.reason,
+                    });
+                }
+                reasons
+            }
+        };
+        decision.rejected.sort_by(|a, b| {
+            (a.location.as_str(), a.reason.as_str()).cmp(&(b.location.as_str(), b.reason.as_str()))
+        });
+        decision.rejected.dedup();
+        let denied = !denial_reasons.is_empty();
+        decision.reasons = denial_reasons;
+        match (denied, chosen.rule.enforcement) {
+            (false, _) => decision.allowed = true,
+            (true, EnforcementMode::Enforced) => decision.allowed = false,
+            (true, EnforcementMode::DryRun) => {
+                decision.allowed = true;
+                decision.enforcement = "dryrun".into();
+                decision.would_deny = true;
+            }
+        }
+        if chosen.rule.enforcement == EnforcementMode::DryRun {
+            decision.enforcement = "dryrun".into();
+        }
+        decision
+    }
+}
+
+fn display_without_digest(image: &ImageRef) -> String {
+    match image.tag() {
+        Some(tag) => format!("{}:{tag}", image.name()),
+        None => image.name(),
+    }
+}
+
+struct Judgement<'e> {
+    satisfied: bool,
+    reason: String,
+    used: Option<&'e Attested>,
+}
+
+/// Whether `attestor` attested `digest`: some evidence verified with its keys, has its
+/// predicate type, passes its identity check and all its conditions.
+fn judge<'e>(
+    attestor: &Attestor,
+    image: &ImageRef,
+    digest: &Digest,
+    found: &'e AttestorEvidence,
+) -> Judgement<'e> {
+    let keys = attestor
+        .keys
+        .iter()
+        .map(|k| k.id().short())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if found.accepted.is_empty() {
+        let seen = if found.rejected.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} other signature(s)/attestation(s) found, none by these keys)",
+                found.rejected.len()
+            )
+        };
+        return Judgement {
+            satisfied: false,
+            reason: format!("no attestation signed by key {keys} for {digest}{seen}"),
+            used: None,
+        };
+    }
+    let mut failures = Vec::new();
+    for candidate in &found.accepted {
+        if let Some(wanted) = &attestor.predicate_type
+            && &candidate.predicate_type != wanted
+        {
+            failures.push(format!(
+                "{} has predicate type {}, not {wanted}",
+                candidate.location, candidate.predicate_type
+            ));
+            continue;
+        }
+        if let Some(signed) = &candidate.signed_reference
+            && let Err(why) = identity_matches(&attestor.signed_identity, image, signed)
+        {
+            failures.push(format!("{}: {why}", candidate.location));
+            continue;
+        }
+        match conditions_hold(attestor, candidate) {
+            Ok(()) => {
+                return Judgement {
+                    satisfied: true,
+                    reason: format!(
+                        "{} signed by {} ({})",
+                        candidate.location, candidate.key_id, candidate.predicate_type
+                    ),
+                    used: Some(candidate),
+                };
+            }
+            Err(why) => failures.push(format!("{}: {why}", candidate.location)),
+        }
+    }
+    Judgement {
+        satisfied: false,
+        reason: failures.join("; "),
+        used: None,
+    }
+}
+
+fn conditions_hold(attestor: &Attestor, candidate: &Attested) -> Result<(), String> {
+    if attestor.conditions.is_empty() {
+        return Ok(());
+    }
+    let Some(statement) = &candidate.statement else {
+        return Err("conditions need an in-toto attestation; this is a plain signature".into());
+    };
+    let mut context = cel::Context::default();
+    context
+        .add_variable("statement", statement.clone())
+        .map_err(|e| format!("cannot give the statement to CEL: {e}"))?;
+    for condition in &attestor.conditions {
+        match condition.program.execute(&context) {
+            Ok(cel::Value::Bool(true)) => {}
+            Ok(cel::Value::Bool(false)) => {
+                return Err(format!("condition `{}` is false", condition.source));
+            }
+            Ok(other) => {
+                return Err(format!(
+                    "condition `{}` gave {other:?}, not a boolean",
+                    condition.source
+                ));
+            }
+            Err(e) => {
+                return Err(format!("condition `{}` failed: {e}", condition.source));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The repository part of a signed `docker-reference` (without tag or digest), normalised.
+fn signed_repository(signed: &str) -> Option<String> {
+    signed.parse::<ImageRef>().ok().map(|r| r.name())
+}
+
+fn identity_matches(
+    identity: &SignedIdentity,
+    image: &ImageRef,
+    signed: &str,
+) -> Result<(), String> {
+    match identity {
+        SignedIdentity::MatchDigest => Ok(()),
+        SignedIdentity::MatchRepository => {
+            let name = image.name();
+            match signed_repository(signed) {
+                Some(repo) if repo == name => Ok(()),
+                _ => Err(format!("signed for {signed}, not {name}")),
+            }
+        }
+        SignedIdentity::RemapIdentity {
+            prefix,
+            signed_prefix,
+        } => {
+            let name = image.name();
+            let expected = match name.strip_prefix(prefix.as_str()) {
+                Some(rest) => format!("{signed_prefix}{rest}"),
+                None => name.clone(),
+            };
+            match signed_repository(signed) {
+                Some(repo) if repo == expected => Ok(()),
+                _ => Err(format!("signed for {signed}, expected {expected}")),
+            }
+        }
+    }
+}

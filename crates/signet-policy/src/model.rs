@@ -1,0 +1,186 @@
+//! The checked policy: what the loader produces and the evaluator reads.
+//!
+//! Every value here has been validated: names resolve, keys parse, globs can match, conditions
+//! compile. Positions ([`Span`]) are kept so that later messages can point into the file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use signet_core::keys::PublicKey;
+
+use crate::glob::Glob;
+
+/// A position in the policy file (1-based line and column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub column: usize,
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+/// An attestor's name as the policy refers to it (`projects/P/attestors/NAME` is stored as
+/// `NAME`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AttestorName(pub String);
+
+impl fmt::Display for AttestorName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `evaluationMode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvaluationMode {
+    /// Admit every image.
+    AlwaysAllow,
+    /// Deny every image.
+    AlwaysDeny,
+    /// Admit only images attested by every attestor of `requireAttestationsBy`.
+    RequireAttestation,
+}
+
+impl EvaluationMode {
+    /// The name as written in the policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvaluationMode::AlwaysAllow => "ALWAYS_ALLOW",
+            EvaluationMode::AlwaysDeny => "ALWAYS_DENY",
+            EvaluationMode::RequireAttestation => "REQUIRE_ATTESTATION",
+        }
+    }
+}
+
+/// `enforcementMode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnforcementMode {
+    /// Deny and log.
+    Enforced,
+    /// Admit, but log (and warn) what would have been denied.
+    DryRun,
+}
+
+impl EnforcementMode {
+    /// The name as written in the policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnforcementMode::Enforced => "ENFORCED_BLOCK_AND_AUDIT_LOG",
+            EnforcementMode::DryRun => "DRYRUN_AUDIT_LOG_ONLY",
+        }
+    }
+}
+
+/// One admission rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// What it demands.
+    pub evaluation: EvaluationMode,
+    /// What happens on a denial.
+    pub enforcement: EnforcementMode,
+    /// Attestors that must all have attested (for `REQUIRE_ATTESTATION`; empty otherwise).
+    pub require: Vec<AttestorName>,
+    /// Where the rule is written.
+    pub span: Span,
+}
+
+/// How a simple-signing payload's `docker-reference` must relate to the image (containers/image
+/// `signedIdentity` vocabulary).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SignedIdentity {
+    /// The digest alone binds (default): mirrors keep working.
+    #[default]
+    MatchDigest,
+    /// The signed reference's repository must be the image's.
+    MatchRepository,
+    /// The image's name, with `prefix` replaced by `signed_prefix`, must be the signed
+    /// repository (`registry.corp/team` signed as `ghcr.io/team`).
+    RemapIdentity {
+        /// Prefix of the image name as deployed.
+        prefix: String,
+        /// The same prefix as it was signed.
+        signed_prefix: String,
+    },
+}
+
+/// A compiled CEL condition over the verified in-toto statement (variable `statement`).
+#[derive(Clone)]
+pub struct Condition {
+    /// The expression as written.
+    pub source: String,
+    /// The compiled program.
+    pub program: Arc<cel::Program>,
+    /// Where it is written.
+    pub span: Span,
+}
+
+impl fmt::Debug for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condition")
+            .field("source", &self.source)
+            .field("span", &self.span)
+            .finish()
+    }
+}
+
+/// An authority whose signatures or attestations a rule can require.
+#[derive(Debug, Clone)]
+pub struct Attestor {
+    /// Its name.
+    pub name: AttestorName,
+    /// Its keys; any one verifying is enough (rotation).
+    pub keys: Vec<PublicKey>,
+    /// The predicate type its evidence must have; `None`: any (a plain signature counts).
+    pub predicate_type: Option<String>,
+    /// Conditions its attestation must satisfy (all of them).
+    pub conditions: Vec<Condition>,
+    /// Identity check for simple-signing payloads.
+    pub signed_identity: SignedIdentity,
+    /// Where it is written.
+    pub span: Span,
+}
+
+/// `globalPolicyEvaluationMode` (Binary Authorization export); recorded, see the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GlobalEvaluationMode {
+    /// Not set.
+    #[default]
+    Unspecified,
+    /// `ENABLE`.
+    Enable,
+    /// `DISABLE`.
+    Disable,
+}
+
+/// A checked policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The file it was loaded from (for messages).
+    pub path: PathBuf,
+    /// `registryAllowlist`; `None` when absent (any registry).
+    pub registry_allowlist: Option<Vec<Glob>>,
+    /// `admissionWhitelistPatterns` / `admissionAllowlistPatterns`.
+    pub exempt: Vec<Glob>,
+    /// `defaultAdmissionRule`.
+    pub default_rule: Rule,
+    /// `clusterAdmissionRules`, by cluster name.
+    pub cluster_rules: BTreeMap<String, Rule>,
+    /// `kubernetesNamespaceAdmissionRules`, by namespace.
+    pub namespace_rules: BTreeMap<String, Rule>,
+    /// `kubernetesServiceAccountAdmissionRules`, by `namespace:name`.
+    pub service_account_rules: BTreeMap<String, Rule>,
+    /// `attestors`, by name.
+    pub attestors: BTreeMap<AttestorName, Attestor>,
+    /// `globalPolicyEvaluationMode`.
+    pub global_evaluation_mode: GlobalEvaluationMode,
+    /// `name` (Binary Authorization's resource name), informational.
+    pub name: Option<String>,
+}

@@ -1,0 +1,374 @@
+//! Evaluation: rule precedence, AND over attestors, dry run, exempt vs. registry allowlist,
+//! predicate types, identity, and CEL conditions that pass, fail and error. Pure: evidence is
+//! built by hand, as `signet-verify` would hand it over after checking signatures.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a broken fixture should fail the test loudly"
+)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use signet_core::digest::Digest;
+use signet_core::reference::ImageRef;
+use signet_policy::Policy;
+use signet_policy::evaluate::{AdmissionContext, Attested, AttestorEvidence, Need};
+use signet_policy::model::AttestorName;
+
+fn keys_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/keys")
+}
+
+fn policy(yaml: &str) -> Policy {
+    let path = keys_dir().join("inline-policy.yaml");
+    match signet_policy::parse(yaml, &path, &keys_dir()) {
+        Ok(p) => p,
+        Err(e) => panic!("policy does not load:\n{e}"),
+    }
+}
+
+/// Attestors `build` (p256 key), `qa` (other key), `vuln` (p256 key, vuln predicate, no
+/// CRITICAL finding) and the rules given.
+fn with_rules(rules: &str) -> Policy {
+    policy(&format!(
+        r#"
+registryAllowlist: ["registry.corp/**", "localhost:5000/*"]
+admissionWhitelistPatterns:
+  - namePattern: registry.corp/base/*
+  - namePattern: docker.io/library/*
+{rules}
+attestors:
+  - name: build
+    publicKeys: [{{file: p256.pub}}]
+  - name: qa
+    publicKeys: [{{file: other.pub}}]
+  - name: vuln
+    publicKeys: [{{file: p256.pub}}]
+    predicateType: https://cosign.sigstore.dev/attestation/vuln/v1
+    conditions:
+      - "!statement.predicate.scanner.result.exists(f, f.severity == 'CRITICAL')"
+"#
+    ))
+}
+
+fn digest() -> Digest {
+    Digest::sha256_of(b"the image")
+}
+
+fn image(s: &str) -> ImageRef {
+    s.parse().unwrap()
+}
+
+fn signature(location: &str) -> Attested {
+    Attested {
+        location: location.into(),
+        key_id: "sha256:k".into(),
+        predicate_type: "https://sigstore.dev/cosign/sign/v1".into(),
+        statement: Some(serde_json::json!({"predicate": {}})),
+        signed_reference: None,
+    }
+}
+
+fn vuln(severities: &[&str]) -> Attested {
+    let results: Vec<_> = severities
+        .iter()
+        .map(|s| serde_json::json!({"id": "CVE-1", "severity": s}))
+        .collect();
+    Attested {
+        location: "referrer sha256:v".into(),
+        key_id: "sha256:k".into(),
+        predicate_type: "https://cosign.sigstore.dev/attestation/vuln/v1".into(),
+        statement: Some(serde_json::json!({"predicate": {"scanner": {"result": results}}})),
+        signed_reference: None,
+    }
+}
+
+fn evidence(entries: &[(&str, Vec<Attested>)]) -> BTreeMap<AttestorName, AttestorEvidence> {
+    entries
+        .iter()
+        .map(|(name, accepted)| {
+            (
+                AttestorName(name.to_string()),
+                AttestorEvidence {
+                    accepted: accepted.clone(),
+                    rejected: Vec::new(),
+                },
+            )
+        })
+        .collect()
+}
+
+const RULES: &str = r#"
+defaultAdmissionRule:
+  evaluationMode: REQUIRE_ATTESTATION
+  enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG
+  requireAttestationsBy: [build, qa]
+clusterAdmissionRules:
+  dev: {evaluationMode: ALWAYS_ALLOW, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG}
+kubernetesNamespaceAdmissionRules:
+  sandbox: {evaluationMode: ALWAYS_ALLOW, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG}
+  locked: {evaluationMode: ALWAYS_DENY, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG}
+  trial: {evaluationMode: REQUIRE_ATTESTATION, enforcementMode: DRYRUN_AUDIT_LOG_ONLY, requireAttestationsBy: [qa]}
+  scanned: {evaluationMode: REQUIRE_ATTESTATION, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG, requireAttestationsBy: [build, vuln]}
+kubernetesServiceAccountAdmissionRules:
+  "locked:deployer": {evaluationMode: ALWAYS_ALLOW, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG}
+"#;
+
+fn ctx(cluster: Option<&str>, ns: Option<&str>, sa: Option<&str>) -> AdmissionContext {
+    AdmissionContext {
+        cluster: cluster.map(str::to_string),
+        namespace: ns.map(str::to_string),
+        service_account: sa.map(str::to_string),
+    }
+}
+
+#[test]
+fn rule_precedence_service_account_then_namespace_then_cluster_then_default() {
+    let p = with_rules(RULES);
+    let label = |c: AdmissionContext| {
+        let chosen = p.rule_for(&c);
+        format!("{} {}", chosen.label, chosen.key.unwrap_or("-"))
+    };
+    assert_eq!(label(ctx(None, None, None)), "default -");
+    assert_eq!(label(ctx(Some("dev"), None, None)), "cluster dev");
+    assert_eq!(
+        label(ctx(Some("dev"), Some("locked"), None)),
+        "namespace locked"
+    );
+    assert_eq!(
+        label(ctx(Some("dev"), Some("locked"), Some("deployer"))),
+        "serviceAccount locked:deployer"
+    );
+    // A service account with no rule of its own falls back to its namespace's.
+    assert_eq!(
+        label(ctx(None, Some("locked"), Some("other"))),
+        "namespace locked"
+    );
+    // An unknown namespace falls back to the cluster, then the default.
+    assert_eq!(label(ctx(Some("dev"), Some("nope"), None)), "cluster dev");
+    assert_eq!(label(ctx(Some("prod"), Some("nope"), None)), "default -");
+}
+
+#[test]
+fn every_required_attestor_must_have_attested() {
+    let p = with_rules(RULES);
+    let img = image("registry.corp/team/app:v1");
+    let both = p.evaluate(
+        &img,
+        Some(&digest()),
+        &ctx(None, None, None),
+        &evidence(&[
+            ("build", vec![signature("a")]),
+            ("qa", vec![signature("b")]),
+        ]),
+    );
+    assert!(both.allowed, "{both:?}");
+    assert_eq!(both.rule, "default");
+    assert_eq!(both.attestors.len(), 2);
+
+    let only_build = p.evaluate(
+        &img,
+        Some(&digest()),
+        &ctx(None, None, None),
+        &evidence(&[("build", vec![signature("a")])]),
+    );
+    assert!(!only_build.allowed);
+    assert_eq!(only_build.reasons.len(), 1, "{:?}", only_build.reasons);
+    assert!(only_build.reasons[0].starts_with("attestor qa: no attestation signed by key"));
+    assert!(only_build.reasons[0].contains(&digest().to_string()));
+    assert!(only_build.attestors[0].satisfied && !only_build.attestors[1].satisfied);
+}
+
+#[test]
+fn always_allow_and_always_deny() {
+    let p = with_rules(RULES);
+    let img = image("registry.corp/team/app:v1");
+    let none = BTreeMap::new();
+    assert!(
+        p.evaluate(
+            &img,
+            Some(&digest()),
+            &ctx(None, Some("sandbox"), None),
+            &none
+        )
+        .allowed
+    );
+    let denied = p.evaluate(
+        &img,
+        Some(&digest()),
+        &ctx(None, Some("locked"), None),
+        &none,
+    );
+    assert!(!denied.allowed);
+    assert_eq!(
+        denied.reasons,
+        ["rule namespace locked denies every image (ALWAYS_DENY)"]
+    );
+    assert!(matches!(
+        p.needs(&img, &ctx(None, Some("sandbox"), None)),
+        Need::Nothing
+    ));
+}
+
+#[test]
+fn dry_run_admits_and_reports_what_it_would_deny() {
+    let p = with_rules(RULES);
+    let d = p.evaluate(
+        &image("registry.corp/team/app:v1"),
+        Some(&digest()),
+        &ctx(None, Some("trial"), None),
+        &BTreeMap::new(),
+    );
+    assert!(d.allowed);
+    assert!(d.would_deny);
+    assert_eq!(d.enforcement, "dryrun");
+    assert!(d.reasons[0].starts_with("attestor qa:"), "{:?}", d.reasons);
+}
+
+#[test]
+fn exempt_pattern_never_admits_an_untrusted_registry() {
+    let p = with_rules(RULES);
+    let none = BTreeMap::new();
+    let c = ctx(None, None, None);
+    let exempt = p.evaluate(&image("registry.corp/base/debian:12"), None, &c, &none);
+    assert!(exempt.allowed);
+    assert_eq!(exempt.rule, "admissionWhitelistPatterns");
+    // docker.io/library/* is exempt, but docker.io is not an allowed registry.
+    let hub = p.evaluate(&image("alpine:3.19"), None, &c, &none);
+    assert!(!hub.allowed);
+    assert_eq!(hub.rule, "registryAllowlist");
+    assert!(hub.reasons[0].contains("docker.io/library/alpine is not in a trusted registry"));
+    // Untrusted even in a namespace that allows everything.
+    let anywhere = p.evaluate(
+        &image("evil.example/app:v1"),
+        None,
+        &ctx(None, Some("sandbox"), None),
+        &none,
+    );
+    assert!(!anywhere.allowed);
+    assert!(matches!(
+        p.needs(&image("evil.example/app"), &c),
+        Need::Nothing
+    ));
+    // `*` does not cross `/`: localhost:5000/a/b is not under localhost:5000/*.
+    assert!(
+        !p.evaluate(
+            &image("localhost:5000/a/b"),
+            None,
+            &ctx(None, Some("sandbox"), None),
+            &none
+        )
+        .allowed
+    );
+    assert!(
+        p.evaluate(
+            &image("localhost:5000/a"),
+            None,
+            &ctx(None, Some("sandbox"), None),
+            &none
+        )
+        .allowed
+    );
+}
+
+#[test]
+fn cel_conditions_pass_fail_and_error() {
+    let p = with_rules(RULES);
+    let img = image("registry.corp/team/app:v1");
+    let c = ctx(None, Some("scanned"), None);
+    let run = |v: Attested| {
+        p.evaluate(
+            &img,
+            Some(&digest()),
+            &c,
+            &evidence(&[("build", vec![signature("a")]), ("vuln", vec![v])]),
+        )
+    };
+    let clean = run(vuln(&["LOW", "HIGH"]));
+    assert!(clean.allowed, "{:?}", clean.reasons);
+
+    let critical = run(vuln(&["LOW", "CRITICAL"]));
+    assert!(!critical.allowed);
+    assert!(
+        critical.reasons[0].contains("is false"),
+        "{:?}",
+        critical.reasons
+    );
+
+    // The predicate lacks the field the condition reads: an error, which denies.
+    let mut broken = vuln(&[]);
+    broken.statement = Some(serde_json::json!({"predicate": {"unexpected": true}}));
+    let errored = run(broken);
+    assert!(!errored.allowed);
+    assert!(
+        errored.reasons[0].contains("failed"),
+        "{:?}",
+        errored.reasons
+    );
+
+    // A plain signature by the vuln key is not a vulnerability attestation.
+    let wrong_type = run(signature("s"));
+    assert!(!wrong_type.allowed);
+    assert!(wrong_type.reasons[0].contains("not https://cosign.sigstore.dev/attestation/vuln/v1"));
+}
+
+#[test]
+fn signed_identity_of_simple_signing_payloads() {
+    let p = policy(
+        r#"
+defaultAdmissionRule: {evaluationMode: REQUIRE_ATTESTATION, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG, requireAttestationsBy: [digest, repo, remap]}
+attestors:
+  - name: digest
+    publicKeys: [{file: p256.pub}]
+  - name: repo
+    publicKeys: [{file: p256.pub}]
+    signedIdentity: {type: matchRepository}
+  - name: remap
+    publicKeys: [{file: p256.pub}]
+    signedIdentity: {type: remapIdentity, prefix: registry.corp/team, signedPrefix: ghcr.io/team}
+"#,
+    );
+    let img = image("registry.corp/team/app:v1");
+    let legacy = |reference: &str| Attested {
+        signed_reference: Some(reference.into()),
+        statement: None,
+        ..signature(".sig layer 0")
+    };
+    let decide = |reference: &str| {
+        let e = vec![legacy(reference)];
+        p.evaluate(
+            &img,
+            Some(&digest()),
+            &ctx(None, None, None),
+            &evidence(&[("digest", e.clone()), ("repo", e.clone()), ("remap", e)]),
+        )
+    };
+    let signed_here = decide("registry.corp/team/app");
+    let sat: Vec<bool> = signed_here.attestors.iter().map(|a| a.satisfied).collect();
+    assert_eq!(sat, [true, true, false]);
+    let signed_upstream = decide("ghcr.io/team/app");
+    let sat: Vec<bool> = signed_upstream
+        .attestors
+        .iter()
+        .map(|a| a.satisfied)
+        .collect();
+    assert_eq!(sat, [true, false, true]);
+}
+
+#[test]
+fn evaluation_is_deterministic() {
+    let p = with_rules(RULES);
+    let img = image("registry.corp/team/app:v1");
+    let e = evidence(&[("build", vec![signature("a"), signature("b")])]);
+    let first =
+        serde_json::to_string(&p.evaluate(&img, Some(&digest()), &ctx(None, None, None), &e))
+            .unwrap();
+    for _ in 0..20 {
+        let again =
+            serde_json::to_string(&p.evaluate(&img, Some(&digest()), &ctx(None, None, None), &e))
+                .unwrap();
+        assert_eq!(first, again);
+    }
+}

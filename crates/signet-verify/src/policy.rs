@@ -1,0 +1,85 @@
+//! Verification under a policy: choose the rule, gather evidence once, check it against each
+//! required attestor's keys, and let the policy decide.
+
+use std::collections::BTreeMap;
+
+use signet_core::reference::{ImageRef, PinnedRef};
+use signet_policy::Policy;
+use signet_policy::evaluate::{AdmissionContext, Attested, AttestorEvidence, Need};
+use signet_registry::{Client, RegistryError, Repository};
+
+use crate::evidence::{self, Evidence, Filter};
+use signet_policy::Decision;
+
+/// Decides whether `image` may run in `ctx` under `policy`. Registry calls happen only when
+/// the rule needs evidence; a tag is resolved once and only the digest is verified.
+pub async fn verify_with_policy(
+    client: &Client,
+    policy: &Policy,
+    image: &ImageRef,
+    ctx: &AdmissionContext,
+) -> Result<Decision, RegistryError> {
+    let attestors = match policy.needs(image, ctx) {
+        Need::Nothing => {
+            // No evidence needed; report the digest when the reference carries one, without
+            // contacting a registry that may be untrusted.
+            return Ok(policy.evaluate(image, image.digest(), ctx, &BTreeMap::new()));
+        }
+        Need::Attestors(attestors) => attestors,
+    };
+    let repo = Repository::new(client, image);
+    let pinned = repo.resolve(image).await?;
+    // Fetch only what some attestor could use: if every attestor demands a predicate type,
+    // evidence claiming another type is never downloaded.
+    let filter = if attestors.iter().all(|a| a.predicate_type.is_some()) {
+        Filter {
+            predicate_types: attestors
+                .iter()
+                .filter_map(|a| a.predicate_type.clone())
+                .collect(),
+        }
+    } else {
+        Filter::default()
+    };
+    let found = evidence::gather(&repo, &pinned, &filter).await?;
+    Ok(decide_with_evidence(policy, image, &pinned, ctx, &found))
+}
+
+/// Decides with evidence already gathered for `pinned` (for callers that cache evidence per
+/// digest, like the daemon). Pure: checks signatures against each required attestor's keys,
+/// then lets the policy decide. `image` is the reference as given (for allowlist and exempt
+/// patterns and for display).
+pub fn decide_with_evidence(
+    policy: &Policy,
+    image: &ImageRef,
+    pinned: &PinnedRef,
+    ctx: &AdmissionContext,
+    found: &[Evidence],
+) -> Decision {
+    let attestors = match policy.needs(image, ctx) {
+        Need::Nothing => Vec::new(),
+        Need::Attestors(attestors) => attestors,
+    };
+    let mut by_attestor = BTreeMap::new();
+    for attestor in attestors {
+        let checked = evidence::check(found, &attestor.keys, pinned.digest());
+        by_attestor.insert(
+            attestor.name.clone(),
+            AttestorEvidence {
+                accepted: checked
+                    .accepted
+                    .into_iter()
+                    .map(|a| Attested {
+                        location: a.location,
+                        key_id: a.key_id.to_string(),
+                        predicate_type: a.predicate_type,
+                        statement: a.statement.and_then(|s| serde_json::to_value(s).ok()),
+                        signed_reference: a.signed_reference,
+                    })
+                    .collect(),
+                rejected: checked.rejected,
+            },
+        );
+    }
+    policy.evaluate(image, Some(pinned.digest()), ctx, &by_attestor)
+}
