@@ -103,18 +103,38 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
-    /// Verify an image: allowed when at least one signature or attestation on its digest
-    /// verifies with the key. Exit 0 allowed, 1 denied, 2 error.
+    /// Verify an image against a key or a policy. Exit 0 allowed (or dry-run), 1 denied,
+    /// 2 error.
+    ///
+    /// With --key: allowed when at least one signature or attestation on the digest verifies
+    /// with one of the keys. With --policy: the policy's rule for the cluster, namespace and
+    /// service account decides.
+    #[command(group(clap::ArgGroup::new("trust").required(true).args(["key", "policy"])))]
     Verify {
         /// The image.
         image: String,
         /// A PEM public key (repeatable: any one verifying is enough).
-        #[arg(long, value_name = "PUB", required = true)]
+        #[arg(long, value_name = "PUB")]
         key: Vec<PathBuf>,
+        /// A policy file (see `signet policy init`).
+        #[arg(long, value_name = "FILE", conflicts_with = "key")]
+        policy: Option<PathBuf>,
+        /// The cluster name, for clusterAdmissionRules.
+        #[arg(long, value_name = "NAME", requires = "policy")]
+        cluster: Option<String>,
+        /// The namespace, for kubernetesNamespaceAdmissionRules.
+        #[arg(long, value_name = "NS", requires = "policy")]
+        namespace: Option<String>,
+        /// The service account (in --namespace), for kubernetesServiceAccountAdmissionRules.
+        #[arg(long, value_name = "SA", requires = "namespace")]
+        service_account: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Work with policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Sign a local file: write a Sigstore bundle holding a DSSE-signed in-toto statement
     /// whose subject is the file's SHA-256 digest.
     SignBlob {
@@ -141,6 +161,23 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
+    },
+}
+
+/// `signet policy …`.
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Check a policy file: every error with its file, line and column; a summary when valid.
+    /// Exit 0 valid, 2 invalid.
+    Check {
+        /// The policy file.
+        file: PathBuf,
+    },
+    /// Write a commented starting policy (to stdout, or to --output).
+    Init {
+        /// Where to write it; refuses to overwrite an existing file.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 }
 

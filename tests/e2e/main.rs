@@ -33,4 +33,5 @@ mod fake_registry;
 mod faults;
 mod images;
 mod keys;
+mod policy;
 mod smoke;

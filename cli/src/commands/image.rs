@@ -210,12 +210,14 @@ pub async fn verify(
     })
 }
 
-fn decision_text(d: &Decision) -> String {
-    let mut out = format!(
-        "{} {}\n",
-        if d.allowed { "ALLOWED" } else { "DENIED" },
-        d.image
-    );
+pub fn decision_text(d: &Decision) -> String {
+    let verdict = match (d.allowed, d.would_deny) {
+        (true, true) => "ALLOWED (dry run: the rule would DENY)",
+        (true, false) => "ALLOWED",
+        (false, _) => "DENIED",
+    };
+    let mut out = format!("{verdict} {}\n", d.image);
+    out.push_str(&format!("  rule: {} ({})\n", d.rule, d.enforcement));
     for a in &d.attestors {
         out.push_str(&format!(
             "  {} {}: {}\n",
@@ -223,6 +225,12 @@ fn decision_text(d: &Decision) -> String {
             a.name,
             a.reason
         ));
+    }
+    // Reasons not already shown as an attestor line (allowlist, ALWAYS_DENY, exemptions).
+    for r in &d.reasons {
+        if !d.attestors.iter().any(|a| r.ends_with(&a.reason)) {
+            out.push_str(&format!("  {r}\n"));
+        }
     }
     for r in &d.rejected {
         out.push_str(&format!("  rejected {}: {}\n", r.location, r.reason));

@@ -3,11 +3,12 @@
 mod blob;
 mod image;
 mod keygen;
+mod policy;
 mod registry;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, PolicyCommand};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -50,9 +51,31 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
         )),
         Command::Tree { image, output } => block_on(image::tree(&cli.registry, &image, output)),
-        Command::Verify { image, key, output } => {
-            block_on(image::verify(&cli.registry, &image, &key, output))
+        Command::Verify {
+            image,
+            key,
+            policy: None,
+            output,
+            ..
+        } => block_on(image::verify(&cli.registry, &image, &key, output)),
+        Command::Verify {
+            image,
+            policy: Some(policy),
+            cluster,
+            namespace,
+            service_account,
+            output,
+            ..
+        } => {
+            let ctx = signet_verify::AdmissionContext {
+                cluster,
+                namespace,
+                service_account,
+            };
+            block_on(policy::verify(&cli.registry, &image, &policy, &ctx, output))
         }
+        Command::Policy(PolicyCommand::Check { file }) => policy::check(&file),
+        Command::Policy(PolicyCommand::Init { output }) => policy::init(output.as_deref()),
     }
 }
 

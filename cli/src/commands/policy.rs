@@ -1,0 +1,82 @@
+//! `signet policy check`, `signet policy init` and `signet verify --policy`.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use signet_core::reference::ImageRef;
+use signet_verify::AdmissionContext;
+
+use crate::cli::{Output, RegistryArgs};
+use crate::commands::image::decision_text;
+use crate::commands::registry;
+use crate::output;
+
+/// The starting policy `signet policy init` writes.
+const STARTER: &str = include_str!("../../../fixtures/policies/starter.yaml");
+
+pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
+    match signet_policy::load(file) {
+        Ok(policy) => {
+            output::stdout(&format!("{}: OK\n{}", file.display(), policy.summary()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprint!("{errors}");
+            if !errors.to_string().ends_with('\n') {
+                eprintln!();
+            }
+            eprintln!("{}: {} error(s)", file.display(), errors.0.len());
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+pub fn init(output_path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    match output_path {
+        None => output::stdout(STARTER),
+        Some(path) => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+            file.write_all(STARTER.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "Wrote {}; edit it, then run `signet policy check {}`",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn verify(
+    args: &RegistryArgs,
+    image: &str,
+    policy_path: &Path,
+    ctx: &AdmissionContext,
+    out: Output,
+) -> anyhow::Result<ExitCode> {
+    let policy = match signet_policy::load(policy_path) {
+        Ok(p) => p,
+        Err(errors) => bail!("invalid policy:\n{errors}"),
+    };
+    let image_ref: ImageRef = image.parse()?;
+    let client = registry::client(args)?;
+    let decision = signet_verify::verify_with_policy(&client, &policy, &image_ref, ctx)
+        .await
+        .with_context(|| format!("verifying {image_ref}"))?;
+    match out {
+        Output::Json => output::line(&serde_json::to_string_pretty(&decision)?),
+        Output::Text => output::stdout(&decision_text(&decision)),
+    }
+    Ok(if decision.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
