@@ -38,22 +38,16 @@ async fn resolve(args: &RegistryArgs, image: &str) -> anyhow::Result<(Repository
 
 /// cosign's `--type` names, or any URI.
 pub fn predicate_type_uri(name: &str) -> anyhow::Result<String> {
-    let uri = match name {
-        "slsaprovenance" | "slsaprovenance02" => "https://slsa.dev/provenance/v0.2",
-        "slsaprovenance1" => "https://slsa.dev/provenance/v1",
-        "link" => "https://in-toto.io/Link/v1",
-        "spdx" | "spdxjson" => "https://spdx.dev/Document",
-        "cyclonedx" => "https://cyclonedx.org/bom",
-        "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
-        "openvex" => "https://openvex.dev/ns",
-        "custom" => "https://cosign.sigstore.dev/attestation/v1",
-        other if other.contains("://") => other,
-        other => bail!(
-            "unknown predicate type {other:?}: use slsaprovenance, slsaprovenance1, link, spdx, \
-             spdxjson, cyclonedx, vuln, openvex, custom, or a URI"
-        ),
-    };
-    Ok(uri.to_string())
+    if let Some(uri) = intoto::cosign_predicate_type(name) {
+        return Ok(uri.to_string());
+    }
+    if name.contains("://") {
+        return Ok(name.to_string());
+    }
+    bail!(
+        "unknown predicate type {name:?}: use slsaprovenance, slsaprovenance1, link, spdx, \
+         spdxjson, cyclonedx, vuln, openvex, custom, or a URI"
+    )
 }
 
 fn parse_annotations(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {

@@ -18,6 +18,22 @@ pub const STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
 /// The predicate type cosign v3 uses for a plain signature in the bundle format.
 pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
 
+/// The predicate type URI of one of cosign's `--type` short names (`slsaprovenance`,
+/// `slsaprovenance1`, `link`, `spdx`, `spdxjson`, `cyclonedx`, `vuln`, `openvex`, `custom`).
+pub fn cosign_predicate_type(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "slsaprovenance" | "slsaprovenance02" => "https://slsa.dev/provenance/v0.2",
+        "slsaprovenance1" => "https://slsa.dev/provenance/v1",
+        "link" => "https://in-toto.io/Link/v1",
+        "spdx" | "spdxjson" => "https://spdx.dev/Document",
+        "cyclonedx" => "https://cyclonedx.org/bom",
+        "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
+        "openvex" => "https://openvex.dev/ns",
+        "custom" => "https://cosign.sigstore.dev/attestation/v1",
+        _ => return None,
+    })
+}
+
 /// Why a statement was rejected.
 #[non_exhaustive]
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]

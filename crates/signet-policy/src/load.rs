@@ -370,21 +370,6 @@ fn dns_subdomain_ok(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(dns_label_ok)
 }
 
-/// cosign's `--type` short names, for a hint when one is used as `predicateType`.
-fn cosign_predicate_uri(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "slsaprovenance" | "slsaprovenance02" => "https://slsa.dev/provenance/v0.2",
-        "slsaprovenance1" => "https://slsa.dev/provenance/v1",
-        "link" => "https://in-toto.io/Link/v1",
-        "spdx" | "spdxjson" => "https://spdx.dev/Document",
-        "cyclonedx" => "https://cyclonedx.org/bom",
-        "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
-        "openvex" => "https://openvex.dev/ns",
-        "custom" => "https://cosign.sigstore.dev/attestation/v1",
-        _ => return None,
-    })
-}
-
 /// Binary Authorization's `signatureAlgorithm` values and the key kind each one needs; `None`
 /// for algorithms signet cannot verify.
 fn signature_algorithm(name: &str) -> Option<Option<KeyAlgorithm>> {
@@ -1232,7 +1217,7 @@ impl<'t> Checker<'t> {
         if value.contains("://") && !value.chars().any(char::is_whitespace) {
             return Some(value.to_owned());
         }
-        let hint = cosign_predicate_uri(value)
+        let hint = signet_core::intoto::cosign_predicate_type(value)
             .map(|uri| format!("; for cosign's `{value}`, write `{uri}`"))
             .unwrap_or_default();
         self.error(

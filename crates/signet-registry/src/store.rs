@@ -149,35 +149,9 @@ impl Repository {
     /// Fetches the manifest `digest`, checking the bytes against it.
     pub async fn get_manifest(&self, digest: &Digest) -> Result<FetchedManifest, RegistryError> {
         let what = self.what("manifest", &digest.to_string());
-        self.client
-            .within(format!("fetching {what}"), async {
-                let reply = self
-                    .send(
-                        false,
-                        Method::GET,
-                        &format!("/v2/{}/manifests/{digest}", self.name),
-                        Self::accept_manifests(),
-                        None,
-                        &what,
-                    )
-                    .await?;
-                if !reply.status.is_success() {
-                    return Err(self.status_error(reply, &what).await);
-                }
-                let media_type = reply.header("content-type").unwrap_or("").to_string();
-                let etag = reply.header("etag").map(str::to_string);
-                let bytes = reply
-                    .bytes(self.client.limits().max_manifest_bytes, &what)
-                    .await?;
-                check_digest(&what, digest, &bytes)?;
-                Ok(FetchedManifest {
-                    digest: digest.clone(),
-                    media_type,
-                    bytes,
-                    etag,
-                })
-            })
-            .await
+        self.fetch_manifest(&digest.to_string(), Some(digest))
+            .await?
+            .ok_or(RegistryError::NotFound { what })
     }
 
     /// Fetches the manifest a tag points at, or `None` if the tag does not exist. The digest
@@ -187,14 +161,24 @@ impl Repository {
         &self,
         tag: &str,
     ) -> Result<Option<FetchedManifest>, RegistryError> {
-        let what = self.what("manifest", tag);
+        self.fetch_manifest(tag, None).await
+    }
+
+    /// GETs a manifest by tag or digest. The bytes must hash to `expected` when given, else to
+    /// the registry's `Docker-Content-Digest` when it sends one. `None` on 404.
+    async fn fetch_manifest(
+        &self,
+        reference: &str,
+        expected: Option<&Digest>,
+    ) -> Result<Option<FetchedManifest>, RegistryError> {
+        let what = self.what("manifest", reference);
         self.client
             .within(format!("fetching {what}"), async {
                 let reply = self
                     .send(
                         false,
                         Method::GET,
-                        &format!("/v2/{}/manifests/{tag}", self.name),
+                        &format!("/v2/{}/manifests/{reference}", self.name),
                         Self::accept_manifests(),
                         None,
                         &what,
@@ -208,17 +192,18 @@ impl Repository {
                 }
                 let media_type = reply.header("content-type").unwrap_or("").to_string();
                 let etag = reply.header("etag").map(str::to_string);
-                let claimed = reply.header("docker-content-digest").map(str::to_string);
+                let claimed = reply
+                    .header("docker-content-digest")
+                    .and_then(|c| c.parse::<Digest>().ok());
                 let bytes = reply
                     .bytes(self.client.limits().max_manifest_bytes, &what)
                     .await?;
-                let digest = match claimed.as_deref().and_then(|c| c.parse::<Digest>().ok()) {
-                    Some(claimed) => {
-                        check_digest(&what, &claimed, &bytes)?;
-                        claimed
-                    }
-                    None => Digest::sha256_of(&bytes),
+                let digest = match (expected, claimed) {
+                    (Some(expected), _) => expected.clone(),
+                    (None, Some(claimed)) => claimed,
+                    (None, None) => Digest::sha256_of(&bytes),
                 };
+                check_digest(&what, &digest, &bytes)?;
                 Ok(Some(FetchedManifest {
                     digest,
                     media_type,
