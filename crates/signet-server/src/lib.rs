@@ -1,9 +1,391 @@
 //! The signet verifier daemon.
 //!
-//! This crate owns the HTTPS server: Kubernetes admission review (validate and mutate), the
-//! JSON verify API, health and readiness, Prometheus metrics, the audit log, and reloading the
-//! policy and TLS certificate.
+//! This crate owns the HTTPS server that a Kubernetes cluster calls on every pod it admits:
 //!
-//! It must not verify anything itself: every decision comes from `signet-verify`.
+//! - `POST /admission/validate`: an `AdmissionReview` v1 in, the same review with a response
+//!   out; every container image of a Pod or of a pod template (Deployment, ReplicaSet,
+//!   StatefulSet, DaemonSet, Job, CronJob, ReplicationController, and the
+//!   `pods/ephemeralcontainers` subresource) is decided by the policy;
+//! - `POST /admission/mutate`: pins every tag-only image to the digest its tag names now, with a
+//!   JSONPatch, so that the image that runs is the image that was verified;
+//! - `POST /v1/verify`: `{image, cluster?, namespace?, serviceAccount?}` in, the decision JSON
+//!   of `signet verify --output json` out, for CI gates and other admission systems;
+//! - `GET /healthz`, `GET /readyz`, `GET /metrics` (Prometheus text).
 //!
-//! Status: lands with the daemon issue.
+//! Every denial, break-glass admission, dry-run would-be denial, fail-open admission and policy
+//! reload is written to the audit log as one JSON line. The policy file is reloaded when it
+//! changes and on `SIGHUP` (a broken policy is refused and the previous one stays in force);
+//! the TLS certificate and key are reloaded when their files change.
+//!
+//! It must not verify anything itself: every decision comes from `signet-verify` and
+//! `signet-policy`. What it adds is caching (evidence per digest, decisions per image, rule and
+//! policy generation, tags per reference), coalescing of identical concurrent verifications,
+//! and a deadline on every request.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), signet_server::ServerError> {
+//! use signet_server::{ServerConfig, TlsFiles};
+//!
+//! let mut config = ServerConfig::new("/etc/signet/policy.yaml");
+//! config.tls = Some(TlsFiles {
+//!     cert: "/etc/signet/tls/tls.crt".into(),
+//!     key: "/etc/signet/tls/tls.key".into(),
+//! });
+//! config.cluster = Some("prod-eu".into());
+//! // Serves until SIGTERM or SIGINT, then drains connections.
+//! signet_server::run(config).await
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+mod admission;
+mod app;
+mod audit;
+mod check;
+mod metrics;
+mod reload;
+mod routes;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum_server::tls_rustls::RustlsConfig;
+use signet_registry::{Client, ClientOptions, RegistryError};
+use tokio::task::JoinHandle;
+
+use crate::app::App;
+
+/// The TLS certificate chain and private key, as PEM files. Both are reloaded when they change.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain (PEM), leaf first.
+    pub cert: PathBuf,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Bounds and lifetimes of the daemon's caches.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Most entries in each cache (decisions, evidence, tags).
+    pub max_entries: u64,
+    /// How long a decision that admits is reused.
+    pub allow_ttl: Duration,
+    /// How long a decision that denies (or would deny, in dry run) is reused. Short, so that an
+    /// image signed after a denial is admitted soon.
+    pub deny_ttl: Duration,
+    /// How long the evidence gathered for a digest is reused.
+    pub evidence_ttl: Duration,
+    /// How long the digest a tag resolved to is reused by the mutating webhook and the verify
+    /// API.
+    pub tag_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            max_entries: 10_000,
+            allow_ttl: Duration::from_secs(120),
+            deny_ttl: Duration::from_secs(10),
+            evidence_ttl: Duration::from_secs(30),
+            tag_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything the daemon needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The policy file; reloaded when it changes and on `SIGHUP`.
+    pub policy_path: PathBuf,
+    /// Where to listen (`0.0.0.0:8443` by default; port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// TLS files; `None` serves plain HTTP, for local development only.
+    pub tls: Option<TlsFiles>,
+    /// The cluster name the policy's `clusterAdmissionRules` are keyed by.
+    pub cluster: Option<String>,
+    /// The audit log file (appended to); `None` writes audit events to stdout.
+    pub audit_log: Option<PathBuf>,
+    /// Admit (with a warning and an audit event) when verification fails for a reason other
+    /// than the policy: registry unreachable, timeout. The default is to deny (fail closed).
+    pub fail_open: bool,
+    /// The deadline for verifying one request, below the webhook timeout (8 s of Kubernetes'
+    /// 10 s by default).
+    pub request_deadline: Duration,
+    /// How registries are reached.
+    pub registry: ClientOptions,
+    /// Cache bounds and lifetimes.
+    pub cache: CacheConfig,
+    /// How often the policy and TLS files are checked for changes.
+    pub reload_interval: Duration,
+    /// How long a shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl ServerConfig {
+    /// The defaults, with the policy at `policy_path`: listen on `0.0.0.0:8443`, plain HTTP
+    /// until [`ServerConfig::tls`] is set, fail closed, 8 s deadline.
+    pub fn new(policy_path: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            policy_path: policy_path.into(),
+            listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            tls: None,
+            cluster: None,
+            audit_log: None,
+            fail_open: false,
+            request_deadline: Duration::from_secs(8),
+            registry: ClientOptions::default(),
+            cache: CacheConfig::default(),
+            reload_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Why the daemon could not start or stopped.
+#[non_exhaustive]
+#[derive(thiserror::Error, Debug)]
+pub enum ServerError {
+    /// The policy file does not load.
+    #[error("cannot load policy {path}:\n{errors}")]
+    Policy {
+        /// The policy file.
+        path: PathBuf,
+        /// Every problem found, one per line, with line and column.
+        errors: String,
+    },
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key could not be read or used.
+    #[error("cannot use TLS certificate {cert} and key {key}: {source}")]
+    Tls {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The audit log could not be opened.
+    #[error("cannot open audit log {path}: {source}")]
+    AuditLog {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The registry client could not be built.
+    #[error("cannot set up the registry client: {0}")]
+    Registry(#[source] RegistryError),
+    /// The server failed while serving.
+    #[error("server failed: {0}")]
+    Serve(#[source] std::io::Error),
+    /// A signal handler could not be installed.
+    #[error("cannot install the {signal} handler: {source}")]
+    Signal {
+        /// The signal.
+        signal: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A daemon that is listening: its address, and how to reload or stop it.
+#[must_use = "dropping a RunningServer does not stop it; call shutdown"]
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: ShutdownHandle,
+    server: JoinHandle<std::io::Result<()>>,
+    reloader: JoinHandle<()>,
+}
+
+/// Stops a running daemon gracefully from anywhere (a signal handler, a test).
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    handle: axum_server::Handle<SocketAddr>,
+    app: Arc<App>,
+    grace: Duration,
+}
+
+impl ShutdownHandle {
+    /// Stops accepting connections, reports not ready, and lets requests in flight finish
+    /// within the configured grace period.
+    pub fn shutdown(&self) {
+        self.app.set_ready(false);
+        self.handle.graceful_shutdown(Some(self.grace));
+    }
+}
+
+impl RunningServer {
+    /// The address the daemon listens on (with the actual port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle that stops the daemon.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.stop.clone()
+    }
+
+    /// Reloads the policy now, as `SIGHUP` does (even when the file looks unchanged).
+    pub async fn reload_policy(&self) {
+        reload::reload_policy(&self.stop.app, true).await;
+    }
+
+    /// The number of HTTP requests the daemon has sent to registries.
+    pub fn registry_requests(&self) -> u64 {
+        self.stop.app.client.request_count()
+    }
+
+    /// Stops the daemon gracefully and waits until it has stopped.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.stop.shutdown();
+        self.wait().await
+    }
+
+    /// Waits until the daemon stops (after [`ShutdownHandle::shutdown`]).
+    pub async fn wait(self) -> Result<(), ServerError> {
+        let result = self.server.await;
+        self.reloader.abort();
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ServerError::Serve(e)),
+            Err(join) => Err(ServerError::Serve(std::io::Error::other(join.to_string()))),
+        }
+    }
+}
+
+/// Loads the policy, binds the listening socket and starts serving in the background.
+///
+/// Fails when the policy does not load, the address cannot be bound, or the TLS files are
+/// unusable, so that a broken deployment stops at start-up with the reason.
+pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    // The registry client and the TLS listener use rustls with the ring provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let (policy, contents) = reload::load_initial(&config.policy_path).await?;
+    let client = Client::new(config.registry.clone()).map_err(ServerError::Registry)?;
+    let audit = audit::Audit::open(config.audit_log.as_deref())?;
+    let app = Arc::new(App::new(&config, policy, contents, client, audit));
+
+    let listener =
+        std::net::TcpListener::bind(config.listen).map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let handle = axum_server::Handle::new();
+    let service = routes::router(app.clone()).into_make_service();
+    let bind_error = |source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    };
+
+    let tls = match &config.tls {
+        Some(files) => Some(
+            RustlsConfig::from_pem_file(&files.cert, &files.key)
+                .await
+                .map_err(|source| ServerError::Tls {
+                    cert: files.cert.clone(),
+                    key: files.key.clone(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let server = match &tls {
+        Some(tls) => {
+            let server = axum_server::tls_rustls::from_tcp_rustls(listener, tls.clone())
+                .map_err(bind_error)?
+                .handle(handle.clone());
+            tracing::info!(%addr, "signet serving HTTPS");
+            tokio::spawn(server.serve(service))
+        }
+        None => {
+            let server = axum_server::from_tcp(listener)
+                .map_err(bind_error)?
+                .handle(handle.clone());
+            tracing::warn!(
+                %addr,
+                "signet serving plain HTTP (--insecure-http): for local development only; \
+                 Kubernetes webhooks need HTTPS"
+            );
+            tokio::spawn(server.serve(service))
+        }
+    };
+
+    let reloader = tokio::spawn(reload::watch(
+        app.clone(),
+        config.tls.clone().zip(tls),
+        config.reload_interval,
+    ));
+    app.set_ready(true);
+    Ok(RunningServer {
+        addr,
+        stop: ShutdownHandle {
+            handle,
+            app,
+            grace: config.shutdown_grace,
+        },
+        server,
+        reloader,
+    })
+}
+
+/// Runs the daemon until `SIGTERM` or `SIGINT`, then shuts down gracefully.
+pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
+    let server = bind(config).await?;
+    let stop = server.shutdown_handle();
+    let signals = tokio::spawn(async move {
+        if let Err(e) = wait_for_termination().await {
+            tracing::error!(error = %e, "signal handling failed; stopping");
+        }
+        tracing::info!("signet shutting down");
+        stop.shutdown();
+    });
+    let result = server.wait().await;
+    signals.abort();
+    result
+}
+
+async fn wait_for_termination() -> Result<(), ServerError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).map_err(|source| ServerError::Signal {
+            signal: "SIGTERM",
+            source,
+        })?;
+        tokio::select! {
+            _ = term.recv() => Ok(()),
+            result = tokio::signal::ctrl_c() => result.map_err(|source| ServerError::Signal {
+                signal: "SIGINT",
+                source,
+            }),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .map_err(|source| ServerError::Signal {
+                signal: "SIGINT",
+                source,
+            })
+    }
+}

@@ -1,0 +1,295 @@
+//! Prometheus metrics, in the text exposition format at `/metrics`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use signet_registry::RegistryError;
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Every image admitted.
+    Allowed,
+    /// At least one image denied by the policy (or not pinned, or not a valid reference).
+    Denied,
+    /// Admitted under a dry-run rule that would have denied.
+    DryRun,
+    /// Denied because verification failed (registry, deadline): fail closed.
+    Error,
+    /// Admitted by the break-glass label or annotation.
+    BreakGlass,
+    /// Admitted although verification failed, because of `--fail-open`.
+    FailOpen,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 6] = [
+        Outcome::Allowed,
+        Outcome::Denied,
+        Outcome::DryRun,
+        Outcome::Error,
+        Outcome::BreakGlass,
+        Outcome::FailOpen,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Denied => "denied",
+            Outcome::DryRun => "dryrun",
+            Outcome::Error => "error",
+            Outcome::BreakGlass => "breakglass",
+            Outcome::FailOpen => "failopen",
+        }
+    }
+}
+
+/// Which endpoint served a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    Validate,
+    Mutate,
+    Verify,
+}
+
+impl Endpoint {
+    fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Validate => "validate",
+            Endpoint::Mutate => "mutate",
+            Endpoint::Verify => "verify",
+        }
+    }
+}
+
+/// The daemon's caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CacheKind {
+    Decision,
+    Evidence,
+    Tag,
+}
+
+impl CacheKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            CacheKind::Decision => "decision",
+            CacheKind::Evidence => "evidence",
+            CacheKind::Tag => "tag",
+        }
+    }
+}
+
+type Labels1 = [(&'static str, &'static str); 1];
+type Labels2 = [(&'static str, &'static str); 2];
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms to about 8 s, doubling: warm answers take well under a millisecond, cold ones
+    // are bounded by the request deadline.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+pub(crate) struct Metrics {
+    registry: Registry,
+    decisions: Family<Labels2, Counter>,
+    latency: Family<Labels1, Histogram, fn() -> Histogram>,
+    cache: Family<Labels2, Counter>,
+    cache_entries: Family<Labels1, Gauge>,
+    registry_requests: Counter,
+    registry_requests_seen: AtomicU64,
+    registry_errors: Family<[(&'static str, String); 1], Counter>,
+    pub(crate) policy_reloads: Counter,
+    pub(crate) policy_reload_errors: Counter,
+    pub(crate) policy_generation: Gauge,
+    tls_reloads: Family<Labels1, Counter>,
+    pins: Family<Labels1, Counter>,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("signet");
+        let decisions = Family::<Labels2, Counter>::default();
+        let latency = Family::<Labels1, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        let cache = Family::<Labels2, Counter>::default();
+        let cache_entries = Family::<Labels1, Gauge>::default();
+        let registry_requests = Counter::default();
+        let registry_errors = Family::<[(&'static str, String); 1], Counter>::default();
+        let policy_reloads = Counter::default();
+        let policy_reload_errors = Counter::default();
+        let policy_generation = Gauge::default();
+        let tls_reloads = Family::<Labels1, Counter>::default();
+        let pins = Family::<Labels1, Counter>::default();
+
+        registry.register(
+            "decisions",
+            "Admission and verify decisions by endpoint and outcome",
+            decisions.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time to answer an admission review or verify request",
+            latency.clone(),
+        );
+        registry.register(
+            "cache_requests",
+            "Cache lookups by cache and result (hit or miss)",
+            cache.clone(),
+        );
+        registry.register(
+            "cache_entries",
+            "Entries in each cache",
+            cache_entries.clone(),
+        );
+        registry.register(
+            "registry_requests",
+            "HTTP requests sent to registries (auth and retries included)",
+            registry_requests.clone(),
+        );
+        registry.register(
+            "registry_errors",
+            "Failed registry operations by HTTP status or kind of failure",
+            registry_errors.clone(),
+        );
+        registry.register(
+            "policy_reloads",
+            "Policy reloads that took effect",
+            policy_reloads.clone(),
+        );
+        registry.register(
+            "policy_reload_errors",
+            "Policy reloads refused because the new policy does not load",
+            policy_reload_errors.clone(),
+        );
+        registry.register(
+            "policy_generation",
+            "Generation of the policy in force (1 at start-up)",
+            policy_generation.clone(),
+        );
+        registry.register(
+            "tls_reloads",
+            "TLS certificate reloads by result",
+            tls_reloads.clone(),
+        );
+        registry.register(
+            "image_pins",
+            "Tag-only images seen by the mutating webhook, by result (pinned or unresolved)",
+            pins.clone(),
+        );
+
+        // Every series exists from the start, so that rate() and alerts see zeros, not gaps.
+        for endpoint in [Endpoint::Validate, Endpoint::Verify] {
+            for outcome in Outcome::ALL {
+                drop(decisions.get_or_create(&[
+                    ("endpoint", endpoint.as_str()),
+                    ("outcome", outcome.as_str()),
+                ]));
+            }
+        }
+        for kind in [CacheKind::Decision, CacheKind::Evidence, CacheKind::Tag] {
+            for result in ["hit", "miss"] {
+                drop(cache.get_or_create(&[("cache", kind.as_str()), ("result", result)]));
+            }
+        }
+
+        for status in ["unreachable", "timeout"] {
+            drop(registry_errors.get_or_create(&[("status", status.to_string())]));
+        }
+
+        Metrics {
+            registry,
+            decisions,
+            latency,
+            cache,
+            cache_entries,
+            registry_requests,
+            registry_requests_seen: AtomicU64::new(0),
+            registry_errors,
+            policy_reloads,
+            policy_reload_errors,
+            policy_generation,
+            tls_reloads,
+            pins,
+        }
+    }
+
+    pub(crate) fn decision(&self, endpoint: Endpoint, outcome: Outcome) {
+        self.decisions
+            .get_or_create(&[
+                ("endpoint", endpoint.as_str()),
+                ("outcome", outcome.as_str()),
+            ])
+            .inc();
+    }
+
+    pub(crate) fn latency(&self, endpoint: Endpoint, seconds: f64) {
+        self.latency
+            .get_or_create(&[("endpoint", endpoint.as_str())])
+            .observe(seconds);
+    }
+
+    pub(crate) fn cache(&self, kind: CacheKind, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.cache
+            .get_or_create(&[("cache", kind.as_str()), ("result", result)])
+            .inc();
+    }
+
+    pub(crate) fn registry_error(&self, error: &RegistryError) {
+        let status = match error {
+            RegistryError::Status { status, .. } => status.to_string(),
+            RegistryError::NotFound { .. } => "404".into(),
+            RegistryError::Unreachable { .. } => "unreachable".into(),
+            RegistryError::DeadlineExceeded { .. } => "timeout".into(),
+            RegistryError::Authentication { .. } | RegistryError::Auth(_) => {
+                "authentication".into()
+            }
+            RegistryError::DigestMismatch { .. } => "digest_mismatch".into(),
+            RegistryError::TooLarge { .. } | RegistryError::TooMany { .. } => "too_large".into(),
+            RegistryError::Malformed { .. } => "malformed".into(),
+            _ => "other".into(),
+        };
+        self.registry_errors
+            .get_or_create(&[("status", status)])
+            .inc();
+    }
+
+    pub(crate) fn tls_reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.tls_reloads.get_or_create(&[("result", result)]).inc();
+    }
+
+    pub(crate) fn pin(&self, pinned: bool) {
+        let result = if pinned { "pinned" } else { "unresolved" };
+        self.pins.get_or_create(&[("result", result)]).inc();
+    }
+
+    /// The metrics page; `registry_requests` is the registry client's running total and
+    /// `sizes` the caches' entry counts.
+    pub(crate) fn render(
+        &self,
+        registry_requests: u64,
+        sizes: &[(CacheKind, u64)],
+    ) -> Result<String, std::fmt::Error> {
+        let seen = self
+            .registry_requests_seen
+            .fetch_max(registry_requests, Ordering::Relaxed);
+        if registry_requests > seen {
+            self.registry_requests.inc_by(registry_requests - seen);
+        }
+        for (kind, size) in sizes {
+            self.cache_entries
+                .get_or_create(&[("cache", kind.as_str())])
+                .set(i64::try_from(*size).unwrap_or(i64::MAX));
+        }
+        let mut out = String::new();
+        encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,262 @@
+//! HTTP routes: admission webhooks, verify API, health, readiness and metrics.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use kube_core::Status;
+use kube_core::admission::AdmissionResponse;
+use serde::Deserialize;
+use signet_core::reference::ImageRef;
+use signet_verify::AdmissionContext;
+use tokio::time::Instant;
+
+use crate::admission::{self, ReviewError};
+use crate::app::{App, Tags, Verdict};
+use crate::check;
+use crate::metrics::{Endpoint, Outcome};
+
+/// Largest request body read. An AdmissionReview carries the object and, for updates, the old
+/// object; Kubernetes objects are at most about 1.5 MiB each.
+const MAX_BODY: usize = 8 << 20;
+
+pub(crate) fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/admission/validate", post(validate))
+        .route("/admission/mutate", post(mutate))
+        .route("/v1/verify", post(verify))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
+}
+
+fn review(response: AdmissionResponse) -> Response {
+    let mut body = match serde_json::to_value(response.into_review()) {
+        Ok(body) => body,
+        Err(e) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response();
+        }
+    };
+    // The v1 API documents `patch` as base64 (Go's encoding of []byte); kube-core writes the
+    // bytes as a JSON array, which the API server happens to accept but other callers may not.
+    if let Some(patch) = body.pointer_mut("/response/patch")
+        && let Some(bytes) = patch.as_array().map(|items| {
+            items
+                .iter()
+                .filter_map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect::<Vec<u8>>()
+        })
+    {
+        *patch = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+    }
+    Json(body).into_response()
+}
+
+fn bad_review(error: &ReviewError) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        format!("{error}; expected an admission.k8s.io/v1 AdmissionReview\n"),
+    )
+        .into_response()
+}
+
+async fn validate(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let (response, outcome) = match admission::parse(&body) {
+        Ok(parsed) => {
+            let checked = check::validate(&app, parsed).await;
+            (review(checked.response), checked.outcome)
+        }
+        Err(ReviewError::Object {
+            mut response,
+            uid,
+            kind,
+            reason,
+        }) => {
+            let message = format!("signet cannot read the {kind} in request {uid}: {reason}");
+            response.allowed = false;
+            response.result = Status::failure(&message, "BadRequest").with_code(400);
+            (review(*response), Outcome::Error)
+        }
+        Err(e) => (bad_review(&e), Outcome::Error),
+    };
+    app.metrics.decision(Endpoint::Validate, outcome);
+    app.metrics
+        .latency(Endpoint::Validate, started.elapsed().as_secs_f64());
+    response
+}
+
+async fn mutate(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let response = match admission::parse(&body) {
+        Ok(parsed) => review(check::mutate(&app, parsed).await),
+        // The mutating webhook never denies; the validating webhook refuses what it cannot
+        // read.
+        Err(ReviewError::Object {
+            mut response,
+            kind,
+            reason,
+            ..
+        }) => {
+            response.warnings = Some(vec![check::truncate(
+                &format!("signet cannot read the {kind} to pin its images: {reason}"),
+                250,
+            )]);
+            review(*response)
+        }
+        Err(e) => bad_review(&e),
+    };
+    app.metrics
+        .latency(Endpoint::Mutate, started.elapsed().as_secs_f64());
+    response
+}
+
+/// The body of `POST /v1/verify`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct VerifyRequest {
+    image: String,
+    #[serde(default)]
+    cluster: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    service_account: Option<String>,
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn verify(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let (response, outcome) = verify_request(&app, &body).await;
+    if let Some(outcome) = outcome {
+        app.metrics.decision(Endpoint::Verify, outcome);
+    }
+    app.metrics
+        .latency(Endpoint::Verify, started.elapsed().as_secs_f64());
+    response
+}
+
+async fn verify_request(app: &App, body: &[u8]) -> (Response, Option<Outcome>) {
+    let request: VerifyRequest = match serde_json::from_slice(body) {
+        Ok(request) => request,
+        Err(e) => {
+            let message = format!(
+                "invalid request body: {e}; expected JSON {{\"image\": \"registry/repo:tag or \
+                 @sha256:…\", \"cluster\"?: \"…\", \"namespace\"?: \"…\", \"serviceAccount\"?: \
+                 \"…\"}}"
+            );
+            return (error(StatusCode::BAD_REQUEST, message), None);
+        }
+    };
+    let image: ImageRef = match request.image.parse() {
+        Ok(image) => image,
+        Err(e) => return (error(StatusCode::BAD_REQUEST, e.to_string()), None),
+    };
+    let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
+    let ctx = AdmissionContext {
+        cluster: non_empty(request.cluster).or_else(|| app.cluster.clone()),
+        namespace: non_empty(request.namespace),
+        service_account: non_empty(request.service_account),
+    };
+    if ctx.service_account.is_some() && ctx.namespace.is_none() {
+        return (
+            error(
+                StatusCode::BAD_REQUEST,
+                "serviceAccount needs namespace: service account rules are keyed \
+                 \"namespace:serviceaccount\""
+                    .into(),
+            ),
+            None,
+        );
+    }
+    let loaded = app.policy();
+    let verdict = tokio::time::timeout(
+        app.deadline,
+        app.verdict(&loaded, &image, &ctx, Tags::Resolve),
+    )
+    .await;
+    match verdict {
+        Ok(Verdict::Decided(decision)) => {
+            let outcome = if !decision.allowed {
+                Outcome::Denied
+            } else if decision.would_deny {
+                Outcome::DryRun
+            } else {
+                Outcome::Allowed
+            };
+            (Json(&*decision).into_response(), Some(outcome))
+        }
+        Ok(Verdict::Failed(reason)) => (
+            error(
+                StatusCode::BAD_GATEWAY,
+                format!("cannot verify {image}: {reason}"),
+            ),
+            Some(Outcome::Error),
+        ),
+        // Tags are resolved for this endpoint; this arm is here for completeness.
+        Ok(Verdict::TagOnly { .. }) => (
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("{image} is not pinned to a digest"),
+            ),
+            Some(Outcome::Error),
+        ),
+        Err(_) => (
+            error(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "cannot verify {image}: verification did not finish within the {}s deadline",
+                    app.deadline.as_secs_f32()
+                ),
+            ),
+            Some(Outcome::Error),
+        ),
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    if app.is_ready() {
+        (
+            StatusCode::OK,
+            format!("ready: policy generation {}\n", app.policy().generation),
+        )
+            .into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    match app
+        .metrics
+        .render(app.client.request_count(), &app.cache_sizes())
+    {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot render metrics: {e}\n"),
+        )
+            .into_response(),
+    }
+}

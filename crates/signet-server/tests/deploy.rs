@@ -1,0 +1,338 @@
+//! The manifests of `deploy/` read into the typed Kubernetes structs of `k8s-openapi`.
+//!
+//! `k8s-openapi` ignores fields it does not know, so a misspelt field would pass a plain parse:
+//! every document is therefore parsed, written back, and compared with what was read. Anything
+//! dropped or changed on the way is a schema mistake. Then the parts that must agree with the
+//! daemon are checked: routes, ports, probes, timeouts, excluded namespaces, the policy itself.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a broken manifest should fail the test loudly"
+)]
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhookConfiguration,
+    WebhookClientConfig,
+};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use saphyr::{LoadableYamlNode, Scalar, Yaml};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+fn deploy_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+fn to_json(yaml: &Yaml<'_>) -> Value {
+    match yaml {
+        Yaml::Value(Scalar::Null) => Value::Null,
+        Yaml::Value(Scalar::Boolean(b)) => Value::Bool(*b),
+        Yaml::Value(Scalar::Integer(i)) => Value::from(*i),
+        Yaml::Value(Scalar::FloatingPoint(f)) => Value::from(f.into_inner()),
+        Yaml::Value(Scalar::String(s)) => Value::String(s.to_string()),
+        Yaml::Representation(s, _, _) => Value::String(s.to_string()),
+        Yaml::Sequence(items) => Value::Array(items.iter().map(to_json).collect()),
+        Yaml::Mapping(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let key = match to_json(k) {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (key, to_json(v))
+                })
+                .collect(),
+        ),
+        other => panic!("unsupported YAML node {other:?}"),
+    }
+}
+
+/// The documents of `file`, as JSON.
+fn documents(file: &str) -> Vec<Value> {
+    let path = deploy_dir().join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    Yaml::load_from_str(&text)
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+        .iter()
+        .map(to_json)
+        .collect()
+}
+
+/// The first place where `a` and `b` differ, as a JSON pointer.
+fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for key in x.keys().chain(y.keys()) {
+                match (x.get(key), y.get(key)) {
+                    (Some(p), Some(q)) => {
+                        if let Some(d) = first_difference(p, q, &format!("{at}/{key}")) {
+                            return Some(d);
+                        }
+                    }
+                    _ => return Some(format!("{at}/{key}")),
+                }
+            }
+            None
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (p, q))| first_difference(p, q, &format!("{at}/{i}"))),
+        _ if a == b => None,
+        _ => Some(at.to_string()),
+    }
+}
+
+/// `doc` as `K`, failing when the typed struct does not keep every field as written.
+fn typed<K: DeserializeOwned + Serialize>(file: &str, doc: &Value) -> K {
+    let object: K =
+        serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{file}: {e}\n{doc:#}"));
+    let back = serde_json::to_value(&object).unwrap();
+    if let Some(path) = first_difference(doc, &back, "") {
+        panic!(
+            "{file}: {path} is not what Kubernetes reads (misspelt or misplaced field?)\n\
+             written: {}\nread back: {}",
+            doc.pointer(&path)
+                .map_or("(absent)".into(), Value::to_string),
+            back.pointer(&path)
+                .map_or("(absent)".into(), Value::to_string),
+        );
+    }
+    object
+}
+
+fn one<K: DeserializeOwned + Serialize>(file: &str) -> K {
+    let docs = documents(file);
+    assert_eq!(docs.len(), 1, "{file}: one document expected");
+    typed(file, &docs[0])
+}
+
+#[test]
+fn every_manifest_is_a_valid_kubernetes_object() {
+    let namespace: Namespace = one("namespace.yaml");
+    assert_eq!(namespace.metadata.name.as_deref(), Some("signet"));
+    let _: ServiceAccount = one("serviceaccount.yaml");
+    let _: ConfigMap = one("policy-configmap.yaml");
+    let _: Deployment = one("deployment.yaml");
+    let _: Service = one("service.yaml");
+    let _: PodDisruptionBudget = one("poddisruptionbudget.yaml");
+    let docs = documents("webhooks.yaml");
+    assert_eq!(docs.len(), 2);
+    let _: MutatingWebhookConfiguration = typed("webhooks.yaml", &docs[0]);
+    let _: ValidatingWebhookConfiguration = typed("webhooks.yaml", &docs[1]);
+
+    // The kustomization lists every manifest.
+    let kustomization = &documents("kustomization.yaml")[0];
+    let listed: Vec<&str> = kustomization["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for file in std::fs::read_dir(deploy_dir()).unwrap() {
+        let name = file.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".yaml") && name != "kustomization.yaml" {
+            assert!(
+                listed.contains(&name.as_str()),
+                "{name} not in kustomization"
+            );
+        }
+    }
+}
+
+#[test]
+fn deployment_runs_two_probed_replicas_of_signet_serve_over_tls() {
+    let deployment: Deployment = one("deployment.yaml");
+    let spec = deployment.spec.unwrap();
+    assert_eq!(spec.replicas, Some(2));
+    let pod = spec.template.spec.unwrap();
+    let container = &pod.containers[0];
+    let args = container.args.clone().unwrap();
+    assert_eq!(args[0], "serve");
+    for flag in [
+        "--policy=/etc/signet/policy/policy.yaml",
+        "--tls-cert=/etc/signet/tls/tls.crt",
+        "--tls-key=/etc/signet/tls/tls.key",
+        "--listen=0.0.0.0:8443",
+    ] {
+        assert!(args.iter().any(|a| a == flag), "{flag} missing: {args:?}");
+    }
+    let readiness = container.readiness_probe.clone().unwrap().http_get.unwrap();
+    assert_eq!(readiness.path.as_deref(), Some("/readyz"));
+    assert_eq!(readiness.scheme.as_deref(), Some("HTTPS"));
+    let liveness = container.liveness_probe.clone().unwrap().http_get.unwrap();
+    assert_eq!(liveness.path.as_deref(), Some("/healthz"));
+    let port = &container.ports.clone().unwrap()[0];
+    assert_eq!(
+        (port.name.as_deref(), port.container_port),
+        (Some("https"), 8443)
+    );
+
+    // Mounts match the flags, and the volumes name the ConfigMap and Secret.
+    let mounts = container.volume_mounts.clone().unwrap();
+    let mount = |name: &str| {
+        mounts
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap()
+            .mount_path
+            .clone()
+    };
+    assert_eq!(mount("policy"), "/etc/signet/policy");
+    assert_eq!(mount("tls"), "/etc/signet/tls");
+    let volumes = pod.volumes.unwrap();
+    let config_map: ConfigMap = one("policy-configmap.yaml");
+    assert_eq!(
+        volumes[0].config_map.as_ref().unwrap().name,
+        config_map.metadata.name.unwrap()
+    );
+    assert_eq!(
+        volumes[1].secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("signet-tls")
+    );
+
+    // The Service and the disruption budget select these pods.
+    let labels = spec.template.metadata.unwrap().labels.unwrap();
+    let selects = |selector: &LabelSelector| {
+        selector
+            .match_labels
+            .as_ref()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+    };
+    let service: Service = one("service.yaml");
+    let service = service.spec.unwrap();
+    assert!(
+        service
+            .selector
+            .unwrap()
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+    );
+    let service_port = &service.ports.unwrap()[0];
+    assert_eq!(service_port.port, 443);
+    assert_eq!(
+        service_port.target_port,
+        Some(IntOrString::String("https".into()))
+    );
+    let pdb: PodDisruptionBudget = one("poddisruptionbudget.yaml");
+    let pdb = pdb.spec.unwrap();
+    assert!(selects(pdb.selector.as_ref().unwrap()));
+    assert_eq!(pdb.min_available, Some(IntOrString::Int(1)));
+}
+
+#[test]
+fn the_policy_in_the_configmap_loads() {
+    let config_map: ConfigMap = one("policy-configmap.yaml");
+    let data = config_map.data.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in &data {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    if let Err(errors) = signet_policy::load(&dir.path().join("policy.yaml")) {
+        panic!("the ConfigMap's policy does not load:\n{errors}");
+    }
+}
+
+fn check_webhook(
+    name: &str,
+    client: &WebhookClientConfig,
+    path: &str,
+    rules: &[RuleWithOperations],
+    failure_policy: Option<&str>,
+    timeout: Option<i32>,
+    namespaces: Option<&LabelSelector>,
+) {
+    let service = client.service.as_ref().unwrap();
+    assert_eq!(
+        (service.name.as_str(), service.namespace.as_str()),
+        ("signet", "signet"),
+        "{name}"
+    );
+    assert_eq!(service.path.as_deref(), Some(path), "{name}");
+    assert_eq!(service.port, Some(443), "{name}");
+    assert_eq!(failure_policy, Some("Fail"), "{name}");
+    assert_eq!(timeout, Some(10), "{name}");
+    let excluded = &namespaces.unwrap().match_expressions.as_ref().unwrap()[0];
+    assert_eq!(excluded.key, "kubernetes.io/metadata.name");
+    assert_eq!(excluded.operator, "NotIn");
+    let values = excluded.values.clone().unwrap();
+    assert!(values.contains(&"kube-system".to_string()) && values.contains(&"signet".to_string()));
+
+    let mut resources: Vec<String> = rules
+        .iter()
+        .flat_map(|r| {
+            let groups = r.api_groups.clone().unwrap();
+            r.resources
+                .clone()
+                .unwrap()
+                .into_iter()
+                .map(move |res| format!("{}/{res}", groups[0]))
+        })
+        .collect();
+    resources.sort();
+    assert_eq!(
+        resources,
+        [
+            "/pods",
+            "/pods/ephemeralcontainers",
+            "/replicationcontrollers",
+            "apps/daemonsets",
+            "apps/deployments",
+            "apps/replicasets",
+            "apps/statefulsets",
+            "batch/cronjobs",
+            "batch/jobs",
+        ],
+        "{name}"
+    );
+    for rule in rules {
+        assert_eq!(
+            rule.operations.clone().unwrap(),
+            ["CREATE", "UPDATE"],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn webhooks_fail_closed_call_the_right_routes_and_spare_system_namespaces() {
+    let docs = documents("webhooks.yaml");
+    let mutating: MutatingWebhookConfiguration = typed("webhooks.yaml", &docs[0]);
+    let validating: ValidatingWebhookConfiguration = typed("webhooks.yaml", &docs[1]);
+    let m = &mutating.webhooks.unwrap()[0];
+    check_webhook(
+        &m.name,
+        &m.client_config,
+        "/admission/mutate",
+        m.rules.as_deref().unwrap(),
+        m.failure_policy.as_deref(),
+        m.timeout_seconds,
+        m.namespace_selector.as_ref(),
+    );
+    assert_eq!(m.side_effects, "None");
+    assert_eq!(m.admission_review_versions, ["v1"]);
+    let v = &validating.webhooks.unwrap()[0];
+    check_webhook(
+        &v.name,
+        &v.client_config,
+        "/admission/validate",
+        v.rules.as_deref().unwrap(),
+        v.failure_policy.as_deref(),
+        v.timeout_seconds,
+        v.namespace_selector.as_ref(),
+    );
+    assert_eq!(v.side_effects, "None");
+    assert_eq!(v.admission_review_versions, ["v1"]);
+}
