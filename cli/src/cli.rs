@@ -135,6 +135,9 @@ pub enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Run the verifier daemon: Kubernetes admission webhooks (validate, mutate), the JSON
+    /// verify API, health and metrics.
+    Serve(crate::commands::serve::ServeArgs),
     /// Sign a local file: write a Sigstore bundle holding a DSSE-signed in-toto statement
     /// whose subject is the file's SHA-256 digest.
     SignBlob {

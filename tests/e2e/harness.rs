@@ -469,6 +469,13 @@ struct ServerFiles {
     key: PathBuf,
 }
 
+/// Paths of a throw-away CA and a server certificate and key for 127.0.0.1 and localhost
+/// signed by it, written to `dir` (for servers other than the registry, e.g. `signet serve`).
+pub(crate) fn write_server_tls(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (tls, files) = write_tls_files(dir).expect("writing TLS files");
+    (tls.ca_path, files.cert, files.key)
+}
+
 /// A CA and a server certificate for 127.0.0.1 and localhost signed by it, written to `dir`.
 fn write_tls_files(dir: &Path) -> Result<(Tls, ServerFiles), StartError> {
     let mut ca_params = CertificateParams::new(Vec::new()).map_err(StartError::Certificate)?;

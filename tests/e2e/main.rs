@@ -34,4 +34,5 @@ mod faults;
 mod images;
 mod keys;
 mod policy;
+mod serve;
 mod smoke;

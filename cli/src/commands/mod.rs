@@ -5,6 +5,7 @@ mod image;
 mod keygen;
 mod policy;
 mod registry;
+pub mod serve;
 
 use std::process::ExitCode;
 
@@ -76,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Policy(PolicyCommand::Check { file }) => policy::check(&file),
         Command::Policy(PolicyCommand::Init { output }) => policy::init(output.as_deref()),
+        Command::Serve(args) => serve::run(&args, registry::options(&cli.registry)?),
     }
 }
 

@@ -10,6 +10,11 @@ use crate::cli::RegistryArgs;
 
 /// A client configured from the flags, the docker config and the environment.
 pub fn client(args: &RegistryArgs) -> anyhow::Result<Client> {
+    Ok(Client::new(options(args)?)?)
+}
+
+/// The client options from the flags, the docker config and the environment.
+pub fn options(args: &RegistryArgs) -> anyhow::Result<ClientOptions> {
     let credentials = match (&args.registry_username, &args.registry_password) {
         (Some(user), Some(pass)) => Some(Credentials::basic(user.clone(), pass.clone())),
         (Some(_), None) => {
@@ -31,11 +36,11 @@ pub fn client(args: &RegistryArgs) -> anyhow::Result<Client> {
         deadline: Duration::from_secs(args.registry_timeout.max(1)),
         ..Limits::default()
     };
-    Ok(Client::new(ClientOptions {
+    Ok(ClientOptions {
         credentials,
         docker_config,
         insecure_registries: args.insecure_registries.clone(),
         extra_roots_pem,
         limits,
-    })?)
+    })
 }

@@ -1,0 +1,183 @@
+//! `signet serve`: the verifier daemon (admission webhooks, verify API, metrics).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{ArgGroup, Args};
+use signet_registry::ClientOptions;
+use signet_server::{CacheConfig, ServerConfig, TlsFiles};
+
+/// Serve the admission webhooks and the verify API.
+///
+/// Routes: POST /admission/validate, POST /admission/mutate, POST /v1/verify, GET /healthz,
+/// GET /readyz, GET /metrics. The policy is reloaded when its file changes and on SIGHUP (a
+/// policy that does not load is refused and the previous one stays in force); the TLS
+/// certificate and key are reloaded when their files change. SIGTERM or SIGINT stops the
+/// daemon after requests in flight finish.
+#[derive(Args, Debug, Clone)]
+#[command(group(ArgGroup::new("transport").required(true).args(["tls_cert", "insecure_http"])))]
+pub struct ServeArgs {
+    /// The policy file.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Address and port to listen on.
+    #[arg(long, default_value = "0.0.0.0:8443", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// TLS certificate chain (PEM), leaf first; reloaded when it changes.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); reloaded when it changes.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP. For local development only: Kubernetes calls webhooks over HTTPS.
+    #[arg(long)]
+    pub insecure_http: bool,
+    /// The cluster name that `clusterAdmissionRules` are keyed by.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// Append audit events (JSON lines) to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// Admit, with a warning and an audit event, when verification fails for a reason other
+    /// than the policy (registry unreachable, deadline). Default: deny (fail closed).
+    #[arg(long)]
+    pub fail_open: bool,
+    /// Deadline for verifying one request, below the webhook's timeoutSeconds.
+    #[arg(
+        long,
+        default_value_t = 8,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..=30)
+    )]
+    pub deadline: u64,
+    /// Reuse a decision that admits for this long.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub cache_allow_ttl: u64,
+    /// Reuse a decision that denies (or would deny, in dry run) for this long.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub cache_deny_ttl: u64,
+    /// Reuse the signatures and attestations found for a digest for this long.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub cache_evidence_ttl: u64,
+    /// Reuse the digest a tag resolved to (mutating webhook, verify API) for this long.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub cache_tag_ttl: u64,
+    /// Most entries in each cache.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub cache_max_entries: u64,
+}
+
+impl ServeArgs {
+    /// The daemon's configuration from the flags and the registry options.
+    pub fn config(&self, mut registry: ClientOptions) -> ServerConfig {
+        let deadline = Duration::from_secs(self.deadline);
+        // A registry operation cannot usefully outlive the request that waits for it.
+        registry.limits.deadline = registry.limits.deadline.min(deadline);
+        let mut config = ServerConfig::new(&self.policy);
+        config.listen = self.listen;
+        config.tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
+        config.cluster = self.cluster.clone();
+        config.audit_log = self.audit_log.clone();
+        config.fail_open = self.fail_open;
+        config.request_deadline = deadline;
+        config.registry = registry;
+        config.cache = CacheConfig {
+            max_entries: self.cache_max_entries,
+            allow_ttl: Duration::from_secs(self.cache_allow_ttl),
+            deny_ttl: Duration::from_secs(self.cache_deny_ttl),
+            evidence_ttl: Duration::from_secs(self.cache_evidence_ttl),
+            tag_ttl: Duration::from_secs(self.cache_tag_ttl),
+        };
+        config
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(args: &ServeArgs, client_options: ClientOptions) -> anyhow::Result<ExitCode> {
+    let config = args.config(client_options);
+    if config.tls.is_none() {
+        eprintln!(
+            "warning: --insecure-http: serving plain HTTP on {}, for local development only; \
+             Kubernetes webhooks need --tls-cert and --tls-key",
+            config.listen
+        );
+    }
+    if config.fail_open {
+        eprintln!(
+            "warning: --fail-open: images are admitted unverified when the registry cannot be \
+             reached in time"
+        );
+    }
+    // The daemon logs through `tracing` (listening address, reloads, errors) to stderr;
+    // SIGNET_LOG sets the filter (default: info).
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIGNET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let listen = config.listen;
+    runtime
+        .block_on(signet_server::run(config))
+        .with_context(|| format!("signet serve on {listen}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("serve").chain(args.iter().copied())).map(|c| c.serve)
+    }
+
+    #[test]
+    fn exactly_one_of_tls_or_insecure_http() {
+        assert!(parse(&["--policy", "p.yaml"]).is_err());
+        assert!(parse(&["--policy", "p.yaml", "--tls-cert", "c.pem"]).is_err());
+        assert!(
+            parse(&[
+                "--policy",
+                "p.yaml",
+                "--tls-cert",
+                "c",
+                "--tls-key",
+                "k",
+                "--insecure-http"
+            ])
+            .is_err()
+        );
+        let args = parse(&["--policy", "p.yaml", "--tls-cert", "c", "--tls-key", "k"]).unwrap();
+        let config = args.config(ClientOptions::default());
+        assert!(config.tls.is_some());
+        assert_eq!(config.listen.to_string(), "0.0.0.0:8443");
+        assert_eq!(config.request_deadline, Duration::from_secs(8));
+        assert_eq!(config.registry.limits.deadline, Duration::from_secs(8));
+        let args = parse(&["--policy", "p.yaml", "--insecure-http", "--deadline", "3"]).unwrap();
+        let config = args.config(ClientOptions::default());
+        assert!(config.tls.is_none());
+        assert_eq!(config.request_deadline, Duration::from_secs(3));
+        assert!(parse(&["--policy", "p.yaml", "--insecure-http", "--deadline", "0"]).is_err());
+    }
+}

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Load benchmark of `signet serve` with wrk: real AdmissionReview bodies posted to
+# /admission/validate, warm cache and cold, against the real registry (Debian's
+# docker-registry) on loopback. Prints requests per second and latency percentiles, and the
+# machine they ran on.
+#
+#     bash scripts/bench-serve.sh   # env: DURATION=10s THREADS=2 CONNECTIONS=16
+#                                          #      COLD_CONNECTIONS=1 SIGNET_BIN=… VERBOSE=1
+#
+# Warm: one signed, digest-pinned image in three containers of a pod; the first request
+# verifies it (one referrers lookup), every other is answered from the decision cache.
+# Cold: every request names a digest never seen before, so each one is verified against the
+# registry (and denied: nothing signed it), the whole path a new image takes; one connection
+# by default, so that the latency is that of one new image, not of a queue.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-16}
+COLD_CONNECTIONS=${COLD_CONNECTIONS:-1}
+THREADS=${THREADS:-2}
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
+fi
+bash scripts/setup-tests.sh >/dev/null 2>&1 || true
+need docker-registry || { echo "docker-registry (Debian package) is needed" >&2; exit 2; }
+
+signet=${SIGNET_BIN:-$root/target/release/signet}
+if [[ -z "${SIGNET_BIN:-}" ]]; then
+  cargo build --quiet --release -p signet-cli --bin signet
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
+
+# --- the registry, with one image signed by fixtures/keys/p256.key ---------------------------
+reg_port=$(free_port)
+registry="127.0.0.1:$reg_port"
+cat >"$work/registry.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: '$work/storage'
+http:
+  addr: $registry
+YAML
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+pids+=($!)
+wait_http "http://$registry/v2/"
+
+push_blob() { # file -> digest
+  local digest="sha256:$(sha256sum "$1" | cut -d' ' -f1)"
+  local location
+  location=$(curl -fsS -X POST -D - -o /dev/null "http://$registry/v2/bench/app/blobs/uploads/" | tr -d '\r' | awk 'tolower($1)=="location:"{print $2}')
+  case "$location" in http*) ;; *) location="http://$registry$location" ;; esac
+  local sep='?'; [[ "$location" == *\?* ]] && sep='&'
+  curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$1" "$location${sep}digest=$digest" -o /dev/null
+  echo "$digest"
+}
+printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$work/config.json"
+head -c 1024 /dev/urandom >"$work/layer.bin"
+config=$(push_blob "$work/config.json")
+layer=$(push_blob "$work/layer.bin")
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":1024}]}' \
+  "$config" "$(stat -c %s "$work/config.json")" "$layer" >"$work/manifest.json"
+curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+  --data-binary @"$work/manifest.json" "http://$registry/v2/bench/app/manifests/1.0" -o /dev/null
+image_digest="sha256:$(sha256sum "$work/manifest.json" | cut -d' ' -f1)"
+SIGNET_PASSWORD=$(cat fixtures/keys/password.txt) "$signet" sign "$registry/bench/app:1.0" \
+  --key fixtures/keys/p256.key >/dev/null 2>&1
+
+# --- the daemon -------------------------------------------------------------------------------
+cp fixtures/keys/p256.pub "$work/ci.pub"
+cat >"$work/policy.yaml" <<YAML
+defaultAdmissionRule:
+  evaluationMode: REQUIRE_ATTESTATION
+  enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG
+  requireAttestationsBy: [built-by-ci]
+attestors:
+  - name: built-by-ci
+    publicKeys: [{file: ci.pub}]
+YAML
+port=$(free_port)
+"$signet" serve --policy "$work/policy.yaml" --insecure-http --listen "127.0.0.1:$port" \
+  --audit-log "$work/audit.log" 2>"$work/serve.log" &
+pids+=($!)
+wait_http "http://127.0.0.1:$port/readyz"
+url="http://127.0.0.1:$port/admission/validate"
+
+# --- bodies -----------------------------------------------------------------------------------
+python3 - "$root/fixtures/admission/pod.json" "$registry/bench/app@$image_digest" "$work" <<'PY'
+import json, sys
+src, image, work = sys.argv[1:]
+review = json.load(open(src))
+spec = review["request"]["object"]["spec"]
+for c in spec["initContainers"] + spec["containers"]:
+    c["image"] = image
+json.dump(review, open(f"{work}/warm.json", "w"))
+for c in spec["initContainers"] + spec["containers"]:
+    c["image"] = image.split("@")[0] + "@sha256:DIGESTHEX"
+json.dump(review, open(f"{work}/cold.json", "w"))
+PY
+cat >"$work/warm.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("$work/warm.json"); wrk.body = f:read("*a"); f:close()
+LUA
+cat >"$work/cold.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("$work/cold.json"); local template = f:read("*a"); f:close()
+local hex = "0123456789abcdef"
+math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+request = function()
+  local t = {}
+  for i = 1, 64 do local n = math.random(1, 16); t[i] = hex:sub(n, n) end
+  return wrk.format(nil, nil, nil, (template:gsub("DIGESTHEX", table.concat(t))))
+end
+LUA
+
+# Sanity: the warm body is admitted, the cold one denied.
+curl -fsS -H 'Content-Type: application/json' --data-binary @"$work/warm.json" "$url" | grep -q '"allowed":true' \
+  || { echo "the signed image is not admitted; serve.log:" >&2; cat "$work/serve.log" >&2; exit 1; }
+
+report() { # name, wrk output
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/{print $2}' <<<"$2")
+  p50=$(awk '$1=="50%"{print $2}' <<<"$2")
+  p99=$(awk '$1=="99%"{print $2}' <<<"$2")
+  printf '%-6s %12s %10s %10s\n' "$1" "$rps" "$p50" "$p99"
+}
+warm=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/warm.lua" "$url")
+cold=$(wrk -t"$(( COLD_CONNECTIONS < THREADS ? COLD_CONNECTIONS : THREADS ))" -c"$COLD_CONNECTIONS" -d"$DURATION" --latency -s "$work/cold.lua" "$url")
+
+echo "machine: $(nproc) CPU(s), $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(uname -sr)"
+echo "daemon, wrk and registry share the machine; wrk -t$THREADS, warm -c$CONNECTIONS, cold -c$COLD_CONNECTIONS, $DURATION each"
+printf '%-6s %12s %10s %10s\n' cache "requests/s" p50 p99
+report warm "$warm"
+report cold "$cold"
+if [[ -n "${VERBOSE:-}" ]]; then echo "$warm"; echo "$cold"; fi

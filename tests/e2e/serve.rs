@@ -1,0 +1,464 @@
+//! `signet serve` end to end over HTTPS: real AdmissionReview bodies (fixtures/admission/)
+//! against the real registry; coalescing against the test-only registry; the registry stopped
+//! mid-run; a broken policy written over the good one.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cli::{repo_root, signet};
+use crate::harness::{Options, Registry, install_crypto_provider, write_server_tls};
+use crate::images::push_image;
+
+const PASSWORD: &str = "serve-e2e";
+
+/// A running `signet serve`, killed on drop.
+struct Daemon {
+    child: Child,
+    url: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Daemon {
+    fn start(dir: &Path, policy: &Path, extra: &[&str]) -> Daemon {
+        install_crypto_provider();
+        let (ca, cert, key) = write_server_tls(dir);
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(crate::cli::signet_bin())
+            .args(["serve", "--policy"])
+            .arg(policy)
+            .args(["--listen", &listen, "--tls-cert"])
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .arg("--audit-log")
+            .arg(dir.join("audit.jsonl"))
+            .args(extra)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
+        let http = reqwest::blocking::Client::builder()
+            .add_root_certificate(ca)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let daemon = Daemon {
+            child,
+            url: format!("https://localhost:{port}"),
+            http,
+        };
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = daemon.http.get(format!("{}/readyz", daemon.url)).send()
+                && r.status().is_success()
+            {
+                return daemon;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "signet serve did not become ready:\n{}",
+                std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn post(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().unwrap()
+    }
+
+    fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+}
+
+fn fixture(name: &str) -> serde_json::Value {
+    let path = repo_root().join("fixtures/admission").join(name);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Replaces every container image of the reviewed object with `image` (`oldObject` is left as
+/// it was, so on UPDATE the images count as new and are checked).
+fn with_images(mut review: serde_json::Value, image: &str) -> serde_json::Value {
+    fn walk(v: &mut serde_json::Value, image: &str) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, child) in map.iter_mut() {
+                    if k == "image" && child.is_string() {
+                        *child = serde_json::Value::String(image.to_string());
+                    } else {
+                        walk(child, image);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|i| walk(i, image)),
+            _ => {}
+        }
+    }
+    walk(&mut review["request"]["object"], image);
+    review
+}
+
+fn set_namespace(mut review: serde_json::Value, ns: &str) -> serde_json::Value {
+    review["request"]["namespace"] = serde_json::json!(ns);
+    review
+}
+
+fn response(review: &serde_json::Value) -> &serde_json::Value {
+    &review["response"]
+}
+
+struct World {
+    registry: Registry,
+    dir: tempfile::TempDir,
+    policy: PathBuf,
+    signed: String,
+    signed_tag: String,
+    unsigned: String,
+}
+
+fn world() -> World {
+    let registry = Registry::start(Options::plain());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for name in ["build", "qa"] {
+        signet(d, &["keygen", "--output-prefix", name], Some(PASSWORD)).expect_code(0);
+    }
+    let (signed_tag, signed_digest) = push_image(&registry, "shop/web", "1.0", b"signed");
+    let (_, unsigned_digest) = push_image(&registry, "shop/web", "unsigned", b"unsigned");
+    for key in ["build.key", "qa.key"] {
+        signet(d, &["sign", &signed_tag, "--key", key], Some(PASSWORD)).expect_code(0);
+    }
+    let host = registry.host();
+    let policy = d.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            r#"
+registryAllowlist: ["{host}/**", "docker.io/library/*"]
+admissionWhitelistPatterns: [{{namePattern: "docker.io/library/busybox"}}]
+defaultAdmissionRule:
+  evaluationMode: REQUIRE_ATTESTATION
+  enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG
+  requireAttestationsBy: [build, qa]
+kubernetesNamespaceAdmissionRules:
+  dry: {{evaluationMode: REQUIRE_ATTESTATION, enforcementMode: DRYRUN_AUDIT_LOG_ONLY, requireAttestationsBy: [build, qa]}}
+attestors:
+  - name: build
+    publicKeys: [{{file: build.pub}}]
+  - name: qa
+    publicKeys: [{{file: qa.pub}}]
+"#
+        ),
+    )
+    .unwrap();
+    World {
+        signed: format!("{host}/shop/web@{signed_digest}"),
+        unsigned: format!("{host}/shop/web@{unsigned_digest}"),
+        signed_tag,
+        registry,
+        policy,
+        dir,
+    }
+}
+
+#[test]
+fn admission_reviews_allowed_denied_break_glass_dry_run_tag_only_and_mutate() {
+    let w = world();
+    let daemon = Daemon::start(w.dir.path(), &w.policy, &[]);
+    let fixtures = [
+        "pod.json",
+        "deployment.json",
+        "cronjob.json",
+        "ephemeral-container.json",
+        "pod-10-containers.json",
+    ];
+    for name in fixtures {
+        let review = fixture(name);
+        let uid = review["request"]["uid"].clone();
+
+        let allowed = daemon.post(
+            "/admission/validate",
+            &with_images(review.clone(), &w.signed),
+        );
+        assert_eq!(response(&allowed)["uid"], uid, "{name}");
+        assert_eq!(response(&allowed)["allowed"], true, "{name}: {allowed}");
+        assert_eq!(allowed["kind"], "AdmissionReview");
+
+        let denied = daemon.post(
+            "/admission/validate",
+            &with_images(review.clone(), &w.unsigned),
+        );
+        assert_eq!(response(&denied)["allowed"], false, "{name}: {denied}");
+        let message = response(&denied)["status"]["message"].as_str().unwrap();
+        assert!(message.contains(&w.unsigned), "{name}: {message}");
+        assert!(message.contains("qa"), "{name}: {message}");
+        assert!(
+            message.len() < 2048,
+            "{name}: message too long for kubectl: {}",
+            message.len()
+        );
+
+        let by_tag = daemon.post("/admission/validate", &with_images(review, &w.signed_tag));
+        assert_eq!(response(&by_tag)["allowed"], false, "{name}: {by_tag}");
+        let message = response(&by_tag)["status"]["message"].as_str().unwrap();
+        assert!(message.contains("digest"), "{name}: {message}");
+    }
+
+    // Break-glass admits the unsigned image and is audited.
+    let mut review = with_images(fixture("pod.json"), &w.unsigned);
+    review["request"]["object"]["metadata"]["labels"]["image-policy.k8s.io/break-glass"] =
+        serde_json::json!("true");
+    let glass = daemon.post("/admission/validate", &review);
+    assert_eq!(response(&glass)["allowed"], true, "{glass}");
+
+    // Dry run admits with the would-be denial as a warning.
+    let dry = daemon.post(
+        "/admission/validate",
+        &set_namespace(with_images(fixture("pod.json"), &w.unsigned), "dry"),
+    );
+    assert_eq!(response(&dry)["allowed"], true, "{dry}");
+    let warnings = response(&dry)["warnings"].to_string();
+    assert!(warnings.contains("would deny"), "{warnings}");
+    assert!(warnings.contains(&w.unsigned), "{warnings}");
+
+    // Exempt images pass by tag (docker.io/library/busybox in the ephemeral fixture).
+    let ephemeral = fixture("ephemeral-container.json");
+    let exempt = daemon.post("/admission/validate", &ephemeral);
+    let msg = response(&exempt)["status"]["message"].to_string();
+    assert!(!msg.contains("busybox"), "busybox is exempt: {exempt}");
+
+    // Mutate pins the tag to the digest it resolves to.
+    let mutated = daemon.post(
+        "/admission/mutate",
+        &with_images(fixture("pod.json"), &w.signed_tag),
+    );
+    assert_eq!(response(&mutated)["allowed"], true);
+    use base64::Engine as _;
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(
+            response(&mutated)["patch"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no patch: {mutated}")),
+        )
+        .unwrap();
+    let patch: serde_json::Value = serde_json::from_slice(&patch).unwrap();
+    let digest = w.signed.rsplit('@').next().unwrap();
+    assert!(
+        patch
+            .to_string()
+            .contains(&format!("{}@{digest}", w.signed_tag)),
+        "{patch}"
+    );
+
+    // /v1/verify gives the decision JSON.
+    let decision = daemon.post("/v1/verify", &serde_json::json!({"image": w.signed}));
+    assert_eq!(decision["allowed"], true, "{decision}");
+    assert_eq!(decision["digest"], digest);
+
+    let audit = std::fs::read_to_string(w.dir.path().join("audit.jsonl")).unwrap();
+    assert!(audit.contains("\"deny\""), "{audit}");
+    assert!(audit.contains("break"), "{audit}");
+    assert!(audit.contains("dry"), "{audit}");
+    drop(w.registry);
+}
+
+#[test]
+fn registry_stopped_mid_run_denies_within_the_deadline_then_recovers() {
+    let w = world();
+    let daemon = Daemon::start(
+        w.dir.path(),
+        &w.policy,
+        &["--deadline", "2", "--cache-deny-ttl", "1"],
+    );
+    let review = with_images(fixture("pod.json"), &w.signed);
+    assert_eq!(
+        response(&daemon.post("/admission/validate", &review))["allowed"],
+        true
+    );
+
+    // Freeze the registry: connections are accepted but never answered.
+    let pid = w.registry.pid().to_string();
+    Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+    // An image not in the cache: its evidence must come from the frozen registry.
+    let fresh = with_images(fixture("deployment.json"), &w.unsigned);
+    let denied = daemon.post("/admission/validate", &fresh);
+    Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    assert_eq!(response(&denied)["allowed"], false, "{denied}");
+    let message = response(&denied)["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("did not finish within") || message.contains("deadline"),
+        "{message}"
+    );
+
+    // Back: the same request is decided on its merits again, without a restart.
+    std::thread::sleep(Duration::from_millis(1200));
+    let signed_again = daemon.post(
+        "/admission/validate",
+        &with_images(fixture("deployment.json"), &w.signed),
+    );
+    assert_eq!(response(&signed_again)["allowed"], true, "{signed_again}");
+}
+
+#[test]
+fn broken_policy_keeps_the_old_one_and_is_counted_then_a_good_one_takes_effect() {
+    let w = world();
+    let daemon = Daemon::start(w.dir.path(), &w.policy, &[]);
+    let review = with_images(fixture("pod.json"), &w.signed);
+    assert_eq!(
+        response(&daemon.post("/admission/validate", &review))["allowed"],
+        true
+    );
+
+    let good = std::fs::read_to_string(&w.policy).unwrap();
+    std::fs::write(&w.policy, "defaultAdmissionRule: {evaluationMode: MAYBE}\n").unwrap();
+    let started = Instant::now();
+    loop {
+        let metrics = daemon.metrics();
+        let errors = metrics
+            .lines()
+            .find(|l| l.contains("policy_reload_errors") && !l.starts_with('#'))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if errors >= 1.0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{metrics}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Still the old policy.
+    assert_eq!(
+        response(&daemon.post("/admission/validate", &review))["allowed"],
+        true
+    );
+
+    // A good policy that denies everything takes effect without a restart.
+    let deny_all = good.replace(
+        "defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION",
+        "defaultAdmissionRule:\n  evaluationMode: ALWAYS_DENY",
+    );
+    let deny_all = deny_all.replace(
+        "  requireAttestationsBy: [build, qa]\nkubernetes",
+        "kubernetes",
+    );
+    std::fs::write(&w.policy, deny_all).unwrap();
+    let started = Instant::now();
+    loop {
+        let r = daemon.post("/admission/validate", &review);
+        if response(&r)["allowed"] == false {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "new policy never took effect"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn two_hundred_concurrent_reviews_of_one_uncached_image_make_one_referrers_lookup() {
+    use crate::fake_registry::{Config, FakeRegistry, RequestKind};
+    let registry = FakeRegistry::start_with(Config::default());
+    let config_blob = br#"{"architecture":"amd64","os":"linux"}"#;
+    let config_digest = registry.seed_blob("shop/web", &config_blob[..]);
+    let layer_digest = registry.seed_blob("shop/web", &b"coalesce"[..]);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_blob.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": 8}],
+    })
+    .to_string();
+    let digest = registry.seed_manifest(
+        "shop/web",
+        "v1",
+        "application/vnd.oci.image.manifest.v1+json",
+        manifest.into_bytes(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    signet(d, &["keygen", "--output-prefix", "build"], Some(PASSWORD)).expect_code(0);
+    let image = format!("{}/shop/web@{digest}", registry.host());
+    signet(d, &["sign", &image, "--key", "build.key"], Some(PASSWORD)).expect_code(0);
+    let policy = d.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "defaultAdmissionRule: {evaluationMode: REQUIRE_ATTESTATION, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG, requireAttestationsBy: [build]}\nattestors:\n  - name: build\n    publicKeys: [{file: build.pub}]\n",
+    )
+    .unwrap();
+    let daemon = Daemon::start(d, &policy, &[]);
+    registry.reset_counters();
+
+    let review = with_images(fixture("pod.json"), &image);
+    let url = format!("{}/admission/validate", daemon.url);
+    let ca = std::fs::read(d.join("ca.pem")).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let results: Vec<bool> = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .build()
+            .unwrap();
+        let requests = (0..200).map(|_| {
+            let client = client.clone();
+            let url = url.clone();
+            let review = review.clone();
+            tokio::spawn(async move {
+                let r: serde_json::Value = client
+                    .post(&url)
+                    .json(&review)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                r["response"]["allowed"] == true
+            })
+        });
+        let mut out = Vec::new();
+        for r in futures_util::future::join_all(requests).await {
+            out.push(r.unwrap());
+        }
+        out
+    });
+    assert!(results.iter().all(|a| *a), "every review allowed");
+    assert_eq!(registry.requests(RequestKind::Referrers), 1);
+}
