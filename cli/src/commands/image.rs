@@ -10,7 +10,7 @@ use signet_core::bundle::Bundle;
 use signet_core::dsse::Envelope;
 use signet_core::intoto::{self, Statement};
 use signet_core::keys::PublicKey;
-use signet_core::oci;
+use signet_core::oci::{self, Descriptor};
 use signet_core::reference::{ImageRef, PinnedRef};
 use signet_core::simplesigning::SimpleSigning;
 use signet_registry::Repository;
@@ -23,6 +23,20 @@ use crate::commands::registry;
 
 fn parse_image(image: &str) -> anyhow::Result<ImageRef> {
     Ok(image.parse::<ImageRef>()?)
+}
+
+/// The repository, the pinned image and its descriptor (for a referrer's `subject`), from one
+/// manifest fetch.
+async fn resolve_subject(
+    args: &RegistryArgs,
+    image: &str,
+) -> anyhow::Result<(Repository, PinnedRef, Descriptor)> {
+    let image = parse_image(image)?;
+    let repo = Repository::new(&registry::client(args)?, &image);
+    let (pinned, subject) = publish::resolve_subject(&repo, &image)
+        .await
+        .with_context(|| format!("resolving {image}"))?;
+    Ok((repo, pinned, subject))
 }
 
 async fn resolve(args: &RegistryArgs, image: &str) -> anyhow::Result<(Repository, PinnedRef)> {
@@ -69,7 +83,7 @@ pub async fn sign(
 ) -> anyhow::Result<ExitCode> {
     let annotations = parse_annotations(annotations)?;
     let pair = load_private_key(key)?;
-    let (repo, pinned) = resolve(args, image).await?;
+    let (repo, pinned, subject) = resolve_subject(args, image).await?;
     let pushed = match format {
         StorageFormat::Bundle => {
             let predicate = if annotations.is_empty() {
@@ -84,7 +98,6 @@ pub async fn sign(
                 predicate,
             );
             let bundle = Bundle::sign_statement(&statement, &pair);
-            let subject = publish::subject_descriptor(&repo, pinned.digest()).await?;
             publish::push_bundle(&repo, &subject, &bundle).await?.digest
         }
         StorageFormat::Legacy => {
@@ -134,12 +147,11 @@ pub async fn attest(
         Err(e) => bail!("predicate {} is not JSON: {e}", predicate_path.display()),
     };
     let pair = load_private_key(key)?;
-    let (repo, pinned) = resolve(args, image).await?;
+    let (repo, pinned, subject) = resolve_subject(args, image).await?;
     let statement = Statement::new(&pinned.name(), pinned.digest(), &predicate_type, predicate);
     let pushed = match format {
         StorageFormat::Bundle => {
             let bundle = Bundle::sign_statement(&statement, &pair);
-            let subject = publish::subject_descriptor(&repo, pinned.digest()).await?;
             publish::push_bundle(&repo, &subject, &bundle).await?.digest
         }
         StorageFormat::Legacy => {

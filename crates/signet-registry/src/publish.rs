@@ -15,8 +15,9 @@ use std::time::{Duration, SystemTime};
 use signet_core::bundle::{self, Bundle};
 use signet_core::digest::Digest;
 use signet_core::oci::{self, AnyManifest, Descriptor, Manifest};
+use signet_core::reference::{ImageRef, PinnedRef};
 
-use crate::client::Precondition;
+use crate::client::{FetchedManifest, Precondition};
 use crate::error::RegistryError;
 use crate::store::Repository;
 
@@ -29,18 +30,42 @@ pub async fn subject_descriptor(
     repo: &Repository,
     digest: &Digest,
 ) -> Result<Descriptor, RegistryError> {
-    let fetched = repo.get_manifest(digest).await?;
+    Ok(describe(repo.get_manifest(digest).await?))
+}
+
+/// Resolves `image` (a tag once, or its digest) and describes its manifest for a referrer's
+/// `subject`, in one request: the manifest fetched by tag gives the digest too.
+pub async fn resolve_subject(
+    repo: &Repository,
+    image: &ImageRef,
+) -> Result<(PinnedRef, Descriptor), RegistryError> {
+    let fetched = match image.digest() {
+        Some(digest) => repo.get_manifest(digest).await?,
+        None => {
+            let tag = image.tag().unwrap_or("latest");
+            repo.get_manifest_by_tag(tag)
+                .await?
+                .ok_or_else(|| RegistryError::NotFound {
+                    what: format!("manifest {image}"),
+                })?
+        }
+    };
+    let pinned = image.with_digest(fetched.digest.clone());
+    Ok((pinned, describe(fetched)))
+}
+
+fn describe(fetched: FetchedManifest) -> Descriptor {
     let media_type = AnyManifest::parse(&fetched.media_type, &fetched.bytes)
         .map(|m| m.media_type().to_string())
         .unwrap_or(fetched.media_type);
-    Ok(Descriptor {
+    Descriptor {
         media_type,
-        digest: digest.clone(),
         size: fetched.bytes.len() as u64,
+        digest: fetched.digest,
         artifact_type: None,
         annotations: BTreeMap::new(),
         platform: None,
-    })
+    }
 }
 
 /// Pushes `bundle` as a referrer of `subject` (cosign v3 layout) and returns the referrer's
