@@ -13,13 +13,17 @@
 pub mod auth;
 mod client;
 mod error;
+pub mod layout;
 pub mod publish;
 mod referrers;
+mod repository;
 mod store;
+mod transfer;
 
 pub use client::{
     Client, ClientOptions, FetchedManifest, Limits, Precondition, PutManifest, is_loopback,
 };
 pub use error::RegistryError;
 pub use referrers::{Referrers, ReferrersSource, referrer_descriptor, referrer_tag};
-pub use store::{ReferrersApi, Repository};
+pub use repository::{ByteStream, Repository};
+pub use store::ReferrersApi;

@@ -19,7 +19,7 @@ use signet_core::reference::{ImageRef, PinnedRef};
 
 use crate::client::{FetchedManifest, Precondition};
 use crate::error::RegistryError;
-use crate::store::Repository;
+use crate::repository::Repository;
 
 /// Most attempts to append a layer to a legacy tag that concurrent writers keep changing.
 const MAX_APPEND_ATTEMPTS: u32 = 32;

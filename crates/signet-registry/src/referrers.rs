@@ -19,7 +19,7 @@ use signet_core::oci::{self, AnyManifest, Descriptor, Index};
 
 use crate::client::Precondition;
 use crate::error::RegistryError;
-use crate::store::{ReferrersApi, Repository};
+use crate::store::{ReferrersApi, Remote};
 
 /// Most read-repair rounds for the fallback index before giving up.
 const MAX_INDEX_ROUNDS: u32 = 64;
@@ -31,6 +31,8 @@ pub enum ReferrersSource {
     Api,
     /// The fallback index tag and per-referrer tags.
     FallbackTags,
+    /// The `subject` fields of the manifests listed in an OCI image layout.
+    Layout,
 }
 
 /// The referrers of one subject.
@@ -57,7 +59,7 @@ fn is_referrer_tag(tag: &str, prefix: &str) -> bool {
     })
 }
 
-impl Repository {
+impl Remote {
     /// Lists the referrers of `subject`, optionally of one artifact type: through the API when
     /// the registry has one, else the fallback index united with the per-referrer tags. The
     /// API, the index and the tag list are asked at once, so discovery costs one round trip

@@ -11,9 +11,9 @@ use signet_core::reference::{ImageRef, PinnedRef};
 use crate::client::{Client, FetchedManifest, Precondition, PutManifest, Reply, Request};
 use crate::error::RegistryError;
 
-/// One repository in one registry.
+/// One repository in one registry, reached over the distribution API.
 #[derive(Clone)]
-pub struct Repository {
+pub(crate) struct Remote {
     client: Client,
     registry: String,
     name: String,
@@ -28,10 +28,10 @@ pub enum ReferrersApi {
     Unsupported,
 }
 
-impl Repository {
+impl Remote {
     /// The repository of `image` (its registry host as contacted, and its path).
-    pub fn new(client: &Client, image: &ImageRef) -> Repository {
-        Repository {
+    pub(crate) fn new(client: &Client, image: &ImageRef) -> Remote {
+        Remote {
             client: client.clone(),
             registry: image.api_host().to_string(),
             name: image.repository().to_string(),

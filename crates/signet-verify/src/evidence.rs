@@ -104,7 +104,7 @@ pub async fn gather(
     )
     .await;
     let referrers = referrers?;
-    let concurrency = repo.client().limits().concurrency;
+    let concurrency = repo.concurrency();
 
     // Round trip 2: referrer manifests, and legacy layers.
     let bundle_referrers: Vec<Descriptor> = referrers

@@ -124,7 +124,7 @@ fn children(
             return Ok(Vec::new());
         }
         let found = repo.referrers(&subject, None).await?;
-        let concurrency = repo.client().limits().concurrency;
+        let concurrency = repo.concurrency();
         let nodes: Vec<Result<Node, RegistryError>> = stream::iter(found.descriptors)
             .map(|d: Descriptor| async move {
                 let referrers = children(repo, d.digest.clone(), depth + 1).await?;
