@@ -12,6 +12,44 @@ use crate::error::RegistryError;
 use crate::referrers::Referrers;
 use crate::repository::ByteStream;
 
+/// Whether a layout is a directory or a tarball.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayoutKind {
+    /// `oci:PATH`: a directory holding `oci-layout`, `index.json` and `blobs/`.
+    Directory,
+    /// `oci-archive:FILE`: a tar file holding the same.
+    Archive,
+}
+
+/// A reference into a layout: `oci:PATH[:tag|@digest]` or `oci-archive:FILE[:tag|@digest]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayoutRef {
+    /// Directory or tarball.
+    pub kind: LayoutKind,
+    /// The directory or file.
+    pub path: PathBuf,
+    /// The tag (`org.opencontainers.image.ref.name`), if given.
+    pub tag: Option<String>,
+    /// The digest, if given.
+    pub digest: Option<Digest>,
+}
+
+/// Where an image is: in a registry, or in a layout on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A registry reference.
+    Registry(ImageRef),
+    /// A layout reference.
+    Layout(LayoutRef),
+}
+
+impl std::str::FromStr for Location {
+    type Err = RegistryError;
+    fn from_str(s: &str) -> Result<Location, RegistryError> {
+        todo!("{s}")
+    }
+}
+
 /// An OCI image layout opened for reading and writing.
 #[derive(Clone)]
 pub struct Layout {
@@ -20,6 +58,30 @@ pub struct Layout {
 
 #[allow(clippy::unused_async, unused_variables)]
 impl Layout {
+    /// Opens the layout at `path`; with `create`, makes an empty one if there is none.
+    /// An archive is unpacked into a private temporary directory, every blob checked against
+    /// its name on the way; [`Layout::save`] writes it back.
+    pub fn open(kind: LayoutKind, path: &Path, create: bool) -> Result<Layout, RegistryError> {
+        todo!()
+    }
+
+    /// Writes an archive back (atomically, only when something changed); a no-op for a
+    /// directory.
+    pub fn save(&self) -> Result<(), RegistryError> {
+        todo!()
+    }
+
+    /// The name `r` is known by, for policies and signed statements (see the module docs).
+    pub fn identity(&self, r: &LayoutRef) -> Result<ImageRef, RegistryError> {
+        todo!()
+    }
+
+    /// The images the layout's `index.json` names: each tagged entry that is not a referrer
+    /// or a cosign legacy tag, with its tag (`org.opencontainers.image.ref.name`).
+    pub fn images(&self) -> Result<Vec<(String, Descriptor)>, RegistryError> {
+        todo!()
+    }
+
     /// The layout's path as given.
     pub fn path(&self) -> &Path {
         &self.path

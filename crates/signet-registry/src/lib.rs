@@ -24,6 +24,7 @@ pub use client::{
     Client, ClientOptions, FetchedManifest, Limits, Precondition, PutManifest, is_loopback,
 };
 pub use error::RegistryError;
+pub use layout::{Layout, LayoutKind, LayoutRef, Location};
 pub use referrers::{Referrers, ReferrersSource, referrer_descriptor, referrer_tag};
 pub use repository::{ByteStream, Repository};
 pub use store::ReferrersApi;
