@@ -139,8 +139,31 @@ pub(crate) struct Request<'a> {
     pub(crate) path_and_query: &'a str,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Option<bytes::Bytes>,
+    /// A streamed body instead of `body`. It can be sent only once, so a request carrying one
+    /// is never retried here (the caller retries the whole transfer) and must already hold
+    /// its authorization: send a plain request on the same scope first.
+    pub(crate) stream: Option<reqwest::Body>,
+    /// A timeout for this request instead of [`Limits::request_timeout`], for transfers whose
+    /// length grows with the blob.
+    pub(crate) timeout: Option<Duration>,
     /// What is asked for, for error messages.
     pub(crate) what: &'a str,
+}
+
+impl<'a> Request<'a> {
+    /// A request without a body.
+    pub(crate) fn new(push: bool, method: Method, path_and_query: &'a str, what: &'a str) -> Self {
+        Request {
+            push,
+            method,
+            path_and_query,
+            headers: HeaderMap::new(),
+            body: None,
+            stream: None,
+            timeout: None,
+            what,
+        }
+    }
 }
 
 /// The result of one HTTP exchange, with the body not yet read.
@@ -251,11 +274,16 @@ impl Client {
             path_and_query,
             headers,
             body,
+            mut stream,
+            timeout,
             what,
         } = request;
         let scope = auth::scope_for(repository, push);
         let mut attempt = 0u32;
-        let mut authenticated_once = false;
+        // A streamed body goes out once: no retry, no second try over HTTPS, no re-send
+        // after an auth challenge.
+        let once = stream.is_some();
+        let mut authenticated_once = once;
         let started = Instant::now();
         loop {
             attempt += 1;
@@ -272,6 +300,12 @@ impl Client {
             if let Some(body) = &body {
                 request = request.body(body.clone());
             }
+            if let Some(body) = stream.take() {
+                request = request.body(body);
+            }
+            if let Some(timeout) = timeout {
+                request = request.timeout(timeout);
+            }
             self.inner.requests.fetch_add(1, Ordering::Relaxed);
             let response = match request.send().await {
                 Ok(r) => r,
@@ -287,6 +321,7 @@ impl Client {
                     // A loopback or insecure registry may speak HTTPS: try it once before
                     // giving up on plain HTTP.
                     if scheme == "http"
+                        && !once
                         && self.plain_http_allowed(registry)
                         && !self.inner.schemes.lock().await.contains_key(registry)
                         && looks_like_protocol_mismatch(&reason)
@@ -304,6 +339,7 @@ impl Client {
                     };
                     let wait = backoff_delay(attempt, None);
                     if attempt < self.limits().max_attempts
+                        && !once
                         && e.is_connect()
                         && started.elapsed() + wait < self.limits().deadline
                     {
@@ -316,6 +352,7 @@ impl Client {
             let status = response.status();
             if status == StatusCode::BAD_REQUEST
                 && scheme == "http"
+                && !once
                 && self.plain_http_allowed(registry)
             {
                 // Go's TLS servers answer a plain-HTTP request with 400 "Client sent an HTTP
@@ -379,6 +416,7 @@ impl Client {
                 });
             }
             if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
+                && !once
                 && attempt < self.limits().max_attempts
             {
                 let retry_after = response
@@ -565,6 +603,14 @@ impl Reply {
     /// Reads the whole body, refusing more than `limit` bytes.
     pub(crate) async fn bytes(self, limit: u64, what: &str) -> Result<Vec<u8>, RegistryError> {
         read_limited(self.response, limit, what).await
+    }
+
+    /// The body as a stream of chunks, unbounded: for blobs, whose receiver counts and hashes.
+    pub(crate) fn into_stream(
+        self,
+    ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, reqwest::Error>> + Send + 'static
+    {
+        self.response.bytes_stream()
     }
 
     /// The registry's error message, for error reports.

@@ -103,6 +103,18 @@ pub enum RegistryError {
         /// The last obstacle.
         reason: String,
     },
+    /// An OCI image layout (directory or tarball) that is missing, malformed or unsafe to
+    /// read, or a file in it that cannot be read or written.
+    #[error("{layout}: {reason}")]
+    Layout {
+        /// The layout: `oci:PATH` or `oci-archive:FILE`.
+        layout: String,
+        /// What is wrong, naming the file, entry or blob.
+        reason: String,
+        /// The I/O error behind it, if any.
+        #[source]
+        source: Option<std::io::Error>,
+    },
     /// A reference or option signet cannot use (for example a tag where a digest is needed).
     #[error("{0}")]
     Usage(String),

@@ -5,6 +5,9 @@
 //! and registry authentication (anonymous, basic, bearer tokens; `~/.docker/config.json` with
 //! credential helpers; explicit credentials).
 //!
+//! The same [`Repository`] interface also works over an OCI image layout on disk, a directory
+//! (`oci:PATH`) or a tarball (`oci-archive:FILE`): see [`layout`].
+//!
 //! It must not decide anything: it hands back bytes whose digests it has checked, and leaves
 //! signature verification to `signet-core` and decisions to `signet-policy`. Every read is
 //! bounded in size, every operation in time.
@@ -13,7 +16,9 @@
 pub mod auth;
 mod client;
 mod error;
+mod hashing;
 pub mod layout;
+pub mod mirror;
 pub mod publish;
 mod referrers;
 mod repository;
@@ -24,7 +29,7 @@ pub use client::{
     Client, ClientOptions, FetchedManifest, Limits, Precondition, PutManifest, is_loopback,
 };
 pub use error::RegistryError;
-pub use layout::{Layout, LayoutKind, LayoutRef, Location};
+pub use layout::{Layout, LayoutImage, LayoutKind, LayoutRef, Location};
 pub use referrers::{Referrers, ReferrersSource, referrer_descriptor, referrer_tag};
 pub use repository::{ByteStream, Repository};
 pub use store::ReferrersApi;

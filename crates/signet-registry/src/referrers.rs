@@ -13,6 +13,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
 use futures_util::future::join3;
 use signet_core::digest::Digest;
 use signet_core::oci::{self, AnyManifest, Descriptor, Index};
@@ -162,9 +163,77 @@ impl Remote {
             Precondition::None,
         )
         .await?;
-        self.repair_fallback_index(subject, Some(&descriptor))
+        self.repair_fallback_index(subject, std::slice::from_ref(&descriptor))
             .await?;
         Ok(descriptor)
+    }
+
+    /// Attaches several referrer manifests (`(media type, bytes)`, blobs already there) to
+    /// `subject` at once, as a mirror needs: those the registry can already find are left
+    /// alone, the others are pushed (several at a time), and on a registry without the
+    /// referrers API each gets its own tag and the fallback index is repaired once for all,
+    /// also when nothing was pushed (it heals an index an interrupted run left behind).
+    /// Returns each referrer's descriptor, and whether it was written (`false`: present).
+    pub async fn attach_referrers(
+        &self,
+        subject: &Digest,
+        manifests: &[(String, Vec<u8>)],
+    ) -> Result<Vec<(Descriptor, bool)>, RegistryError> {
+        let mut descriptors = Vec::with_capacity(manifests.len());
+        for (media_type, bytes) in manifests {
+            descriptors.push(
+                referrer_descriptor(media_type, bytes, subject).ok_or_else(|| {
+                    RegistryError::Usage(format!(
+                        "the manifest to attach does not name {subject} as its subject"
+                    ))
+                })?,
+            );
+        }
+        let present = self.referrers(subject, None).await?;
+        let known: BTreeSet<&Digest> = present.descriptors.iter().map(|d| &d.digest).collect();
+        let concurrency = self.client().limits().concurrency;
+        let pushes = futures_util::stream::iter(manifests.iter().zip(&descriptors))
+            .filter(|(_, d)| std::future::ready(!known.contains(&d.digest)))
+            .map(|((media_type, bytes), descriptor)| async move {
+                let put = self
+                    .put_manifest(
+                        &descriptor.digest.to_string(),
+                        media_type,
+                        bytes,
+                        Precondition::None,
+                    )
+                    .await?;
+                if put.oci_subject.is_some() {
+                    return Ok::<_, RegistryError>(None);
+                }
+                self.put_manifest(
+                    &referrer_tag(subject, &descriptor.digest),
+                    media_type,
+                    bytes,
+                    Precondition::None,
+                )
+                .await?;
+                Ok(Some(descriptor.clone()))
+            })
+            // In order, so that the fallback index lists them as the source did (readers that
+            // take the first match then decide the same on both sides).
+            .buffered(concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        let mut tagged = Vec::new();
+        for push in pushes {
+            tagged.extend(push?);
+        }
+        if present.source == ReferrersSource::FallbackTags || !tagged.is_empty() {
+            self.repair_fallback_index(subject, &tagged).await?;
+        }
+        Ok(descriptors
+            .into_iter()
+            .map(|d| {
+                let written = !known.contains(&d.digest);
+                (d, written)
+            })
+            .collect())
     }
 
     /// Brings the fallback index of `subject` to include `ours` and every tagged referrer,
@@ -172,7 +241,7 @@ impl Remote {
     pub async fn repair_fallback_index(
         &self,
         subject: &Digest,
-        ours: Option<&Descriptor>,
+        ours: &[Descriptor],
     ) -> Result<(), RegistryError> {
         let tag = subject.fallback_tag();
         let prefix = format!("{tag}.");
@@ -194,15 +263,17 @@ impl Remote {
                 }
                 None => (Index::empty(), Precondition::Absent),
             };
-            let mut missing = self
-                .tagged_referrers(subject, &tags?, &current.manifests)
-                .await?;
-            if let Some(ours) = ours
-                && !current.manifests.iter().any(|d| d.digest == ours.digest)
-                && !missing.iter().any(|d| d.digest == ours.digest)
-            {
-                missing.push(ours.clone());
-            }
+            // Ours first, in the order given (a mirror gives the source's order, so that both
+            // sides list the same referrers in the same order); then whatever else has a tag
+            // but no entry. Ours are not fetched again through their tags.
+            let mut missing: Vec<Descriptor> = ours
+                .iter()
+                .filter(|o| !current.manifests.iter().any(|d| d.digest == o.digest))
+                .cloned()
+                .collect();
+            let mut known = current.manifests.clone();
+            known.extend(ours.iter().cloned());
+            missing.extend(self.tagged_referrers(subject, &tags?, &known).await?);
             if missing.is_empty() {
                 return Ok(());
             }

@@ -125,6 +125,15 @@ impl Repository {
         dispatch!(self.get_manifest_by_tag(tag))
     }
 
+    /// The digest `tag` points at, or `None` if the tag does not exist (a HEAD where the
+    /// registry answers one with the digest).
+    pub async fn resolve_tag(&self, tag: &str) -> Result<Option<Digest>, RegistryError> {
+        match &self.backend {
+            Backend::Remote(r) => r.resolve_tag(tag).await,
+            Backend::Layout(l) => Ok(l.get_manifest_by_tag(tag).await?.map(|m| m.digest)),
+        }
+    }
+
     /// Whether the manifest `digest` is stored here.
     pub async fn manifest_exists(&self, digest: &Digest) -> Result<bool, RegistryError> {
         dispatch!(self.manifest_exists(digest))
@@ -201,6 +210,36 @@ impl Repository {
 }
 
 impl Repository {
+    /// Attaches several referrer manifests (`(media type, bytes)`, their blobs already here)
+    /// to `subject` at once, leaving alone those [`Repository::referrers`] already finds. In a
+    /// registry without the referrers API each gets its own tag and the fallback index is
+    /// repaired once for the batch (see [`Repository::attach_referrer`]). Returns each
+    /// referrer's descriptor, in order, and whether it was written (`false`: already there).
+    pub async fn attach_referrers(
+        &self,
+        subject: &Digest,
+        manifests: &[(String, Vec<u8>)],
+    ) -> Result<Vec<(Descriptor, bool)>, RegistryError> {
+        match &self.backend {
+            Backend::Remote(r) => r.attach_referrers(subject, manifests).await,
+            Backend::Layout(l) => {
+                let present = l.referrers(subject, None).await?;
+                let mut out = Vec::with_capacity(manifests.len());
+                for (media_type, bytes) in manifests {
+                    let digest = Digest::sha256_of(bytes);
+                    match present.descriptors.iter().find(|d| d.digest == digest) {
+                        Some(d) => out.push((d.clone(), false)),
+                        None => {
+                            let d = l.attach_referrer(subject, media_type, bytes).await?;
+                            out.push((d, true));
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
     /// Makes the blob `digest` of `from` available here without copying it, when both are
     /// repositories of the same registry (a cross-repository mount). `Ok(false)` when that is
     /// not possible and the blob must be copied.

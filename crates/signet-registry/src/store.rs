@@ -53,7 +53,7 @@ impl Remote {
         &self.name
     }
 
-    fn what(&self, kind: &str, reference: &str) -> String {
+    pub(crate) fn what(&self, kind: &str, reference: &str) -> String {
         let sep = if reference.parse::<Digest>().is_ok() {
             '@'
         } else {
@@ -77,12 +77,14 @@ impl Remote {
             path_and_query: path,
             headers,
             body,
+            stream: None,
+            timeout: None,
             what,
         };
         self.client.send(&self.registry, &self.name, request).await
     }
 
-    async fn status_error(&self, reply: Reply, what: &str) -> RegistryError {
+    pub(crate) async fn status_error(&self, reply: Reply, what: &str) -> RegistryError {
         let status = reply.status.as_u16();
         if status == 404 {
             return RegistryError::NotFound {
@@ -97,7 +99,7 @@ impl Remote {
         }
     }
 
-    fn accept_manifests() -> HeaderMap {
+    pub(crate) fn accept_manifests() -> HeaderMap {
         let mut headers = HeaderMap::new();
         if let Ok(v) = HeaderValue::from_str(&oci::MANIFEST_MEDIA_TYPES.join(", ")) {
             headers.insert(header::ACCEPT, v);
@@ -528,7 +530,7 @@ fn check_digest(what: &str, expected: &Digest, bytes: &[u8]) -> Result<(), Regis
 
 /// The path (and query) of an upload `Location`, which may be absolute or relative. An
 /// absolute URL on another host is refused: the upload must go where the credentials go.
-fn upload_path(location: &str, registry: &str) -> Result<String, RegistryError> {
+pub(crate) fn upload_path(location: &str, registry: &str) -> Result<String, RegistryError> {
     if location.starts_with('/') {
         return Ok(location.to_string());
     }

@@ -17,7 +17,7 @@ use signet_core::keys::PublicKey;
 use signet_core::reference::ImageRef;
 use signet_registry::{Client, RegistryError, Repository};
 
-pub use policy::{decide_with_evidence, verify_with_policy};
+pub use policy::{decide_with_evidence, verify_with_policy, verify_with_policy_in};
 pub use signet_policy::Decision;
 pub use signet_policy::evaluate::AdmissionContext;
 
@@ -28,9 +28,19 @@ pub async fn verify_with_keys(
     image: &ImageRef,
     keys: &[PublicKey],
 ) -> Result<Decision, RegistryError> {
-    let repo = Repository::new(client, image);
+    verify_with_keys_in(&Repository::new(client, image), image, keys).await
+}
+
+/// [`verify_with_keys`] for an image in `repo`, a registry repository or an OCI layout.
+/// `image` is the name the image is known by there (for a layout, its identity from
+/// [`signet_registry::Layout::resolve_ref`]); a tag is resolved in `repo` once.
+pub async fn verify_with_keys_in(
+    repo: &Repository,
+    image: &ImageRef,
+    keys: &[PublicKey],
+) -> Result<Decision, RegistryError> {
     let pinned = repo.resolve(image).await?;
-    let found = evidence::gather(&repo, &pinned, &evidence::Filter::default()).await?;
+    let found = evidence::gather(repo, &pinned, &evidence::Filter::default()).await?;
     let checked = evidence::check(&found, keys, pinned.digest());
     Ok(keyed::with_keys(&pinned, keys, &checked))
 }

@@ -19,6 +19,19 @@ pub async fn verify_with_policy(
     image: &ImageRef,
     ctx: &AdmissionContext,
 ) -> Result<Decision, RegistryError> {
+    // Making the repository handle costs nothing; it is contacted only if evidence is needed.
+    verify_with_policy_in(&Repository::new(client, image), policy, image, ctx).await
+}
+
+/// [`verify_with_policy`] for an image in `repo`, a registry repository or an OCI layout.
+/// `image` is the name the policy judges (for a layout, its identity from
+/// [`signet_registry::Layout::resolve_ref`]); `repo` is read only when the rule needs evidence.
+pub async fn verify_with_policy_in(
+    repo: &Repository,
+    policy: &Policy,
+    image: &ImageRef,
+    ctx: &AdmissionContext,
+) -> Result<Decision, RegistryError> {
     let attestors = match policy.needs(image, ctx) {
         Need::Nothing => {
             // No evidence needed; report the digest when the reference carries one, without
@@ -27,7 +40,6 @@ pub async fn verify_with_policy(
         }
         Need::Attestors(attestors) => attestors,
     };
-    let repo = Repository::new(client, image);
     let pinned = repo.resolve(image).await?;
     // Fetch only what some attestor could use: if every attestor demands a predicate type,
     // evidence claiming another type is never downloaded.
@@ -41,7 +53,7 @@ pub async fn verify_with_policy(
     } else {
         Filter::default()
     };
-    let found = evidence::gather(&repo, &pinned, &filter).await?;
+    let found = evidence::gather(repo, &pinned, &filter).await?;
     Ok(decide_with_evidence(policy, image, &pinned, ctx, &found))
 }
 
