@@ -15,6 +15,9 @@ set -euo pipefail
 PACKAGES=(
 	# CNCF distribution 2.8, the real registry the harness starts (tests/e2e/harness.rs).
 	"docker-registry:/usr/bin/docker-registry"
+	# An independent reader of OCI archives: `signet export` must write what skopeo reads
+	# (tests/e2e/mirror.rs), and the baseline of scripts/bench-mirror.sh.
+	"skopeo:/usr/bin/skopeo"
 )
 
 log() { printf 'setup-tests: %s\n' "$*" >&2; }

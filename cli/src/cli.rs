@@ -132,6 +132,34 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Copy an image and everything that refers to it to another registry or layout.
+    ///
+    /// Copies the image (a multi-platform index with all its manifests, configs and layers),
+    /// every referrer of each of its manifests, recursively (a signature on an SBOM
+    /// attestation comes along), and cosign's legacy .sig/.att/.sbom tags. Bytes and digests
+    /// are kept exactly, so signatures stay valid. What the destination has already is
+    /// skipped, so re-running an interrupted mirror finishes it; blobs within one registry are
+    /// mounted, not copied. Where the destination has no referrers API, each referrer gets a
+    /// tag of its own and the fallback index `sha256-<hex>` is repaired once per subject.
+    ///
+    /// SRC's tag is applied at DST unless DST names its own. Progress goes to stderr: bars on a
+    /// terminal, a line per object otherwise, then a summary. Exit 0 done, 2 on error.
+    Mirror(MirrorArgs),
+    /// Write images and everything that refers to them into one OCI layout tarball.
+    ///
+    /// Each image is named in the archive by its full reference
+    /// (org.opencontainers.image.ref.name, e.g. registry.example/team/app:v1), so that
+    /// `skopeo inspect oci-archive:FILE:REF` finds it; its legacy cosign tags are named
+    /// `<repository>:sha256-<hex>.sig`, and its referrers are untagged entries. An existing
+    /// FILE gets the images added. Carry it across an air gap and `signet import` it.
+    Export(ExportArgs),
+    /// Push an OCI layout tarball written by `signet export` to a registry.
+    ///
+    /// Every blob is checked against its digest and the whole graph for completeness before
+    /// anything is written: a damaged or tampered tarball is refused whole, naming the bad
+    /// blob. Each image goes to REGISTRY[/PREFIX]/<its repository path>:<its tag>, with
+    /// everything that refers to it.
+    Import(ImportArgs),
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -165,6 +193,61 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+}
+
+/// How copies run and report, shared by `mirror`, `export` and `import`.
+#[derive(Args, Debug, Clone)]
+pub struct CopyArgs {
+    /// Blobs transferred at once.
+    #[arg(long, default_value_t = 4, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// No progress and no summary; errors and warnings still go to stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `signet mirror`.
+#[derive(Args, Debug)]
+pub struct MirrorArgs {
+    /// The image: registry/repository[:tag][@digest], oci:DIR[:REF][@digest] or
+    /// oci-archive:FILE[:REF][@digest].
+    pub source: String,
+    /// Where to: registry/repository[:tag], oci:DIR[:REF] or oci-archive:FILE[:REF].
+    pub destination: String,
+    /// Also tag the image with this at the destination (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Parallelism and reporting.
+    #[command(flatten)]
+    pub copy: CopyArgs,
+}
+
+/// `signet export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The images: registry/repository:tag[@digest] (or oci:/oci-archive: references).
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// The tarball to write.
+    #[arg(long, short, value_name = "FILE.tar")]
+    pub output: PathBuf,
+    /// Parallelism and reporting.
+    #[command(flatten)]
+    pub copy: CopyArgs,
+}
+
+/// `signet import`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The tarball written by `signet export`.
+    pub file: PathBuf,
+    /// The registry, optionally with a path prefix: REGISTRY[/PREFIX].
+    #[arg(long, value_name = "REGISTRY[/PREFIX]")]
+    pub to: String,
+    /// Parallelism and reporting.
+    #[command(flatten)]
+    pub copy: CopyArgs,
 }
 
 /// `signet policy …`.

@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod output;
 mod password;
+mod progress;
 
 use std::process::ExitCode;
 

@@ -33,6 +33,8 @@ mod fake_registry;
 mod faults;
 mod images;
 mod keys;
+mod layout;
+mod mirror;
 mod policy;
 mod serve;
 mod smoke;

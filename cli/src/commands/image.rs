@@ -1,4 +1,4 @@
-//! `signet sign`, `attest`, `tree` and `verify` on images in a registry.
+//! `signet sign`, `attest`, `tree` and `verify` on images in a registry or an OCI layout.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,41 +13,101 @@ use signet_core::keys::PublicKey;
 use signet_core::oci::{self, Descriptor};
 use signet_core::reference::{ImageRef, PinnedRef};
 use signet_core::simplesigning::SimpleSigning;
-use signet_registry::Repository;
 use signet_registry::publish::{self, LegacyLayer};
+use signet_registry::{Layout, Location, Repository};
 use signet_verify::Decision;
 
 use crate::cli::{Output, RegistryArgs, StorageFormat};
 use crate::commands::blob::{load_private_key, load_public_key};
 use crate::commands::registry;
 
-fn parse_image(image: &str) -> anyhow::Result<ImageRef> {
-    Ok(image.parse::<ImageRef>()?)
+/// An image as the user named it: in a registry (`registry/repository[:tag][@digest]`) or in
+/// an OCI layout (`oci:PATH[:tag|@digest]`, `oci-archive:FILE[:tag|@digest]`).
+pub struct Target {
+    /// The store the image is in.
+    pub repo: Repository,
+    /// The name the image is known by: the reference as given, or a layout image's identity
+    /// (pinned to its digest), which policies match and statements sign.
+    pub image: ImageRef,
+    /// For a layout: the reference as given, and whether it carried a digest.
+    given: Option<(String, bool)>,
 }
 
-/// The repository, the pinned image and its descriptor (for a referrer's `subject`), from one
-/// manifest fetch.
-async fn resolve_subject(
-    args: &RegistryArgs,
-    image: &str,
-) -> anyhow::Result<(Repository, PinnedRef, Descriptor)> {
-    let image = parse_image(image)?;
-    let repo = Repository::new(&registry::client(args)?, &image);
-    let (pinned, subject) = publish::resolve_subject(&repo, &image)
-        .await
-        .with_context(|| format!("resolving {image}"))?;
-    Ok((repo, pinned, subject))
-}
+impl Target {
+    /// Opens the registry repository or the layout `given` names (a layout must exist).
+    pub fn open(args: &RegistryArgs, given: &str) -> anyhow::Result<Target> {
+        match given.parse::<Location>()? {
+            Location::Registry(image) => Ok(Target {
+                repo: Repository::new(&registry::client(args)?, &image),
+                image,
+                given: None,
+            }),
+            Location::Layout(r) => {
+                let found = Layout::open(r.kind, &r.path, false)?.resolve_ref(&r)?;
+                Ok(Target {
+                    repo: Repository::layout(found.layout),
+                    image: found.pinned.to_image_ref(),
+                    given: Some((given.to_string(), r.digest.is_some())),
+                })
+            }
+        }
+    }
 
-async fn resolve(args: &RegistryArgs, image: &str) -> anyhow::Result<(Repository, PinnedRef)> {
-    let image = parse_image(image)?;
-    let client = registry::client(args)?;
-    let repo = Repository::new(&client, &image);
-    let pinned = repo
-        .resolve(&image)
-        .await
-        .with_context(|| format!("resolving {image}"))?;
-    Ok((repo, pinned))
+    /// How to show `pinned` to the user: the reference as given plus the digest for a layout,
+    /// the pinned reference for a registry.
+    pub fn show(&self, pinned: &PinnedRef) -> String {
+        match &self.given {
+            None => pinned.to_string(),
+            Some((given, true)) => given.clone(),
+            Some((given, false)) => format!("{given}@{}", pinned.digest()),
+        }
+    }
+
+    /// For a layout, the identity the image is judged and signed as.
+    pub fn identity(&self) -> Option<String> {
+        self.given.as_ref().map(|_| match self.image.tag() {
+            Some(tag) => format!("{}:{tag}", self.image.name()),
+            None => self.image.name(),
+        })
+    }
+
+    /// Writes an archive back after a write (nothing for a registry or a directory).
+    pub fn save(&self) -> anyhow::Result<()> {
+        if let Some(layout) = self.repo.as_layout() {
+            layout.save()?;
+        }
+        Ok(())
+    }
+
+    /// The repository, the pinned image and its descriptor (for a referrer's `subject`), from
+    /// one manifest fetch.
+    async fn resolve_subject(&self) -> anyhow::Result<(PinnedRef, Descriptor)> {
+        publish::resolve_subject(&self.repo, &self.image)
+            .await
+            .with_context(|| format!("resolving {}", self.shown_given()))
+    }
+
+    async fn resolve(&self) -> anyhow::Result<PinnedRef> {
+        self.repo
+            .resolve(&self.image)
+            .await
+            .with_context(|| format!("resolving {}", self.shown_given()))
+    }
+
+    /// The reference as given (a registry reference normalised).
+    pub fn shown_given(&self) -> String {
+        match &self.given {
+            Some((given, _)) => given.clone(),
+            None => self.image.to_string(),
+        }
+    }
+
+    /// " (as IDENTITY)" for a layout, for messages about writes.
+    fn as_identity(&self) -> String {
+        self.identity()
+            .map(|i| format!(" (as {i})"))
+            .unwrap_or_default()
+    }
 }
 
 /// cosign's `--type` names, or any URI.
@@ -83,7 +143,9 @@ pub async fn sign(
 ) -> anyhow::Result<ExitCode> {
     let annotations = parse_annotations(annotations)?;
     let pair = load_private_key(key)?;
-    let (repo, pinned, subject) = resolve_subject(args, image).await?;
+    let target = Target::open(args, image)?;
+    let repo = &target.repo;
+    let (pinned, subject) = target.resolve_subject().await?;
     let pushed = match format {
         StorageFormat::Bundle => {
             let predicate = if annotations.is_empty() {
@@ -98,14 +160,14 @@ pub async fn sign(
                 predicate,
             );
             let bundle = Bundle::sign_statement(&statement, &pair);
-            publish::push_bundle(&repo, &subject, &bundle).await?.digest
+            publish::push_bundle(repo, &subject, &bundle).await?.digest
         }
         StorageFormat::Legacy => {
             let payload = SimpleSigning::cosign(&pinned.name(), pinned.digest(), annotations)
                 .to_cosign_bytes();
             let signature = base64::engine::general_purpose::STANDARD.encode(pair.sign(&payload));
             publish::append_legacy(
-                &repo,
+                repo,
                 pinned.digest(),
                 "sig",
                 LegacyLayer {
@@ -120,8 +182,11 @@ pub async fn sign(
             .await?
         }
     };
+    target.save()?;
     eprintln!(
-        "Signed {pinned} with key {}; pushed {pushed}",
+        "Signed {}{} with key {}; pushed {pushed}",
+        target.show(&pinned),
+        target.as_identity(),
         pair.public_key().id()
     );
     crate::output::line(&format!("{pushed}"));
@@ -147,17 +212,19 @@ pub async fn attest(
         Err(e) => bail!("predicate {} is not JSON: {e}", predicate_path.display()),
     };
     let pair = load_private_key(key)?;
-    let (repo, pinned, subject) = resolve_subject(args, image).await?;
+    let target = Target::open(args, image)?;
+    let repo = &target.repo;
+    let (pinned, subject) = target.resolve_subject().await?;
     let statement = Statement::new(&pinned.name(), pinned.digest(), &predicate_type, predicate);
     let pushed = match format {
         StorageFormat::Bundle => {
             let bundle = Bundle::sign_statement(&statement, &pair);
-            publish::push_bundle(&repo, &subject, &bundle).await?.digest
+            publish::push_bundle(repo, &subject, &bundle).await?.digest
         }
         StorageFormat::Legacy => {
             let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, &statement.to_json(), &pair);
             publish::append_legacy(
-                &repo,
+                repo,
                 pinned.digest(),
                 "att",
                 LegacyLayer {
@@ -172,8 +239,11 @@ pub async fn attest(
             .await?
         }
     };
+    target.save()?;
     eprintln!(
-        "Attested {pinned} ({predicate_type}) with key {}; pushed {pushed}",
+        "Attested {}{} ({predicate_type}) with key {}; pushed {pushed}",
+        target.show(&pinned),
+        target.as_identity(),
         pair.public_key().id()
     );
     crate::output::line(&format!("{pushed}"));
@@ -181,8 +251,10 @@ pub async fn attest(
 }
 
 pub async fn tree(args: &RegistryArgs, image: &str, output: Output) -> anyhow::Result<ExitCode> {
-    let (repo, pinned) = resolve(args, image).await?;
-    let tree = signet_verify::tree::build(&repo, &pinned).await?;
+    let target = Target::open(args, image)?;
+    let pinned = target.resolve().await?;
+    let mut tree = signet_verify::tree::build(&target.repo, &pinned).await?;
+    tree.image = target.show(&pinned);
     match output {
         Output::Text => crate::output::stdout(&tree.to_text()),
         Output::Json => crate::output::line(&serde_json::to_string_pretty(&tree)?),
@@ -200,14 +272,35 @@ pub async fn verify(
         .iter()
         .map(|k| load_public_key(k))
         .collect::<anyhow::Result<_>>()?;
-    let image_ref = parse_image(image)?;
-    let client = registry::client(args)?;
-    let decision = signet_verify::verify_with_keys(&client, &image_ref, &keys)
+    let target = Target::open(args, image)?;
+    let decision = signet_verify::verify_with_keys_in(&target.repo, &target.image, &keys)
         .await
-        .with_context(|| format!("verifying {image_ref}"))?;
+        .with_context(|| format!("verifying {}", target.shown_given()))?;
+    print_decision(&target, decision, output)
+}
+
+/// Prints a decision (for a layout: the location as given, and the identity judged) and
+/// returns the exit code: 0 allowed, 1 denied.
+pub fn print_decision(
+    target: &Target,
+    mut decision: Decision,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    if let Some(pinned) = target.image.pinned()
+        && target.identity().is_some()
+    {
+        decision.image = target.show(&pinned);
+    }
     match output {
         Output::Json => crate::output::line(&serde_json::to_string_pretty(&decision)?),
-        Output::Text => crate::output::stdout(&decision_text(&decision)),
+        Output::Text => {
+            let mut text = decision_text(&decision);
+            if let Some(identity) = target.identity() {
+                let at = text.find('\n').map_or(text.len(), |i| i + 1);
+                text.insert_str(at, &format!("  identity: {identity}\n"));
+            }
+            crate::output::stdout(&text);
+        }
     }
     Ok(if decision.allowed {
         ExitCode::SUCCESS
@@ -238,7 +331,13 @@ pub fn decision_text(d: &Decision) -> String {
             out.push_str(&format!("  {r}\n"));
         }
     }
-    for r in &d.rejected {
+    // Evidence that verified for one attestor is "rejected" by the others' keys; that is noise
+    // here (the JSON output keeps it).
+    for r in d.rejected.iter().filter(|r| {
+        !d.accepted.iter().any(|a| {
+            r.location == a.location || r.location.starts_with(&format!("{} (", a.location))
+        })
+    }) {
         out.push_str(&format!("  rejected {}: {}\n", r.location, r.reason));
     }
     out

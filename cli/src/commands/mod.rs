@@ -3,6 +3,7 @@
 mod blob;
 mod image;
 mod keygen;
+mod mirror;
 mod policy;
 mod registry;
 pub mod serve;
@@ -75,6 +76,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             block_on(policy::verify(&cli.registry, &image, &policy, &ctx, output))
         }
+        Command::Mirror(args) => block_on(mirror::mirror(&cli.registry, &args)),
+        Command::Export(args) => block_on(mirror::export(&cli.registry, &args)),
+        Command::Import(args) => block_on(mirror::import(&cli.registry, &args)),
         Command::Policy(PolicyCommand::Check { file }) => policy::check(&file),
         Command::Policy(PolicyCommand::Init { output }) => policy::init(output.as_deref()),
         Command::Serve(args) => serve::run(&args, registry::options(&cli.registry)?),

@@ -5,12 +5,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use signet_core::reference::ImageRef;
 use signet_verify::AdmissionContext;
 
 use crate::cli::{Output, RegistryArgs};
-use crate::commands::image::decision_text;
-use crate::commands::registry;
+use crate::commands::image::{Target, print_decision};
 use crate::output;
 
 /// The starting policy `signet policy init` writes.
@@ -65,18 +63,9 @@ pub async fn verify(
         Ok(p) => p,
         Err(errors) => bail!("invalid policy:\n{errors}"),
     };
-    let image_ref: ImageRef = image.parse()?;
-    let client = registry::client(args)?;
-    let decision = signet_verify::verify_with_policy(&client, &policy, &image_ref, ctx)
+    let target = Target::open(args, image)?;
+    let decision = signet_verify::verify_with_policy_in(&target.repo, &policy, &target.image, ctx)
         .await
-        .with_context(|| format!("verifying {image_ref}"))?;
-    match out {
-        Output::Json => output::line(&serde_json::to_string_pretty(&decision)?),
-        Output::Text => output::stdout(&decision_text(&decision)),
-    }
-    Ok(if decision.allowed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+        .with_context(|| format!("verifying {image}"))?;
+    print_decision(&target, decision, out)
 }

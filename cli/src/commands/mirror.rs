@@ -1,0 +1,400 @@
+//! `signet mirror`, `export` and `import`: the copy engine of `signet_registry::mirror` between
+//! registries and OCI layouts, with progress on stderr.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use signet_core::digest::Digest;
+use signet_core::reference::ImageRef;
+use signet_registry::mirror::{self, Options, Plan, Summary};
+use signet_registry::{Client, Layout, LayoutKind, LayoutRef, Location, Repository};
+
+use crate::cli::{CopyArgs, ExportArgs, ImportArgs, MirrorArgs, RegistryArgs};
+use crate::commands::registry;
+use crate::output;
+use crate::progress::Reporter;
+
+/// An image to copy, found.
+struct Source {
+    repo: Repository,
+    digest: Digest,
+    /// The repository name it is known by (`registry/path`), for naming it elsewhere.
+    name: String,
+    /// The tag it was named by, if any.
+    tag: Option<String>,
+}
+
+fn options(copy: &CopyArgs) -> Options {
+    Options {
+        jobs: usize::from(copy.jobs),
+        ..Options::default()
+    }
+}
+
+/// Parses and resolves a source: a registry reference or a layout reference.
+async fn open_source(client: &Client, location: &str) -> anyhow::Result<Source> {
+    match location
+        .parse::<Location>()
+        .with_context(|| format!("invalid image {location:?}"))?
+    {
+        Location::Registry(image) => {
+            let repo = Repository::new(client, &image);
+            let pinned = repo
+                .resolve(&image)
+                .await
+                .with_context(|| format!("resolving {image}"))?;
+            Ok(Source {
+                repo,
+                digest: pinned.digest().clone(),
+                name: image.name(),
+                tag: image.tag().map(str::to_string),
+            })
+        }
+        Location::Layout(r) => {
+            let layout = Layout::open(r.kind, &r.path, false)?;
+            let found = layout.resolve_ref(&r)?;
+            Ok(Source {
+                repo: Repository::layout(found.layout),
+                digest: found.pinned.digest().clone(),
+                name: found.pinned.name(),
+                tag: found.pinned.tag().map(str::to_string),
+            })
+        }
+    }
+}
+
+/// A layout destination: the layout (scoped to a repository name when its tags are full
+/// references) and the tag the image gets there. `reference` is what followed `oci:DIR:`.
+fn layout_target(
+    layout: &Layout,
+    reference: Option<&str>,
+    source: &Source,
+) -> anyhow::Result<(Layout, Option<String>)> {
+    let Some(reference) = reference else {
+        // Named as export names images: by full reference.
+        return Ok((layout.scoped(Some(&source.name)), source.tag.clone()));
+    };
+    if reference.contains('/') {
+        let image: ImageRef = reference
+            .parse()
+            .with_context(|| format!("invalid reference {reference:?} in the layout"))?;
+        let tag = image.tag().map(str::to_string).or(source.tag.clone());
+        let scope = reference
+            .strip_suffix(&format!(":{}", image.tag().unwrap_or_default()))
+            .unwrap_or(reference);
+        return Ok((layout.scoped(Some(scope)), tag));
+    }
+    Ok((layout.scoped(None), Some(reference.to_string())))
+}
+
+pub async fn mirror(args: &RegistryArgs, cmd: &MirrorArgs) -> anyhow::Result<ExitCode> {
+    let client = registry::client(args)?;
+    let options = options(&cmd.copy);
+    let reporter = Reporter::new(cmd.copy.quiet);
+    let source = open_source(&client, &cmd.source).await?;
+    let destination = cmd
+        .destination
+        .parse::<Location>()
+        .with_context(|| format!("invalid destination {:?}", cmd.destination))?;
+    let (to, tag, archive, describe) = match destination {
+        Location::Registry(image) => {
+            if let Some(digest) = image.digest()
+                && digest != &source.digest
+            {
+                bail!(
+                    "{} names digest {digest}, but {} is {}",
+                    cmd.destination,
+                    cmd.source,
+                    source.digest
+                );
+            }
+            let tag = image.tag().map(str::to_string).or(source.tag.clone());
+            (Repository::new(&client, &image), tag, None, image.name())
+        }
+        Location::Layout(LayoutRef {
+            kind,
+            path,
+            tag,
+            digest,
+        }) => {
+            if let Some(digest) = digest
+                && digest != source.digest
+            {
+                bail!(
+                    "{} names digest {digest}, but {} is {}",
+                    cmd.destination,
+                    cmd.source,
+                    source.digest
+                );
+            }
+            let layout = Layout::open(kind, &path, true)?;
+            let (scoped, tag) = layout_target(&layout, tag.as_deref(), &source)?;
+            let describe = layout.describe();
+            let archive = (kind == LayoutKind::Archive).then_some(layout);
+            (Repository::layout(scoped), tag, archive, describe)
+        }
+    };
+    let mut tags: Vec<String> = tag.into_iter().collect();
+    for t in &cmd.tags {
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    let result = async {
+        let plan = discover(&source.repo, &source.digest, &options, &reporter).await?;
+        let summary = mirror::copy(&plan, &source.repo, &to, &tags, &options, &reporter)
+            .await
+            .with_context(|| format!("mirroring {} to {}", cmd.source, cmd.destination))?;
+        if let Some(layout) = &archive {
+            layout.save()?;
+        }
+        anyhow::Ok(summary)
+    }
+    .await;
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e) => {
+            reporter.abandon();
+            return Err(e);
+        }
+    };
+    reporter.finish(&summary);
+    let name = match tags.first() {
+        Some(tag) => format!("{describe}:{tag}"),
+        None => describe,
+    };
+    output::line(&format!("{name}@{}", source.digest));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the graph to copy, telling the user what it found.
+async fn discover(
+    from: &Repository,
+    digest: &Digest,
+    options: &Options,
+    reporter: &Reporter,
+) -> anyhow::Result<Plan> {
+    let plan = Plan::discover(from, digest, options)
+        .await
+        .with_context(|| format!("reading {}@{digest}", from.describe()))?;
+    reporter.say(&format!(
+        "{}@{digest}: {} objects ({}), {} referrers, {} legacy tags",
+        from.describe(),
+        plan.objects(),
+        mirror::human_bytes(plan.bytes()),
+        plan.referrer_count(),
+        plan.legacy_tags().count(),
+    ));
+    Ok(plan)
+}
+
+pub async fn export(args: &RegistryArgs, cmd: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let client = registry::client(args)?;
+    let options = options(&cmd.copy);
+    let reporter = Reporter::new(cmd.copy.quiet);
+    let result = export_all(&client, cmd, &options, &reporter).await;
+    match result {
+        Ok((summary, names)) => {
+            reporter.finish(&summary);
+            for name in names {
+                output::line(&name);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            reporter.abandon();
+            Err(e)
+        }
+    }
+}
+
+async fn export_all(
+    client: &Client,
+    cmd: &ExportArgs,
+    options: &Options,
+    reporter: &Reporter,
+) -> anyhow::Result<(Summary, Vec<String>)> {
+    let layout = Layout::open(LayoutKind::Archive, &cmd.output, true)?;
+    let mut total = Summary::default();
+    let mut names = Vec::new();
+    for image in &cmd.images {
+        let source = open_source(client, image).await?;
+        let Some(tag) = source.tag.clone() else {
+            bail!(
+                "{image} has no tag: the archive names each image by its reference \
+                 (registry/repository:tag), so give one"
+            );
+        };
+        let plan = discover(&source.repo, &source.digest, options, reporter).await?;
+        let to = Repository::layout(layout.scoped(Some(&source.name)));
+        let summary = mirror::copy(
+            &plan,
+            &source.repo,
+            &to,
+            std::slice::from_ref(&tag),
+            options,
+            reporter,
+        )
+        .await
+        .with_context(|| format!("exporting {image}"))?;
+        total.add(&summary);
+        names.push(format!("{}:{tag}@{}", source.name, source.digest));
+    }
+    layout
+        .save()
+        .with_context(|| format!("writing {}", cmd.output.display()))?;
+    Ok((total, names))
+}
+
+pub async fn import(args: &RegistryArgs, cmd: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let client = registry::client(args)?;
+    let options = options(&cmd.copy);
+    let reporter = Reporter::new(cmd.copy.quiet);
+    let result = import_all(&client, cmd, &options, &reporter).await;
+    match result {
+        Ok((summary, names)) => {
+            reporter.finish(&summary);
+            for name in names {
+                output::line(&name);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            reporter.abandon();
+            Err(e)
+        }
+    }
+}
+
+/// The registry host and path prefix of `--to`.
+fn parse_target(to: &str) -> anyhow::Result<(String, String)> {
+    let to = to.trim_end_matches('/');
+    let (host, prefix) = to.split_once('/').unwrap_or((to, ""));
+    // The same test as a reference's first component: a host has a dot or a port, or is
+    // localhost.
+    let probe: ImageRef = format!("{host}/probe")
+        .parse()
+        .with_context(|| format!("--to {to:?} is not REGISTRY[/PREFIX]"))?;
+    if probe.registry() != host {
+        bail!("--to {to:?} must start with a registry host (host[:port]), e.g. 127.0.0.1:5000");
+    }
+    Ok((host.to_string(), prefix.to_string()))
+}
+
+async fn import_all(
+    client: &Client,
+    cmd: &ImportArgs,
+    options: &Options,
+    reporter: &Reporter,
+) -> anyhow::Result<(Summary, Vec<String>)> {
+    let (host, prefix) = parse_target(&cmd.to)?;
+    let file = cmd.file.as_path();
+    // Everything is checked before anything is written: every blob against its name (when
+    // the archive is unpacked), every descriptor for a present blob of its size, every image
+    // graph read whole.
+    let layout = Layout::open(LayoutKind::Archive, file, false)
+        .with_context(|| format!("refusing {}", file.display()))?;
+    layout
+        .verify_all()
+        .with_context(|| format!("refusing {}", file.display()))?;
+    let images = layout.images()?;
+    if images.is_empty() {
+        bail!("{} holds no tagged image", file.display());
+    }
+    let mut jobs = Vec::new();
+    for (name, _) in images {
+        let image: ImageRef = name
+            .parse()
+            .ok()
+            .filter(|_| name.contains('/'))
+            .with_context(|| {
+                format!(
+                    "image {name:?} in {} is not named by a full reference \
+                     (registry/repository:tag), so its repository is unknown; \
+                     copy it with `signet mirror oci-archive:{}:{name} REGISTRY/REPOSITORY:TAG`",
+                    file.display(),
+                    file.display()
+                )
+            })?;
+        let tag = image.tag().unwrap_or("latest").to_string();
+        let repository = if prefix.is_empty() {
+            image.repository().to_string()
+        } else {
+            format!("{prefix}/{}", image.repository())
+        };
+        let target: ImageRef = format!("{host}/{repository}:{tag}")
+            .parse()
+            .with_context(|| format!("cannot name {name} under {}", cmd.to))?;
+        let found = layout.resolve_ref(&LayoutRef {
+            kind: LayoutKind::Archive,
+            path: file.to_path_buf(),
+            tag: Some(name.clone()),
+            digest: None,
+        })?;
+        let from = Repository::layout(found.layout);
+        let digest = found.pinned.digest().clone();
+        let plan = discover(&from, &digest, options, reporter).await?;
+        plan.check_blobs(&from)
+            .await
+            .with_context(|| format!("refusing {}", file.display()))?;
+        jobs.push((from, plan, target, tag));
+    }
+    let mut total = Summary::default();
+    let mut names = Vec::new();
+    for (from, plan, target, tag) in jobs {
+        let to = Repository::new(client, &target);
+        let summary = mirror::copy(
+            &plan,
+            &from,
+            &to,
+            std::slice::from_ref(&tag),
+            options,
+            reporter,
+        )
+        .await
+        .with_context(|| format!("importing {target}"))?;
+        total.add(&summary);
+        names.push(format!("{target}@{}", plan.root()));
+    }
+    Ok((total, names))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_targets() {
+        assert_eq!(
+            parse_target("127.0.0.1:5000").unwrap(),
+            ("127.0.0.1:5000".into(), String::new())
+        );
+        assert_eq!(
+            parse_target("registry.example/mirror/eu/").unwrap(),
+            ("registry.example".into(), "mirror/eu".into())
+        );
+        assert!(parse_target("mirror").is_err());
+        assert!(parse_target("").is_err());
+    }
+
+    #[test]
+    fn layout_destinations() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::open(LayoutKind::Directory, &dir.path().join("l"), true).unwrap();
+        let source = Source {
+            repo: Repository::layout(layout.clone()),
+            digest: Digest::sha256_of(b"x"),
+            name: "127.0.0.1:5000/team/app".into(),
+            tag: Some("v1".into()),
+        };
+        let (l, tag) = layout_target(&layout, None, &source).unwrap();
+        assert_eq!(l.scope(), Some("127.0.0.1:5000/team/app"));
+        assert_eq!(tag.as_deref(), Some("v1"));
+        let (l, tag) = layout_target(&layout, Some("reg.example/x/y:v2"), &source).unwrap();
+        assert_eq!(l.scope(), Some("reg.example/x/y"));
+        assert_eq!(tag.as_deref(), Some("v2"));
+        let (l, tag) = layout_target(&layout, Some("v3"), &source).unwrap();
+        assert_eq!(l.scope(), None);
+        assert_eq!(tag.as_deref(), Some("v3"));
+    }
+}
