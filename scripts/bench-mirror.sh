@@ -20,8 +20,12 @@ need() { command -v "$1" >/dev/null 2>&1; }
 bash scripts/setup-tests.sh >/dev/null 2>&1 || true
 need docker-registry || { echo "docker-registry (Debian package) is needed: scripts/setup-tests.sh" >&2; exit 2; }
 need skopeo || { echo "skopeo (Debian package) is needed: scripts/setup-tests.sh" >&2; exit 2; }
-if [ ! -x /usr/bin/time ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >/dev/null
+missing=()
+[ -x /usr/bin/time ] || missing+=(time)
+need curl || missing+=(curl)
+need python3 || missing+=(python3)
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 signet=${SIGNET_BIN:-$root/target/release/signet}

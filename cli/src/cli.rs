@@ -62,7 +62,8 @@ pub enum Command {
     ///
     /// Prints the digest of what was pushed.
     Sign {
-        /// The image: registry/repository[:tag][@digest].
+        /// The image: registry/repository[:tag][@digest], oci:DIR[:REF][@digest] or
+        /// oci-archive:FILE[:REF][@digest].
         image: String,
         /// The encrypted private key (cosign format).
         #[arg(long, value_name = "KEY")]
@@ -78,7 +79,8 @@ pub enum Command {
     ///
     /// Prints the digest of what was pushed.
     Attest {
-        /// The image: registry/repository[:tag][@digest].
+        /// The image: registry/repository[:tag][@digest], oci:DIR[:REF][@digest] or
+        /// oci-archive:FILE[:REF][@digest].
         image: String,
         /// The encrypted private key (cosign format).
         #[arg(long, value_name = "KEY")]
@@ -97,7 +99,8 @@ pub enum Command {
     /// Show the referrers graph of an image: signatures, attestations, and what refers to
     /// them, with cosign's legacy tags.
     Tree {
-        /// The image.
+        /// The image: registry/repository[:tag][@digest], oci:DIR[:REF][@digest] or
+        /// oci-archive:FILE[:REF][@digest].
         image: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Text)]
@@ -111,7 +114,8 @@ pub enum Command {
     /// service account decides.
     #[command(group(clap::ArgGroup::new("trust").required(true).args(["key", "policy"])))]
     Verify {
-        /// The image.
+        /// The image: registry/repository[:tag][@digest], oci:DIR[:REF][@digest] or
+        /// oci-archive:FILE[:REF][@digest].
         image: String,
         /// A PEM public key (repeatable: any one verifying is enough).
         #[arg(long, value_name = "PUB")]
