@@ -593,3 +593,71 @@ fn missing_layouts_unknown_tags_and_ambiguous_references_are_errors() {
         2
     );
 }
+
+#[test]
+fn a_layout_cannot_name_itself_into_an_exempt_pattern() {
+    let work = Work::new("registry.corp.example/**");
+    std::fs::write(
+        work.file("exempt.yaml"),
+        r#"
+registryAllowlist: ["registry.corp.example/**"]
+admissionWhitelistPatterns:
+  - namePattern: registry.corp.example/base/*
+defaultAdmissionRule:
+  evaluationMode: REQUIRE_ATTESTATION
+  enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG
+  requireAttestationsBy: [built]
+attestors:
+  - name: built
+    publicKeys: [{file: p256.pub}]
+"#,
+    )
+    .unwrap();
+    // Unsigned, and its index.json names it into the exempt repository.
+    let claimed = "registry.corp.example/base/x:v1";
+    let dir = work.file("base");
+    let digest = write_layout(&dir, &[(claimed, "anything")]).remove(0);
+    let archive = work.file("base.tar");
+    gnu_tar(&dir, &archive);
+    let denied = |given: &str| {
+        let (run, decision) = work.json(&["verify", given, "--policy", "exempt.yaml"]);
+        run.expect_code(1);
+        assert_eq!(decision["allowed"], false, "{given}: {decision}");
+        assert_eq!(decision["rule"], "registryAllowlist", "{given}: {decision}");
+        assert!(
+            decision["reasons"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("layout.invalid/base is not in a trusted registry"),
+            "{given}: {decision}"
+        );
+    };
+    denied("oci:base");
+    denied(&format!("oci:base@{digest}"));
+    denied("oci-archive:base.tar");
+    let text = work
+        .run(&["verify", "oci:base", "--policy", "exempt.yaml"])
+        .expect_code(1);
+    assert!(
+        text.stdout.contains("  identity: layout.invalid/base:v1\n"),
+        "{}",
+        text.stdout
+    );
+
+    // The same through containerd's name annotation, with a bare ref.name.
+    let mut index = index_json(&dir);
+    index["manifests"][0]["annotations"] = json!({
+        "org.opencontainers.image.ref.name": "v1",
+        "io.containerd.image.name": claimed,
+    });
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+    denied("oci:base");
+    denied("oci:base:v1");
+    denied(&format!("oci:base@{digest}"));
+
+    // A full reference the user types is the name judged, as a registry reference is.
+    let given = format!("oci:base:{claimed}");
+    let (run, decision) = work.json(&["verify", &given, "--policy", "exempt.yaml"]);
+    run.expect_code(0);
+    assert_eq!(decision["rule"], "admissionWhitelistPatterns", "{decision}");
+}

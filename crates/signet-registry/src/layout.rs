@@ -12,13 +12,18 @@
 //! - Referrers are the `index.json` entries whose manifest's `subject` is the image (read and
 //!   checked, top-level entries only); attaching one adds an untagged entry, as a registry with
 //!   the referrers API would index it.
-//! - Identity, the name policies match and statements sign: the entry's
-//!   `io.containerd.image.name` or `ref.name` when it is a fully qualified reference, otherwise
-//!   `layout.invalid/<file or directory name>[:tag]`. `.invalid` is a reserved top-level domain
-//!   (RFC 2606), so no real registry pattern matches a layout by accident.
+//! - Identity, the name policies match and statements sign: the tag the user typed when it is
+//!   a fully qualified reference (`oci:DIR:registry.example/app:v1`; the entry is the one with
+//!   exactly that `ref.name` or `io.containerd.image.name`), otherwise
+//!   `layout.invalid/<file or directory name>[:tag]`, whatever `index.json` says: anyone who
+//!   can edit that file could otherwise name an image into an exempt pattern or a trusted
+//!   registry. `.invalid` is a reserved top-level domain (RFC 2606), so no real registry
+//!   pattern matches a layout by accident.
 //! - An archive is unpacked into a private temporary directory, every blob hashed on the way
-//!   and every member checked (no links, no `..`, nothing but the layout's own files);
-//!   [`Layout::save`] writes it back atomically when something changed.
+//!   and every member checked (no links, no `..`, nothing but the layout's own files; long-name
+//!   entries and PAX headers of at most 64 KiB, checked from their headers before any is read);
+//!   [`Layout::save`] writes it back atomically when something changed, and refuses to when
+//!   another process changed the archive since it was opened.
 //! - Every manifest and blob read is bounded and checked against its digest; blobs are written
 //!   to a temporary file and renamed into place only once their digest and size are right;
 //!   `index.json` is updated under an exclusive lock on `oci-layout` and replaced by rename.
@@ -57,6 +62,11 @@ const CHUNK: usize = 256 << 10;
 const MAX_INDEX_JSON_BYTES: u64 = 64 << 20;
 /// Largest `oci-layout` read.
 const MAX_OCI_LAYOUT_BYTES: u64 = 4 << 10;
+/// Largest GNU long-name or long-link entry and PAX header of an archive: the tar reader
+/// holds them in memory whole, and a layout's names are short.
+const MAX_TAR_EXTENSION_BYTES: u64 = 64 << 10;
+/// How much of an archive member's name an error message shows.
+const SHOWN_NAME_CHARS: usize = 200;
 
 /// Whether a layout is a directory or a tarball.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +198,9 @@ struct Inner {
     /// Every blob file was hashed against its name when the archive was unpacked (and every
     /// write since is checked), so [`Layout::verify_all`] need not hash them again.
     hashed: bool,
+    /// What the archive file held when it was last read or written: [`Layout::save`] refuses
+    /// to replace an archive another process changed since (its changes would be lost).
+    archive_state: Mutex<ArchiveState>,
     limits: Limits,
     /// What each manifest listed in `index.json` refers to (its subject and its descriptor as
     /// a referrer), by manifest digest. Content-addressed, so it never goes stale.
@@ -201,7 +214,7 @@ impl Layout {
     /// its name on the way; [`Layout::save`] writes it back.
     pub fn open(kind: LayoutKind, path: &Path, create: bool) -> Result<Layout, RegistryError> {
         let describe = format!("{}:{}", kind.prefix(), path.display());
-        let (root, unpacked, dirty, hashed) = match kind {
+        let (root, unpacked, dirty, hashed, archive_state) = match kind {
             LayoutKind::Directory => {
                 match std::fs::read_dir(path) {
                     Ok(mut entries) => {
@@ -228,28 +241,42 @@ impl Layout {
                         return Err(io_err(&describe, "cannot read the directory", e));
                     }
                 }
-                (path.to_path_buf(), None, false, false)
+                (path.to_path_buf(), None, false, false, ArchiveState::NoFile)
             }
             LayoutKind::Archive => {
                 let unpacked = tempfile::Builder::new()
                     .prefix("signet-layout-")
                     .tempdir()
                     .map_err(|e| io_err(&describe, "cannot make a temporary directory", e))?;
-                let created = match File::open(path) {
+                let (created, state) = match File::open(path) {
                     Ok(file) => {
                         unpack(file, unpacked.path(), &describe)?;
-                        false
+                        let state = match File::open(unpacked.path().join("index.json")) {
+                            Ok(index) => ArchiveState::Index(
+                                hash_reader(index, Algorithm::Sha256)
+                                    .map_err(|e| io_err(&describe, "cannot read index.json", e))?,
+                            ),
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => ArchiveState::NoIndex,
+                            Err(e) => return Err(io_err(&describe, "cannot read index.json", e)),
+                        };
+                        (false, state)
                     }
                     Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
                         init_layout(unpacked.path(), &describe)?;
-                        true
+                        (true, ArchiveState::NoFile)
                     }
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
                         return Err(layout_err(&describe, "no such file"));
                     }
                     Err(e) => return Err(io_err(&describe, "cannot open the archive", e)),
                 };
-                (unpacked.path().to_path_buf(), Some(unpacked), created, true)
+                (
+                    unpacked.path().to_path_buf(),
+                    Some(unpacked),
+                    created,
+                    true,
+                    state,
+                )
             }
         };
         let layout = Layout {
@@ -260,6 +287,7 @@ impl Layout {
                 _unpacked: unpacked,
                 dirty: AtomicBool::new(dirty),
                 hashed,
+                archive_state: Mutex::new(archive_state),
                 limits: Limits::default(),
                 subjects: Mutex::new(HashMap::new()),
             }),
@@ -273,16 +301,54 @@ impl Layout {
     /// Writes an archive back (atomically, only when something changed); a no-op for a
     /// directory. The tarball is deterministic: `oci-layout`, `index.json`, then the blobs in
     /// name order, with zero times and owners.
+    ///
+    /// Another process may have written the archive since it was opened (two `signet sign`
+    /// runs on one file, each with its own unpacked copy): then nothing is written, and the
+    /// error says so, rather than replacing the other's changes. The check and the rename
+    /// happen under an exclusive lock on the archive's directory (when the system can lock a
+    /// directory; signet's writers all take it), and the archive's `index.json` is what is
+    /// compared.
     pub fn save(&self) -> Result<(), RegistryError> {
         if self.inner.kind != LayoutKind::Archive || !self.inner.dirty.swap(false, Ordering::SeqCst)
         {
             return Ok(());
         }
-        let result = write_archive(&self.inner.root, &self.inner.path, &self.describe());
+        let result = self.save_archive();
         if result.is_err() {
             self.inner.dirty.store(true, Ordering::SeqCst);
         }
         result
+    }
+
+    fn save_archive(&self) -> Result<(), RegistryError> {
+        let describe = self.describe();
+        let path = &self.inner.path;
+        let parent = parent_dir(path);
+        // Best effort: without a lock the comparison below still catches a writer that
+        // finished before it.
+        let lock = File::open(&parent).ok().filter(|dir| dir.lock().is_ok());
+        let mut known = self
+            .inner
+            .archive_state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A file that is gone holds no one's changes: writing it back loses nothing.
+        let current = archive_state(path, &describe)?;
+        if current != ArchiveState::NoFile && current != *known {
+            return Err(layout_err(
+                &describe,
+                format!(
+                    "{} was changed by another process since signet opened it; nothing \
+                     written — run the command again",
+                    path.display()
+                ),
+            ));
+        }
+        let written = write_archive(&self.inner.root, path, &describe)?;
+        *known = ArchiveState::Index(written);
+        drop(known);
+        drop(lock);
+        Ok(())
     }
 
     /// Whether an archive has changes that [`Layout::save`] has not written yet.
@@ -403,41 +469,33 @@ impl Layout {
             }
         }
         let index = self.read_index()?;
-        let mut seen = BTreeSet::new();
+        // Every descriptor is checked where it occurs (one blob may be listed twice with
+        // different sizes, a config and a layer say); a manifest is read once per media type
+        // it is listed as (what it is parsed as depends on it).
+        let mut sizes: HashMap<Digest, Option<u64>> = HashMap::new();
+        let mut read: BTreeSet<(Digest, String)> = BTreeSet::new();
         let mut stack: Vec<(Descriptor, String)> = index
             .manifests
             .into_iter()
             .map(|d| (d, "index.json".to_string()))
             .collect();
         while let Some((d, parent)) = stack.pop() {
-            if !seen.insert(d.digest.clone()) {
-                continue;
-            }
-            let path = self.blob_path(&d.digest);
-            let size = match std::fs::metadata(&path) {
-                Ok(m) if m.is_file() => m.len(),
-                Ok(_) => {
-                    return Err(layout_err(
-                        &describe,
-                        format!("{} is not a regular file", blob_name(&d.digest)),
-                    ));
+            let size = match sizes.get(&d.digest) {
+                Some(known) => *known,
+                None => {
+                    let size = self.blob_size(&d.digest)?;
+                    sizes.insert(d.digest.clone(), size);
+                    size
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    if is_non_distributable(&d.media_type) {
-                        continue;
-                    }
-                    return Err(layout_err(
-                        &describe,
-                        format!("{parent} lists {} but the blob is missing", d.digest),
-                    ));
+            };
+            let Some(size) = size else {
+                if is_non_distributable(&d.media_type) {
+                    continue;
                 }
-                Err(e) => {
-                    return Err(io_err(
-                        &describe,
-                        format!("cannot read {}", blob_name(&d.digest)),
-                        e,
-                    ));
-                }
+                return Err(layout_err(
+                    &describe,
+                    format!("{parent} lists {} but the blob is missing", d.digest),
+                ));
             };
             if size != d.size {
                 return Err(layout_err(
@@ -448,7 +506,9 @@ impl Layout {
                     ),
                 ));
             }
-            if !oci::MANIFEST_MEDIA_TYPES.contains(&d.media_type.as_str()) {
+            if !oci::MANIFEST_MEDIA_TYPES.contains(&d.media_type.as_str())
+                || !read.insert((d.digest.clone(), d.media_type.clone()))
+            {
                 continue;
             }
             let fetched = self.read_manifest(&d.digest)?;
@@ -470,6 +530,24 @@ impl Layout {
             }
         }
         Ok(())
+    }
+
+    /// The size of the blob `digest`, `None` when it is missing; an error when it is not a
+    /// regular file or cannot be read.
+    fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, RegistryError> {
+        match std::fs::metadata(self.blob_path(digest)) {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Err(layout_err(
+                &self.describe(),
+                format!("{} is not a regular file", blob_name(digest)),
+            )),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(
+                &self.describe(),
+                format!("cannot read {}", blob_name(digest)),
+                e,
+            )),
+        }
     }
 
     /// The layout's path as given.
@@ -1084,44 +1162,56 @@ impl Layout {
     }
 
     /// The identity of `entry` (see the module docs) and the scope its tags live in.
+    ///
+    /// `index.json` is not trusted: anyone who can edit the file can write any name into its
+    /// annotations, so a name from there would let a layout choose how policies judge it (an
+    /// exempt pattern, a trusted registry). A full reference is the identity only when the
+    /// user typed it as the tag (`oci:DIR:registry.example/app:v1`), as with a registry
+    /// reference; `resolve_ref` found the entry by exactly that name. Otherwise the identity is
+    /// `layout.invalid/<file or directory name>[:tag]`, whatever the annotations say.
+    ///
+    /// The scope only says where tags next to the image (legacy cosign tags) are looked up:
+    /// the typed full reference, else the entry's own full ref name. Evidence found there is
+    /// still checked against the digest and the identity, so it decides nothing by itself.
     fn identity(
         &self,
         entry: Option<&Descriptor>,
         given_tag: Option<&str>,
     ) -> Result<(ImageRef, Option<String>), RegistryError> {
-        let annotation = |key: &str| {
-            entry
-                .and_then(|d| d.annotations.get(key))
-                .map(String::as_str)
-        };
-        let ref_name = annotation(REF_NAME_ANNOTATION);
-        if let Some(name) = ref_name
-            && let Some(image) = qualified(name)
+        if let Some(given) = given_tag
+            && let Some(image) = qualified(given)
         {
-            // The scope is the name as written, without its tag or digest.
-            let scope = name.split('@').next().unwrap_or(name);
-            let scope = match image.tag() {
-                Some(tag) => scope.strip_suffix(&format!(":{tag}")).unwrap_or(scope),
-                None => scope,
-            };
-            return Ok((image, Some(scope.to_string())));
+            let scope = repository_of(given, &image);
+            return Ok((image, Some(scope)));
         }
-        if let Some(image) = annotation(CONTAINERD_NAME_ANNOTATION).and_then(qualified) {
-            return Ok((image, None));
-        }
+        let ref_name = entry.and_then(ref_name).map(String::as_str);
+        let scope = ref_name.and_then(|name| qualified(name).map(|i| repository_of(name, &i)));
         let base = format!("{LAYOUT_REGISTRY}/{}", sanitized_name(&self.inner.path));
         let image: ImageRef =
             base.parse()
                 .map_err(|e: signet_core::reference::ReferenceError| {
                     layout_err(&self.describe(), format!("cannot name the image: {e}"))
                 })?;
-        let tag = ref_name.or(given_tag);
+        // The tag only tells images of one layout apart: `layout.invalid` is no registry a
+        // policy trusts by accident, and policies match names, not tags.
+        let tag = given_tag.or_else(|| ref_name.map(tag_part));
         let image = match tag.map(|t| image.with_tag(t)) {
             Some(Ok(tagged)) => tagged,
             _ => image,
         };
-        Ok((image, None))
+        Ok((image, scope))
     }
+}
+
+/// The repository part of the full reference `name` (parsed as `image`), as written: without
+/// its tag or digest.
+fn repository_of(name: &str, image: &ImageRef) -> String {
+    let name = name.split('@').next().unwrap_or(name);
+    match image.tag() {
+        Some(tag) => name.strip_suffix(&format!(":{tag}")).unwrap_or(name),
+        None => name,
+    }
+    .to_string()
 }
 
 /// `name` as an image reference if it names its registry (the first path component has a
@@ -1396,7 +1486,7 @@ enum Member {
 /// Classifies a tarball member by name and type; anything that is not part of an OCI layout
 /// (links, devices, `..`, absolute paths, other names) is refused, naming the member.
 fn classify(name: &str, entry_type: tar::EntryType) -> Result<Member, String> {
-    let refuse = |why: &str| Err(format!("refusing archive member {name:?}: {why}"));
+    let refuse = |why: &str| Err(format!("refusing archive member {}: {why}", shown(name)));
     if name.starts_with('/') {
         return refuse("absolute path");
     }
@@ -1438,9 +1528,126 @@ fn classify(name: &str, entry_type: tar::EntryType) -> Result<Member, String> {
     }
 }
 
-/// Unpacks the layout tarball `file` into `into`, hashing every blob against its name.
-fn unpack(file: File, into: &Path, describe: &str) -> Result<(), RegistryError> {
+/// `name` quoted for a message, cut to its first [`SHOWN_NAME_CHARS`] characters.
+fn shown(name: &str) -> String {
+    match name.char_indices().nth(SHOWN_NAME_CHARS) {
+        Some((at, _)) => format!("{:?}", format!("{}…", &name[..at])),
+        None => format!("{name:?}"),
+    }
+}
+
+/// Refuses an archive whose GNU long-name or long-link entries or PAX headers are larger than
+/// [`MAX_TAR_EXTENSION_BYTES`], and GNU sparse members, reading headers only (the content of
+/// other members is skipped with a seek), so that the pass that reads names never holds a
+/// large one in memory: the tar reader reads those entries whole, and a sparse member's chain
+/// of extension headers into a list. Leaves `file` at its start.
+///
+/// The walk follows the tar reader's (a PAX `size` record sets the next member's size) up to
+/// the first header that reader stops at (end, damaged header); whatever it reports there,
+/// it reports before reading on.
+fn check_extension_headers(file: &mut File, describe: &str) -> Result<(), RegistryError> {
+    use std::io::{Seek as _, SeekFrom};
+    const BLOCK: u64 = 512;
     let read_err = |e: io::Error| io_err(describe, "cannot read the archive", e);
+    let mut block = [0u8; BLOCK as usize];
+    let mut next: u64 = 0;
+    let mut pax_size: Option<u64> = None;
+    loop {
+        let at = next;
+        file.seek(SeekFrom::Start(at)).map_err(read_err)?;
+        let mut filled = 0;
+        while filled < block.len() {
+            match file.read(&mut block[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(read_err(e)),
+            }
+        }
+        if filled < block.len() || block.iter().all(|b| *b == 0) {
+            break;
+        }
+        let header = tar::Header::from_byte_slice(&block);
+        let sum = block[..148]
+            .iter()
+            .chain(&block[156..])
+            .fold(0u32, |a, b| a + u32::from(*b))
+            + 8 * 32;
+        if header.cksum().ok() != Some(sum) {
+            break;
+        }
+        let Ok(header_size) = header.entry_size() else {
+            break;
+        };
+        let entry_type = header.entry_type();
+        let extension = if entry_type.is_gnu_longname() {
+            Some("a GNU long-name entry")
+        } else if entry_type.is_gnu_longlink() {
+            Some("a GNU long-link entry")
+        } else if entry_type.is_pax_local_extensions() {
+            Some("a PAX header")
+        } else if entry_type.is_pax_global_extensions() {
+            Some("a PAX global header")
+        } else {
+            None
+        };
+        let size = match extension {
+            Some(what) => {
+                if header_size > MAX_TAR_EXTENSION_BYTES {
+                    return Err(layout_err(
+                        describe,
+                        format!(
+                            "refusing {what} of {header_size} bytes at offset {at} (more than \
+                             {MAX_TAR_EXTENSION_BYTES}): a layout's names are short"
+                        ),
+                    ));
+                }
+                if entry_type.is_pax_local_extensions() {
+                    let mut records = Vec::new();
+                    (&mut *file)
+                        .take(header_size)
+                        .read_to_end(&mut records)
+                        .map_err(read_err)?;
+                    pax_size = tar::PaxExtensions::new(&records)
+                        .map_while(Result::ok)
+                        .find(|e| e.key() == Ok("size"))
+                        .and_then(|e| e.value().ok()?.parse::<u64>().ok());
+                } else if entry_type.is_pax_global_extensions() {
+                    pax_size = None;
+                }
+                header_size
+            }
+            None => {
+                if entry_type.is_gnu_sparse() {
+                    return Err(layout_err(
+                        describe,
+                        format!(
+                            "refusing the sparse archive member at offset {at}: a layout \
+                             holds only regular files"
+                        ),
+                    ));
+                }
+                pax_size.take().unwrap_or(header_size)
+            }
+        };
+        let Some(following) = size
+            .checked_add(BLOCK - 1)
+            .map(|s| s & !(BLOCK - 1))
+            .and_then(|s| s.checked_add(BLOCK))
+            .and_then(|s| at.checked_add(s))
+        else {
+            break;
+        };
+        next = following;
+    }
+    file.seek(SeekFrom::Start(0)).map_err(read_err)?;
+    Ok(())
+}
+
+/// Unpacks the layout tarball `file` into `into`, hashing every blob against its name.
+fn unpack(mut file: File, into: &Path, describe: &str) -> Result<(), RegistryError> {
+    let read_err = |e: io::Error| io_err(describe, "cannot read the archive", e);
+    check_extension_headers(&mut file, describe)?;
     let mut archive = tar::Archive::new(BufReader::with_capacity(CHUNK, file));
     let mut seen = BTreeSet::new();
     let mut buf = vec![0u8; CHUNK];
@@ -1462,7 +1669,7 @@ fn unpack(file: File, into: &Path, describe: &str) -> Result<(), RegistryError> 
         if !seen.insert(key.clone()) {
             return Err(layout_err(
                 describe,
-                format!("refusing archive member {name:?}: it appears twice"),
+                format!("refusing archive member {}: it appears twice", shown(&name)),
             ));
         }
         let (path, limit, digest) = match member {
@@ -1475,14 +1682,18 @@ fn unpack(file: File, into: &Path, describe: &str) -> Result<(), RegistryError> 
         {
             return Err(layout_err(
                 describe,
-                format!("refusing archive member {name:?}: larger than {limit} bytes"),
+                format!(
+                    "refusing archive member {}: larger than {limit} bytes",
+                    shown(&name)
+                ),
             ));
         }
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
-                .map_err(|e| io_err(describe, format!("cannot unpack {name:?}"), e))?;
+                .map_err(|e| io_err(describe, format!("cannot unpack {}", shown(&name)), e))?;
         }
-        let write_err = |e: io::Error| io_err(describe, format!("cannot unpack {name:?}"), e);
+        let write_err =
+            |e: io::Error| io_err(describe, format!("cannot unpack {}", shown(&name)), e);
         let mut out = BufWriter::with_capacity(CHUNK, File::create(&path).map_err(write_err)?);
         let mut hasher = digest.as_ref().map(|d| Hasher::new(d.algorithm()));
         loop {
@@ -1517,13 +1728,62 @@ fn describe_file(describe: &str) -> &str {
     describe.strip_prefix("oci-archive:").unwrap_or(describe)
 }
 
-/// Writes the layout in `root` as a tarball at `path`: to a temporary file beside it, then a
-/// rename, so readers see the old archive or the new one, never a part.
-fn write_archive(root: &Path, path: &Path, describe: &str) -> Result<(), RegistryError> {
-    let parent = match path.parent() {
+/// The directory `path` is in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
+    }
+}
+
+/// What an archive file holds, as far as [`Layout::save`] compares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ArchiveState {
+    /// There is no file.
+    NoFile,
+    /// A tarball without an `index.json` member.
+    NoIndex,
+    /// A tarball whose `index.json` has this SHA-256.
+    Index(Digest),
+}
+
+/// What the archive at `path` holds now: its `index.json` is hashed as it streams past, and
+/// reading stops there (signet writes it second).
+fn archive_state(path: &Path, describe: &str) -> Result<ArchiveState, RegistryError> {
+    let read_err = |e: io::Error| io_err(describe, "cannot read the archive", e);
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(ArchiveState::NoFile),
+        Err(e) => return Err(read_err(e)),
     };
+    check_extension_headers(&mut file, describe)?;
+    // Small buffer: members before index.json are skipped with a seek, which empties it.
+    let mut archive = tar::Archive::new(BufReader::with_capacity(8 << 10, file));
+    for entry in archive.entries_with_seek().map_err(read_err)? {
+        let entry = entry.map_err(read_err)?;
+        let entry_type = entry.header().entry_type();
+        let is_index = {
+            let name = entry.path_bytes();
+            let mut name: &[u8] = &name;
+            while let Some(rest) = name.strip_prefix(b"./") {
+                name = rest;
+            }
+            name == b"index.json"
+        };
+        if is_index && (entry_type.is_file() || entry_type.is_contiguous()) {
+            return hash_reader(entry, Algorithm::Sha256)
+                .map(ArchiveState::Index)
+                .map_err(read_err);
+        }
+    }
+    Ok(ArchiveState::NoIndex)
+}
+
+/// Writes the layout in `root` as a tarball at `path`: to a temporary file beside it, then a
+/// rename, so readers see the old archive or the new one, never a part. Returns the SHA-256
+/// of the `index.json` written.
+fn write_archive(root: &Path, path: &Path, describe: &str) -> Result<Digest, RegistryError> {
+    let parent = parent_dir(path);
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -1534,13 +1794,28 @@ fn write_archive(root: &Path, path: &Path, describe: &str) -> Result<(), Registr
         .suffix(".tmp")
         .tempfile_in(&parent)
         .map_err(write_err)?;
+    let index_digest;
     {
         let mut builder = tar::Builder::new(BufWriter::with_capacity(CHUNK, tmp.as_file()));
-        for name in ["oci-layout", "index.json"] {
-            let file = File::open(root.join(name))
-                .map_err(|e| io_err(describe, format!("cannot read {name}"), e))?;
-            append_file(&mut builder, name, file).map_err(write_err)?;
-        }
+        let file = File::open(root.join("oci-layout"))
+            .map_err(|e| io_err(describe, "cannot read oci-layout", e))?;
+        append_file(&mut builder, "oci-layout", file).map_err(write_err)?;
+        // Read once: what is written is what is hashed, whatever a concurrent update does.
+        let index = match read_bounded(&root.join("index.json"), MAX_INDEX_JSON_BYTES) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                return Err(RegistryError::TooLarge {
+                    what: format!("index.json of {describe}"),
+                    limit: MAX_INDEX_JSON_BYTES,
+                });
+            }
+            Err(e) => return Err(io_err(describe, "cannot read index.json", e)),
+        };
+        index_digest = Digest::sha256_of(&index);
+        let mut h = header(tar::EntryType::Regular, index.len() as u64, 0o644);
+        builder
+            .append_data(&mut h, "index.json", index.as_slice())
+            .map_err(write_err)?;
         append_dir(&mut builder, "blobs/").map_err(write_err)?;
         let mut last_dir = String::new();
         for (name, _) in blob_files(root, describe)? {
@@ -1563,7 +1838,7 @@ fn write_archive(root: &Path, path: &Path, describe: &str) -> Result<(), Registr
     }
     tmp.persist(path)
         .map_err(|e| io_err(describe, "cannot replace the archive", e.error))?;
-    Ok(())
+    Ok(index_digest)
 }
 
 #[cfg(unix)]

@@ -325,7 +325,8 @@ async fn fully_qualified_names_give_identity_and_scope_for_legacy_tags() {
         .collect();
     assert_eq!(images, ["127.0.0.1:5000/app:v1", "127.0.0.1:5000/other:v1"]);
 
-    // containerd's name annotation gives the identity when ref.name is a bare tag.
+    // containerd's name annotation finds the entry when the user types that name, which is
+    // then the identity; the bare tag gives no name from the annotation.
     let mut index = index_of(&layout);
     index.manifests[0]
         .annotations
@@ -338,12 +339,70 @@ async fn fully_qualified_names_give_identity_and_scope_for_legacy_tags() {
     let found = layout.resolve_ref(&layout_ref("oci:x:v1")).unwrap();
     assert_eq!(
         found.pinned.to_string(),
-        format!("docker.io/library/app:v1@{}", image.digest)
+        format!("layout.invalid/my-app:v1@{}", image.digest)
     );
     let found = layout
         .resolve_ref(&layout_ref("oci:x:docker.io/library/app:v1"))
         .unwrap();
-    assert_eq!(found.pinned.digest(), &image.digest);
+    assert_eq!(
+        found.pinned.to_string(),
+        format!("docker.io/library/app:v1@{}", image.digest)
+    );
+}
+
+#[tokio::test]
+async fn a_layout_cannot_name_itself_only_the_typed_reference_names_it() {
+    // An edited index.json names the image into a repository a policy exempts.
+    let (_dir, layout) = new_dir_layout();
+    let claimed = "registry.corp.example/base/x:v1";
+    let image = put_image(&layout, claimed, b"anything").await;
+    let layout_name = |tag: &str| format!("layout.invalid/my-app:{tag}@{}", image.digest);
+
+    // No tag (the only image), a digest: the layout's own name, whatever ref.name says. The
+    // scope still follows the entry's name, so tags stored next to it are found.
+    let found = layout.resolve_ref(&layout_ref("oci:x")).unwrap();
+    assert_eq!(found.pinned.to_string(), layout_name("v1"));
+    assert_eq!(found.layout.scope(), Some("registry.corp.example/base/x"));
+    let found = layout
+        .resolve_ref(&layout_ref(&format!("oci:x@{}", image.digest)))
+        .unwrap();
+    assert_eq!(found.pinned.to_string(), layout_name("v1"));
+
+    // The same through containerd's annotation, with a bare ref.name.
+    let mut index = index_of(&layout);
+    index.manifests[0]
+        .annotations
+        .insert(REF_NAME_ANNOTATION.into(), "v1".into());
+    index.manifests[0]
+        .annotations
+        .insert(CONTAINERD_NAME_ANNOTATION.into(), claimed.into());
+    std::fs::write(layout.path().join("index.json"), index.to_json()).unwrap();
+    for given in [
+        "oci:x".to_string(),
+        "oci:x:v1".to_string(),
+        format!("oci:x@{}", image.digest),
+        format!("oci:x:v1@{}", image.digest),
+    ] {
+        let found = layout.resolve_ref(&layout_ref(&given)).unwrap();
+        assert_eq!(found.pinned.to_string(), layout_name("v1"), "{given}");
+        assert_eq!(found.layout.scope(), None, "{given}");
+    }
+
+    // A full reference the user types is the identity, as a registry reference is; it must
+    // be the entry's name exactly.
+    let found = layout
+        .resolve_ref(&layout_ref(&format!("oci:x:{claimed}")))
+        .unwrap();
+    assert_eq!(
+        found.pinned.to_string(),
+        format!("{claimed}@{}", image.digest)
+    );
+    assert_eq!(found.layout.scope(), Some("registry.corp.example/base/x"));
+    let err = layout
+        .resolve_ref(&layout_ref("oci:x:registry.corp.example/base/x:v2"))
+        .err()
+        .unwrap();
+    assert!(matches!(err, RegistryError::NotFound { .. }), "{err}");
 }
 
 #[tokio::test]
@@ -581,6 +640,48 @@ async fn verify_all_finds_tampered_missing_and_wrongly_sized_blobs() {
     );
 }
 
+#[tokio::test]
+async fn verify_all_checks_every_descriptor_of_a_shared_blob() {
+    // A config and a layer with one digest: each descriptor's size is checked, not only the
+    // first one seen (the stack pops the layer first, then the config).
+    for wrong in ["config", "layer"] {
+        let (_dir, layout) = new_dir_layout();
+        let shared: &[u8] = br#"{"architecture":"amd64","os":"linux"}"#;
+        layout.put_blob(shared).await.unwrap();
+        let mut config = Descriptor::of(CONFIG_TYPE, shared);
+        let mut layer = Descriptor::of(LAYER_TYPE, shared);
+        match wrong {
+            "config" => config.size += 1,
+            _ => layer.size += 1,
+        }
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(oci::OCI_MANIFEST.to_string()),
+            artifact_type: None,
+            config,
+            layers: vec![layer],
+            subject: None,
+            annotations: BTreeMap::new(),
+        };
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        let put = layout
+            .put_manifest("v1", oci::OCI_MANIFEST, &bytes, Precondition::None)
+            .await
+            .unwrap();
+        let err = layout.verify_all().unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "manifest {} says {} has {} bytes, the blob has {}",
+                put.digest,
+                Digest::sha256_of(shared),
+                shared.len() + 1,
+                shared.len()
+            )),
+            "{wrong}: {err}"
+        );
+    }
+}
+
 // Archives.
 
 fn archive_path(dir: &tempfile::TempDir) -> PathBuf {
@@ -810,4 +911,221 @@ async fn index_updates_from_many_tasks_are_not_lost() {
             .len(),
         16
     );
+}
+
+/// A GNU long-name entry of `len` bytes, then a regular member (of that name, for the reader).
+fn long_name_tar(path: &Path, len: usize) {
+    let mut builder = tar::Builder::new(File::create(path).unwrap());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::GNULongName);
+    h.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+    h.set_size(len as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    builder
+        .append(&h, io::repeat(b'a').take(len as u64))
+        .unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.as_gnu_mut().unwrap().name[..5].copy_from_slice(b"short");
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_cksum();
+    builder.append(&h, &b"x"[..]).unwrap();
+    builder.finish().unwrap();
+}
+
+/// A PAX header with the records `records` (key, value).
+fn pax_entry(builder: &mut tar::Builder<File>, records: &[(&str, &str)]) {
+    let mut data = Vec::new();
+    for (key, value) in records {
+        let body = format!(" {key}={value}\n");
+        let mut len = body.len() + 1;
+        while (len.to_string().len() + body.len()) != len {
+            len += 1;
+        }
+        data.extend_from_slice(format!("{len}{body}").as_bytes());
+    }
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.as_ustar_mut().unwrap().name[..9].copy_from_slice(b"PaxHeader");
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    builder.append(&h, data.as_slice()).unwrap();
+}
+
+#[test]
+fn long_names_and_pax_headers_are_bounded_and_names_in_errors_are_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = archive_path(&dir);
+    let cap = MAX_TAR_EXTENSION_BYTES as usize;
+
+    // Over the cap: refused from its header, before the name is read.
+    long_name_tar(&path, cap + 1);
+    let err = Layout::open(LayoutKind::Archive, &path, false)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "refusing a GNU long-name entry of {} bytes at offset 0 (more than {cap})",
+            cap + 1
+        )),
+        "{err}"
+    );
+    assert!(err.len() < 500, "{err}");
+
+    // Under the cap, the name is read, and the message shows only its start.
+    long_name_tar(&path, cap - 1);
+    let err = Layout::open(LayoutKind::Archive, &path, false)
+        .err()
+        .unwrap()
+        .to_string();
+    let shown = format!("\"{}…\"", "a".repeat(SHOWN_NAME_CHARS));
+    assert!(
+        err.contains(&format!(
+            "refusing archive member {shown}: not a file of an OCI layout"
+        )),
+        "{err:.400}"
+    );
+    assert!(err.len() < 500, "{err:.400}");
+
+    // A PAX header over the cap, and a GNU sparse member, are refused the same way.
+    let mut builder = tar::Builder::new(File::create(&path).unwrap());
+    pax_entry(&mut builder, &[("comment", &"c".repeat(cap))]);
+    builder.finish().unwrap();
+    drop(builder);
+    let err = Layout::open(LayoutKind::Archive, &path, false)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("refusing a PAX header of"), "{err}");
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    h.as_gnu_mut().unwrap().name[..10].copy_from_slice(b"index.json");
+    h.set_size(0);
+    h.set_cksum();
+    let mut builder = tar::Builder::new(File::create(&path).unwrap());
+    builder.append(&h, io::empty()).unwrap();
+    builder.finish().unwrap();
+    drop(builder);
+    let err = Layout::open(LayoutKind::Archive, &path, false)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("refusing the sparse archive member at offset 0"),
+        "{err}"
+    );
+
+    // PAX records that name a member and set its size (the header saying 0) are followed, so
+    // a long-name entry after such a member is still seen; without it the layout opens.
+    let layout_file: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+    let index = Index::empty().to_json();
+    let blob: &[u8] = &[b'z'; 1500];
+    let blob_path = format!("blobs/sha256/{}", Digest::sha256_of(blob).hex());
+    for with_long_name in [true, false] {
+        let mut builder = tar::Builder::new(File::create(&path).unwrap());
+        for (name, data) in [("oci-layout", layout_file), ("index.json", &index)] {
+            let mut h = tar::Header::new_ustar();
+            h.set_path(name).unwrap();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            builder.append(&h, data).unwrap();
+        }
+        pax_entry(
+            &mut builder,
+            &[("path", &blob_path), ("size", &blob.len().to_string())],
+        );
+        let mut h = tar::Header::new_ustar();
+        h.set_path("ignored").unwrap();
+        h.set_size(0);
+        h.set_mode(0o644);
+        h.set_cksum();
+        builder.append(&h, blob).unwrap();
+        if with_long_name {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::GNULongName);
+            h.set_size(cap as u64 + 1);
+            h.set_cksum();
+            builder
+                .append(&h, io::repeat(b'a').take(cap as u64 + 1))
+                .unwrap();
+        }
+        builder.finish().unwrap();
+        drop(builder);
+        let opened = Layout::open(LayoutKind::Archive, &path, false);
+        if with_long_name {
+            let err = opened.err().unwrap().to_string();
+            assert!(err.contains("refusing a GNU long-name entry"), "{err}");
+        } else {
+            let layout = opened.unwrap();
+            assert!(layout.blob_path(&Digest::sha256_of(blob)).is_file());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_save_over_an_archive_another_process_changed_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = archive_path(&dir);
+    let layout = Layout::open(LayoutKind::Archive, &path, true).unwrap();
+    put_image(&layout, "v1", b"base").await;
+    layout.save().unwrap();
+
+    // Two writers, each with its own unpacked copy.
+    let first = Layout::open(LayoutKind::Archive, &path, false).unwrap();
+    let second = Layout::open(LayoutKind::Archive, &path, false).unwrap();
+    let a = put_image(&first, "a", b"first").await;
+    put_image(&second, "b", b"second").await;
+    first.save().unwrap();
+    let saved = std::fs::read(&path).unwrap();
+    let err = second.save().unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "{} was changed by another process since signet opened it; nothing written — run \
+             the command again",
+            path.display()
+        )),
+        "{err}"
+    );
+    assert!(second.is_dirty());
+    assert!(
+        std::fs::read(&path).unwrap() == saved,
+        "the archive was written"
+    );
+    let again = Layout::open(LayoutKind::Archive, &path, false).unwrap();
+    assert_eq!(
+        again
+            .get_manifest_by_tag("a")
+            .await
+            .unwrap()
+            .unwrap()
+            .digest,
+        a.digest
+    );
+    assert!(again.get_manifest_by_tag("b").await.unwrap().is_none());
+
+    // The writer that saved may save again; so may one that opened the archive after.
+    put_image(&first, "c", b"third").await;
+    first.save().unwrap();
+    put_image(&again, "d", b"fourth").await;
+    let err = again.save().unwrap_err().to_string();
+    assert!(err.contains("changed by another process"), "{err}");
+    let last = Layout::open(LayoutKind::Archive, &path, false).unwrap();
+    put_image(&last, "d", b"fourth").await;
+    last.save().unwrap();
+    let tags: Vec<String> = last.images().unwrap().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(tags, ["v1", "a", "c", "d"]);
+
+    // An archive that appeared after a new one was opened is not overwritten either.
+    let other = dir.path().join("new.tar");
+    let created = Layout::open(LayoutKind::Archive, &other, true).unwrap();
+    put_image(&created, "v1", b"new").await;
+    std::fs::copy(&path, &other).unwrap();
+    let err = created.save().unwrap_err().to_string();
+    assert!(err.contains("changed by another process"), "{err}");
+    assert!(std::fs::read(&other).unwrap() == std::fs::read(&path).unwrap());
 }
