@@ -357,6 +357,10 @@ impl Client {
             {
                 // Go's TLS servers answer a plain-HTTP request with 400 "Client sent an HTTP
                 // request to an HTTPS server": switch to HTTPS for this registry.
+                if self.inner.schemes.lock().await.get(registry) == Some(&"https") {
+                    // A concurrent request found out while this one was on its way.
+                    continue;
+                }
                 let mut message = read_error_message(response).await;
                 if message.is_empty() && !self.inner.schemes.lock().await.contains_key(registry) {
                     // A HEAD answer has no body to tell why: ask the API root once.
