@@ -635,6 +635,14 @@ fn mirror_errors_name_the_problem() {
     assert!(run.stderr.contains("registry host"), "{}", run.stderr);
 }
 
+/// A source serving other bytes under a blob's digest: the mirror fails naming the blob and
+/// the source, and the destination commits nothing.
+///
+/// This passes against distribution even without the held-back last chunk of a streamed
+/// upload, because distribution checks the digest of a `PUT ?digest=` itself and refuses it;
+/// the hold-back (for registries that would not) is covered by the unit tests of
+/// `signet-registry`'s `transfer` module (`wrong_bytes_never_reach_the_end`,
+/// `wrong_sizes_are_refused`), which fail without it.
 #[test]
 fn mirror_refuses_blobs_that_do_not_match_their_digest_and_commits_none() {
     let fake = FakeRegistry::start();
@@ -728,4 +736,312 @@ fn mirror_streams_into_a_registry_with_tls_and_basic_auth() {
         tree.replace(&target, "IMAGE"),
         source.replace(&format!("{}/team/app", a.host()), "IMAGE")
     );
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// A one-line JSON document that is both a valid config and a small "layer".
+const CONFIG: &[u8] = br#"{"architecture":"amd64","os":"linux"}"#;
+
+/// The descriptor of `bytes` as `media_type`, with `size` as its size.
+fn descriptor(media_type: &str, bytes: &[u8], size: usize) -> serde_json::Value {
+    serde_json::json!({
+        "mediaType": media_type,
+        "digest": format!("sha256:{}", sha256_hex(bytes)),
+        "size": size,
+    })
+}
+
+/// An OCI image manifest over `config` and `layers` (descriptors as given).
+fn image_manifest(config: serde_json::Value, layers: Vec<serde_json::Value>) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": config,
+        "layers": layers,
+    }))
+    .unwrap()
+}
+
+/// Writes an OCI layout tarball by hand: `blobs`, and `index.json` naming each manifest of
+/// `images` (name, manifest bytes; the manifests are stored as blobs too) in that order.
+fn write_archive(path: &Path, blobs: &[&[u8]], images: &[(&str, &[u8])]) {
+    let mut out = tar::Builder::new(std::fs::File::create(path).unwrap());
+    let mut append = |name: &str, data: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        out.append_data(&mut header, name, data).unwrap();
+    };
+    append("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    let manifests: Vec<serde_json::Value> = images
+        .iter()
+        .map(|(name, bytes)| {
+            let mut d = descriptor(OCI_MANIFEST, bytes, bytes.len());
+            d["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": name});
+            d
+        })
+        .collect();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": manifests,
+    });
+    append("index.json", &serde_json::to_vec(&index).unwrap());
+    let mut written = std::collections::BTreeSet::new();
+    for blob in blobs.iter().copied().chain(images.iter().map(|(_, m)| *m)) {
+        let hex = sha256_hex(blob);
+        if written.insert(hex.clone()) {
+            append(&format!("blobs/sha256/{hex}"), blob);
+        }
+    }
+    out.into_inner().unwrap();
+}
+
+/// Import checks every blob's size before it writes anything: a blob listed with two sizes in
+/// one image (the config says 5 bytes more than the layer with the same digest), and a blob
+/// whose only descriptor in its image is wrong while another image of the archive lists it
+/// right, are both refused before the registry is touched, naming the blob. (A 1 MiB layer
+/// would otherwise be copied first, largest first.)
+#[test]
+fn import_checks_every_blob_size_before_writing_anything() {
+    let c = Registry::start(Options::plain());
+    let work = Work::new();
+    let shared = format!("sha256:{}", sha256_hex(CONFIG));
+    let big = vec![7u8; 1 << 20];
+    let config_type = "application/vnd.oci.image.config.v1+json";
+    let layer_type = "application/vnd.oci.image.layer.v1.tar";
+
+    // One manifest, two sizes for one digest.
+    let evil = image_manifest(
+        descriptor(config_type, CONFIG, CONFIG.len() + 5),
+        vec![
+            descriptor(layer_type, CONFIG, CONFIG.len()),
+            descriptor(layer_type, &big, big.len()),
+        ],
+    );
+    let one = work.file("two-sizes.tar");
+    write_archive(
+        &one,
+        &[CONFIG, &big],
+        &[("registry.example/evil/app:v1", &evil)],
+    );
+
+    // Two images: the first lists the blob 5 bytes too long, the second lists it right (and
+    // is the one a check that looks at each digest once would see).
+    let wrong = image_manifest(
+        descriptor(config_type, CONFIG, CONFIG.len() + 5),
+        vec![descriptor(layer_type, &big, big.len())],
+    );
+    let right = image_manifest(
+        descriptor(config_type, CONFIG, CONFIG.len()),
+        vec![descriptor(layer_type, b"right", 5)],
+    );
+    let two = work.file("wrong-size.tar");
+    write_archive(
+        &two,
+        &[CONFIG, &big, b"right"],
+        &[
+            ("registry.example/evil/app:v1", &wrong),
+            ("registry.example/good/app:v1", &right),
+        ],
+    );
+
+    for tar in [&one, &two] {
+        // One blob at a time, largest first: without the checks the 1 MiB layer would be
+        // committed before the bad blob's upload failed.
+        let tar = tar.to_str().unwrap();
+        let run = work
+            .run(&["import", tar, "--to", &c.host(), "--jobs", "1"])
+            .expect_code(2);
+        assert!(
+            run.stderr.contains(&shared),
+            "the error does not name blob {shared}:\n{}",
+            run.stderr
+        );
+        let sizes = [CONFIG.len(), CONFIG.len() + 5].map(|n| n.to_string());
+        assert!(
+            sizes.iter().all(|s| run.stderr.contains(s.as_str())),
+            "the error does not give both sizes {sizes:?}:\n{}",
+            run.stderr
+        );
+        assert!(
+            catalog(&c).is_empty(),
+            "the registry gained {:?} from {tar}:\n{}",
+            catalog(&c),
+            run.stderr
+        );
+    }
+}
+
+/// An archive entry named without a tag (by digest only, or by repository alone) is refused
+/// by name rather than imported as `latest`, which would replace the target's `latest`.
+#[test]
+fn import_refuses_an_image_named_without_a_tag() {
+    let c = Registry::start(Options::plain());
+    let work = Work::new();
+    let manifest = image_manifest(
+        descriptor(
+            "application/vnd.oci.image.config.v1+json",
+            CONFIG,
+            CONFIG.len(),
+        ),
+        vec![descriptor(
+            "application/vnd.oci.image.layer.v1.tar",
+            b"layer",
+            5,
+        )],
+    );
+    let digest = format!("sha256:{}", sha256_hex(&manifest));
+    for name in [
+        format!("registry.example/team/app@{digest}"),
+        "registry.example/team/app".to_string(),
+    ] {
+        let tar = work.file("untagged.tar");
+        write_archive(&tar, &[CONFIG, b"layer"], &[(&name, &manifest)]);
+        let run = work
+            .run(&["import", tar.to_str().unwrap(), "--to", &c.host()])
+            .expect_code(2);
+        assert!(run.stderr.contains(&name), "{}", run.stderr);
+        assert!(run.stderr.contains("no tag"), "{}", run.stderr);
+        assert!(
+            catalog(&c).is_empty(),
+            "the registry gained {:?}",
+            catalog(&c)
+        );
+    }
+}
+
+/// The URL of a manifest (by tag or digest) in a registry's repository `team/app`.
+fn manifest_url(registry: &Registry, reference: &str) -> String {
+    format!("{}/v2/team/app/manifests/{reference}", registry.url())
+}
+
+/// The fallback referrers tag of `digest`.
+fn fallback_tag(digest: &str) -> String {
+    format!("sha256-{}", digest.trim_start_matches("sha256:"))
+}
+
+/// Whether `registry` has the manifest `reference` in `team/app` (HEAD).
+fn has_manifest(registry: &Registry, reference: &str) -> bool {
+    let status = reqwest::blocking::Client::new()
+        .head(manifest_url(registry, reference))
+        .header("Accept", format!("{OCI_MANIFEST}, {OCI_INDEX}"))
+        .send()
+        .unwrap()
+        .status();
+    assert!(status == 200 || status == 404, "HEAD {reference}: {status}");
+    status == 200
+}
+
+/// A referrer listed for the image whose manifest names another subject (anyone who can push
+/// signatures can add one to the fallback index) is left out with a warning; the image's real
+/// referrers are mirrored all the same.
+#[test]
+fn mirror_leaves_out_a_listed_referrer_that_names_another_subject() {
+    let a = Registry::start(Options::plain());
+    let b = Registry::start(Options::plain());
+    let work = Work::new();
+    let (image, digest) = push_image(&a, "team/app", "v1", b"the app");
+    let attestation = work.sign_everything(&image);
+    let (other, other_digest) = push_image(&a, "team/app", "v2", b"another app");
+    work.run(&["sign", &other, "--key", "ci.key"])
+        .expect_code(0);
+
+    // The signature of v2, listed first in v1's fallback index.
+    let client = reqwest::blocking::Client::new();
+    let get_index = |digest: &str| -> serde_json::Value {
+        client
+            .get(manifest_url(&a, &fallback_tag(digest)))
+            .header("Accept", OCI_INDEX)
+            .send()
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let foreign = get_index(&other_digest)["manifests"][0].clone();
+    let foreign_digest = foreign["digest"].as_str().unwrap().to_string();
+    let mut index = get_index(&digest);
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .insert(0, foreign);
+    client
+        .put(manifest_url(&a, &fallback_tag(&digest)))
+        .header("Content-Type", OCI_INDEX)
+        .body(serde_json::to_vec(&index).unwrap())
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+
+    let target = format!("{}/team/app", b.host());
+    let run = work.run(&["mirror", &image, &target]).expect_code(0);
+    assert!(
+        run.stderr.contains("warning:") && run.stderr.contains(&foreign_digest),
+        "no warning about {foreign_digest}:\n{}",
+        run.stderr
+    );
+    assert!(!has_manifest(&b, &foreign_digest), "{}", run.stderr);
+    let mirrored = format!("{target}:v1");
+    let (text, _) = work.tree(&mirrored, &target);
+    assert!(text.contains(&attestation), "{text}");
+    assert!(!text.contains(&foreign_digest), "{text}");
+    let (code, decision) = work.decision(&mirrored, &target, "policy.yaml");
+    assert_eq!(code, 0, "not allowed after the mirror: {decision:#}");
+}
+
+/// On a registry without the referrers API, a referrer the destination's fallback index lists
+/// but whose manifest is gone (deleted, or collected) is copied again, with its own tag; a
+/// referrer whose own tag alone is gone gets it back.
+#[test]
+fn mirror_copies_again_a_referrer_the_destination_lists_but_lost() {
+    let a = Registry::start(Options::plain());
+    let b = Registry::start(Options::plain());
+    let work = Work::new();
+    let (image, digest) = push_image(&a, "team/app", "v1", b"the app");
+    let attestation = work.sign_everything(&image);
+    let target = format!("{}/team/app", b.host());
+    work.run(&["mirror", &image, &target]).expect_code(0);
+    let own_tag = format!(
+        "{}.{}",
+        fallback_tag(&digest),
+        &attestation.trim_start_matches("sha256:")[..16]
+    );
+    assert!(has_manifest(&b, &attestation) && has_manifest(&b, &own_tag));
+
+    // The manifest goes (and its tags with it); the fallback index still lists it.
+    let status = reqwest::blocking::Client::new()
+        .delete(manifest_url(&b, &attestation))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status, 202);
+    assert!(!has_manifest(&b, &attestation) && !has_manifest(&b, &own_tag));
+    let run = work.run(&["mirror", &image, &target]).expect_code(0);
+    assert!(
+        run.stderr
+            .contains(&format!("copied referrer {attestation}")),
+        "{}",
+        run.stderr
+    );
+    assert!(has_manifest(&b, &attestation), "{}", run.stderr);
+    assert!(has_manifest(&b, &own_tag), "{}", run.stderr);
+
+    // Only the referrer's own tag goes: it is written again.
+    let tag_dir = b
+        .storage_dir()
+        .join("docker/registry/v2/repositories/team/app/_manifests/tags")
+        .join(&own_tag);
+    std::fs::remove_dir_all(&tag_dir).unwrap();
+    assert!(!has_manifest(&b, &own_tag));
+    let run = work.run(&["mirror", &image, &target]).expect_code(0);
+    assert!(has_manifest(&b, &own_tag), "{}", run.stderr);
+    let (code, decision) = work.decision(&format!("{target}:v1"), &target, "policy.yaml");
+    assert_eq!(code, 0, "{decision:#}");
 }

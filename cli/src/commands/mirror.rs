@@ -188,24 +188,25 @@ async fn discover(
     Ok(plan)
 }
 
+/// Ends the progress display and prints the references written, or abandons it on error.
+fn finish(
+    reporter: &Reporter,
+    result: anyhow::Result<(Summary, Vec<String>)>,
+) -> anyhow::Result<ExitCode> {
+    let (summary, names) = result.inspect_err(|_| reporter.abandon())?;
+    reporter.finish(&summary);
+    for name in names {
+        output::line(&name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn export(args: &RegistryArgs, cmd: &ExportArgs) -> anyhow::Result<ExitCode> {
     let client = registry::client(args)?;
     let options = options(&cmd.copy);
     let reporter = Reporter::new(cmd.copy.quiet);
     let result = export_all(&client, cmd, &options, &reporter).await;
-    match result {
-        Ok((summary, names)) => {
-            reporter.finish(&summary);
-            for name in names {
-                output::line(&name);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            reporter.abandon();
-            Err(e)
-        }
-    }
+    finish(&reporter, result)
 }
 
 async fn export_all(
@@ -251,19 +252,7 @@ pub async fn import(args: &RegistryArgs, cmd: &ImportArgs) -> anyhow::Result<Exi
     let options = options(&cmd.copy);
     let reporter = Reporter::new(cmd.copy.quiet);
     let result = import_all(&client, cmd, &options, &reporter).await;
-    match result {
-        Ok((summary, names)) => {
-            reporter.finish(&summary);
-            for name in names {
-                output::line(&name);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            reporter.abandon();
-            Err(e)
-        }
-    }
+    finish(&reporter, result)
 }
 
 /// The registry host and path prefix of `--to`.
@@ -302,7 +291,7 @@ async fn import_all(
         bail!("{} holds no tagged image", file.display());
     }
     let mut jobs = Vec::new();
-    for (name, _) in images {
+    for (name, entry) in images {
         let image: ImageRef = name
             .parse()
             .ok()
@@ -316,7 +305,23 @@ async fn import_all(
                     file.display()
                 )
             })?;
-        let tag = image.tag().unwrap_or("latest").to_string();
+        // Export always tags; an entry without a tag is refused rather than imported as
+        // `latest`, which would replace the target's `latest`.
+        let Some(tag) = image.tag().map(str::to_string) else {
+            bail!(
+                "image {name:?} in {} has no tag (it is named {}), and import writes each \
+                 image under its tag; refusing it rather than guessing one. Copy it with \
+                 `signet mirror oci-archive:{}@{} REGISTRY/REPOSITORY:TAG`",
+                file.display(),
+                if image.digest().is_some() {
+                    "by digest only"
+                } else {
+                    "by repository alone"
+                },
+                file.display(),
+                entry.digest
+            );
+        };
         let repository = if prefix.is_empty() {
             image.repository().to_string()
         } else {

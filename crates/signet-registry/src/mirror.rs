@@ -7,8 +7,10 @@
 //! 1. [`Plan::discover`] reads the source graph, writing nothing: the image (an index, its
 //!    platform manifests, their configs and layers), then for every manifest of it the
 //!    referrers, recursively (a signature on an SBOM attestation comes along), and cosign's
-//!    legacy `sha256-<hex>.sig`/`.att`/`.sbom` tags. Depth and size are bounded; every
-//!    manifest is checked against its digest as it is read.
+//!    legacy `sha256-<hex>.sig`/`.att`/`.sbom` tags. Depth, objects and manifest bytes are
+//!    bounded, from the descriptors before what they list is read; every manifest is checked
+//!    against its digest and its descriptor's size as it is read, and one digest listed with
+//!    two sizes is an error. A listed referrer that does not name its subject is left out.
 //! 2. [`copy`] writes it in an order that keeps the destination consistent at every moment:
 //!    blobs (several at a time, streamed, mounted when both sides are the same registry), then
 //!    manifests children first, then tags, then referrers level by level (each attached batch
@@ -28,7 +30,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -37,7 +39,7 @@ use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use signet_core::digest::Digest;
 use signet_core::oci::{self, AnyManifest, Descriptor};
 
-use crate::client::{FetchedManifest, Precondition};
+use crate::client::{FetchedManifest, Limits, Precondition};
 use crate::error::RegistryError;
 use crate::repository::{ByteStream, Repository};
 
@@ -197,12 +199,12 @@ pub struct Summary {
 impl Summary {
     /// Adds another copy's counts (for several images into one destination).
     pub fn add(&mut self, other: &Summary) {
-        self.copied += other.copied;
-        self.skipped += other.skipped;
-        self.mounted += other.mounted;
-        self.tags += other.tags;
-        self.bytes += other.bytes;
-        self.elapsed += other.elapsed;
+        self.copied = self.copied.saturating_add(other.copied);
+        self.skipped = self.skipped.saturating_add(other.skipped);
+        self.mounted = self.mounted.saturating_add(other.mounted);
+        self.tags = self.tags.saturating_add(other.tags);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+        self.elapsed = self.elapsed.saturating_add(other.elapsed);
     }
 }
 
@@ -266,15 +268,45 @@ pub struct Plan {
     /// Referrers by nesting level (level 0 refers to the image's manifests).
     referrers: Vec<Vec<Attachment>>,
     blobs: BTreeMap<Digest, Descriptor>,
+    /// The size of every object of the plan: as its descriptors say (they must agree), and
+    /// for a manifest as read.
+    sizes: BTreeMap<Digest, u64>,
     /// What discovery left out, for the user.
     warnings: Vec<String>,
     /// The total size of the manifests read (they are held in memory).
     manifest_bytes: u64,
 }
 
+/// A manifest to read, and the size the descriptor that lists it gives (`None` for one named
+/// by digest alone: the image, a legacy tag's target, a listed referrer).
+#[derive(Debug, Clone)]
+struct Wanted {
+    digest: Digest,
+    size: Option<u64>,
+}
+
+/// What one walk added to the plan, to take it out again when the referrer it was for is
+/// left out.
+#[derive(Debug, Default)]
+struct Added {
+    manifests: Vec<Digest>,
+    blobs: Vec<Digest>,
+    sizes: Vec<Digest>,
+    manifest_bytes: u64,
+}
+
 impl Plan {
     /// Reads the graph of image `root` in `from`: the image, the referrers of each of its
     /// manifests, recursively, and their legacy tags. Writes nothing.
+    ///
+    /// Bounds are applied from the descriptors before anything they list is read (a manifest
+    /// said to be larger than the manifest limit, more objects or manifest bytes than
+    /// `options` allow), and manifests are read a few at a time and taken into the plan as
+    /// they come, so memory stays within `max_manifest_bytes` plus a few manifests. One
+    /// digest listed with two sizes is an error. A listed referrer that is missing, does not
+    /// name its subject, or lists content in a way the plan cannot take is left out with a
+    /// warning: it is the image that is copied, and anyone who can push a signature can list
+    /// one.
     pub async fn discover(
         from: &Repository,
         root: &Digest,
@@ -287,11 +319,18 @@ impl Plan {
             legacy: Vec::new(),
             referrers: Vec::new(),
             blobs: BTreeMap::new(),
+            sizes: BTreeMap::new(),
             warnings: Vec::new(),
             manifest_bytes: 0,
         };
-        let mut cache = Prefetched::new();
-        plan.image = plan.walk(from, root, options, &mut cache).await?;
+        let wanted = vec![Wanted {
+            digest: root.clone(),
+            size: None,
+        }];
+        let mut orders = plan
+            .walk(from, wanted, options, &mut Added::default())
+            .await?;
+        plan.image = orders.pop().unwrap_or_default();
 
         // Referrers and legacy tags of every manifest of the image, then of every referrer
         // found, level by level.
@@ -314,58 +353,34 @@ impl Plan {
                 .buffered(concurrency)
                 .try_collect()
                 .await?;
-            // Every manifest this level adds, read at once.
-            let wanted: BTreeSet<Digest> = found
+
+            // Legacy tags: their manifests, all at once.
+            let targets: Vec<Wanted> = found
                 .iter()
-                .flat_map(|(_, descriptors, legacy)| {
-                    descriptors
-                        .iter()
-                        .map(|d| &d.digest)
-                        .chain(legacy.iter().map(|(_, d)| d))
+                .flat_map(|(_, _, legacy)| legacy.iter().map(|(_, d)| d))
+                .filter(|d| !plan.manifests.contains_key(*d))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(|d| Wanted {
+                    digest: d.clone(),
+                    size: None,
                 })
-                .filter(|d| !seen.contains(*d) && !plan.manifests.contains_key(*d))
-                .cloned()
                 .collect();
-            cache.extend(prefetch(from, wanted.into_iter().collect()).await);
-            let mut next = Vec::new();
-            let mut attachments = Vec::new();
+            plan.walk(from, targets, options, &mut Added::default())
+                .await?;
+            let mut listed: Vec<(Digest, Descriptor)> = Vec::new();
             for (subject, descriptors, legacy) in found {
-                for (tag, digest) in legacy {
-                    if !plan.manifests.contains_key(&digest) {
-                        plan.walk(from, &digest, options, &mut cache).await?;
-                    }
-                    plan.legacy.push((tag, digest));
-                }
-                for d in descriptors {
-                    if !seen.insert(d.digest.clone()) {
-                        continue;
-                    }
-                    let mut order = match plan.walk(from, &d.digest, options, &mut cache).await {
-                        Ok(order) => order,
-                        Err(RegistryError::NotFound { what }) => {
-                            // A stale index entry: nothing to copy, and nothing lost.
-                            plan.warnings.push(format!(
-                                "referrer {} of {subject} is listed but missing ({what}); \
-                                 not copied",
-                                d.digest
-                            ));
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    };
-                    order.pop(); // the referrer itself; `order` keeps its children
-                    next.push(d.digest.clone());
-                    attachments.push(Attachment {
-                        subject: subject.clone(),
-                        digest: d.digest,
-                        children: order,
-                    });
-                }
+                plan.legacy.extend(legacy);
+                listed.extend(descriptors.into_iter().map(|d| (subject.clone(), d)));
             }
+
+            let attachments = plan
+                .read_referrers(from, listed, &mut seen, options)
+                .await?;
+            subjects = attachments.iter().map(|a| a.digest.clone()).collect();
             if !attachments.is_empty() {
                 plan.referrers.push(attachments);
             }
-            subjects = next;
             if level + 1 == options.max_depth && !subjects.is_empty() {
                 plan.warnings.push(format!(
                     "referrers nested more than {} deep are not looked for",
@@ -376,90 +391,412 @@ impl Plan {
         Ok(plan)
     }
 
-    /// Reads manifest `digest` and, for an index, the manifests it lists; records their
-    /// blobs. Returns the manifests children first, `digest` last (those already in the plan
-    /// are not read again, and not returned).
+    /// Reads the referrers `listed` (subject, descriptor as listed) of one level, in order,
+    /// and takes into the plan those whose manifest names the subject they are listed for;
+    /// the others are left out with a warning. `seen` holds the manifests already taken as
+    /// subjects or referrers.
+    async fn read_referrers(
+        &mut self,
+        from: &Repository,
+        listed: Vec<(Digest, Descriptor)>,
+        seen: &mut BTreeSet<Digest>,
+        options: &Options,
+    ) -> Result<Vec<Attachment>, RegistryError> {
+        // Each manifest is read once, whatever subjects it is listed for; its own subject
+        // decides which listing is right. One the plan holds already (a legacy tag's target)
+        // is not read again.
+        let limit = manifest_limit(from);
+        let mut claims: BTreeMap<Digest, Vec<Digest>> = BTreeMap::new();
+        let mut order: Vec<(Wanted, Option<FetchedManifest>)> = Vec::new();
+        for (subject, d) in listed {
+            if seen.contains(&d.digest) {
+                continue;
+            }
+            if d.size > limit {
+                self.warnings.push(format!(
+                    "referrer {} of {subject} is listed with {} bytes, more than the \
+                     {limit}-byte manifest limit; not copied",
+                    d.digest, d.size
+                ));
+                continue;
+            }
+            let subjects = claims.entry(d.digest.clone()).or_default();
+            if subjects.is_empty() {
+                let held = self.manifests.get(&d.digest).map(|node| FetchedManifest {
+                    digest: d.digest.clone(),
+                    media_type: node.media_type.clone(),
+                    bytes: node.bytes.clone(),
+                    etag: None,
+                });
+                let wanted = Wanted {
+                    digest: d.digest.clone(),
+                    size: Some(d.size),
+                };
+                order.push((wanted, held));
+            }
+            if !subjects.contains(&subject) {
+                subjects.push(subject);
+            }
+        }
+        let to_read: Vec<Wanted> = order
+            .iter()
+            .filter(|(_, held)| held.is_none())
+            .map(|(w, _)| w.clone())
+            .collect();
+        self.check_room(from, &to_read, options)?;
+        let concurrency = from.concurrency().max(1);
+        let mut reads = stream::iter(order)
+            .map(|(w, held)| async move {
+                let in_plan = held.is_some();
+                let fetched = match held {
+                    Some(held) => Ok(held),
+                    None => from.get_manifest(&w.digest).await,
+                };
+                (w.digest, in_plan, fetched)
+            })
+            .buffered(concurrency);
+        // Taken: subject, referrer, and whether it is an index (read whole later).
+        let mut taken: Vec<(Digest, Digest, bool)> = Vec::new();
+        while let Some((digest, in_plan, fetched)) = reads.next().await {
+            let subjects = claims.remove(&digest).unwrap_or_default();
+            let fetched = match fetched {
+                Ok(fetched) => fetched,
+                Err(RegistryError::NotFound { what }) => {
+                    for subject in subjects {
+                        self.warnings.push(format!(
+                            "referrer {digest} of {subject} is listed but missing ({what}); \
+                             not copied"
+                        ));
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let parsed = AnyManifest::parse(&fetched.media_type, &fetched.bytes).ok();
+            let named = parsed
+                .as_ref()
+                .and_then(|m| m.subject().map(|s| s.digest.clone()));
+            let mut subject = None;
+            for claimed in subjects {
+                if subject.is_none() && named.as_ref() == Some(&claimed) {
+                    subject = Some(claimed);
+                    continue;
+                }
+                self.warnings.push(match &named {
+                    Some(named) => format!(
+                        "referrer {digest} is listed for {claimed} but names {named} as its \
+                         subject; not copied for {claimed}"
+                    ),
+                    None => format!(
+                        "referrer {digest} is listed for {claimed} but names no subject; \
+                         not copied"
+                    ),
+                });
+            }
+            let Some(subject) = subject else { continue };
+            if !seen.insert(digest.clone()) {
+                continue;
+            }
+            if in_plan {
+                taken.push((subject, digest, false));
+                continue;
+            }
+            if matches!(parsed, Some(AnyManifest::Index(_))) {
+                // Read again below, with what it lists, as one piece.
+                taken.push((subject, digest, true));
+                continue;
+            }
+            let mut added = Added::default();
+            let wanted = Wanted {
+                digest: digest.clone(),
+                size: None,
+            };
+            match self.admit(from, &wanted, fetched, options, &mut added) {
+                Ok(_) => taken.push((subject, digest, false)),
+                Err(e) if left_out(&e) => {
+                    self.rollback(added);
+                    self.warnings
+                        .push(format!("referrer {digest} of {subject}: {e}; not copied"));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        drop(reads);
+
+        // A referrer index with the manifests it lists, one at a time, each as one piece: one
+        // that cannot be read whole is left out, and what it added is taken out again
+        // (nothing else was added meanwhile, so that restores the plan exactly).
+        let mut attachments = Vec::new();
+        for (subject, digest, index) in taken {
+            let mut children = Vec::new();
+            if index {
+                let wanted = vec![Wanted {
+                    digest: digest.clone(),
+                    size: None,
+                }];
+                let mut added = Added::default();
+                match self.walk(from, wanted, options, &mut added).await {
+                    Ok(orders) => {
+                        children = orders.into_iter().flatten().collect();
+                        children.pop(); // the referrer itself, last
+                    }
+                    Err(e) if left_out(&e) => {
+                        self.rollback(added);
+                        self.warnings
+                            .push(format!("referrer {digest} of {subject}: {e}; not copied"));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            attachments.push(Attachment {
+                subject,
+                digest,
+                children,
+            });
+        }
+        Ok(attachments)
+    }
+
+    /// Reads the manifests `roots` and, through indexes, every manifest they list, a level
+    /// at a time; records them and their blobs (in `added` too). Returns, for each root, the
+    /// manifests it added, children first and the root last (empty for a root the plan had).
     async fn walk(
         &mut self,
         from: &Repository,
-        digest: &Digest,
+        roots: Vec<Wanted>,
         options: &Options,
-        cache: &mut Prefetched,
-    ) -> Result<Vec<Digest>, RegistryError> {
+        added: &mut Added,
+    ) -> Result<Vec<Vec<Digest>>, RegistryError> {
+        let firsts: Vec<Digest> = roots.iter().map(|w| w.digest.clone()).collect();
+        let concurrency = from.concurrency().max(1);
+        let mut level = roots;
+        let start = added.manifests.len();
+        loop {
+            let mut queued = BTreeSet::new();
+            level.retain(|w| {
+                !self.manifests.contains_key(&w.digest) && queued.insert(w.digest.clone())
+            });
+            if level.is_empty() {
+                break;
+            }
+            self.check_room(from, &level, options)?;
+            let mut next = Vec::new();
+            let mut reads = stream::iter(level)
+                .map(|w| async move {
+                    let fetched = from.get_manifest(&w.digest).await;
+                    (w, fetched)
+                })
+                .buffered(concurrency);
+            while let Some((wanted, fetched)) = reads.next().await {
+                next.extend(self.admit(from, &wanted, fetched?, options, added)?);
+            }
+            level = next;
+        }
+        let new: BTreeSet<&Digest> = added.manifests[start..].iter().collect();
+        let mut emitted = BTreeSet::new();
+        Ok(firsts
+            .iter()
+            .map(|root| self.post_order(root, &new, &mut emitted))
+            .collect())
+    }
+
+    /// Refuses to read the manifests `wanted` when the plan could not take them, judging from
+    /// their descriptors before anything is read: one said to be larger than the manifest
+    /// limit, more objects than `max_objects`, more manifest bytes than `max_manifest_bytes`.
+    fn check_room(
+        &self,
+        from: &Repository,
+        wanted: &[Wanted],
+        options: &Options,
+    ) -> Result<(), RegistryError> {
+        let limit = manifest_limit(from);
+        if let Some((w, size)) = wanted
+            .iter()
+            .find_map(|w| w.size.filter(|s| *s > limit).map(|s| (w, s)))
+        {
+            return Err(RegistryError::TooLarge {
+                what: format!(
+                    "manifest {} in {} ({size} bytes, its descriptor says)",
+                    w.digest,
+                    from.describe()
+                ),
+                limit,
+            });
+        }
+        if self.objects().saturating_add(wanted.len()) > options.max_objects {
+            return Err(self.too_many(options));
+        }
+        let declared = wanted
+            .iter()
+            .filter_map(|w| w.size)
+            .fold(self.manifest_bytes, u64::saturating_add);
+        if declared > options.max_manifest_bytes {
+            return Err(self.too_large(options));
+        }
+        Ok(())
+    }
+
+    fn too_many(&self, options: &Options) -> RegistryError {
+        RegistryError::TooMany {
+            what: format!("the graph of {}", self.root),
+            limit: options.max_objects,
+            unit: "objects",
+        }
+    }
+
+    fn too_large(&self, options: &Options) -> RegistryError {
+        RegistryError::TooLarge {
+            what: format!("the manifests of the graph of {}", self.root),
+            limit: options.max_manifest_bytes,
+        }
+    }
+
+    /// Takes a manifest read into the plan: checks its size against its descriptor's and the
+    /// plan's limits, records its blobs (and everything in `added`). Returns the manifests
+    /// it lists that the plan lacks (an index's), to read next.
+    fn admit(
+        &mut self,
+        from: &Repository,
+        wanted: &Wanted,
+        fetched: FetchedManifest,
+        options: &Options,
+        added: &mut Added,
+    ) -> Result<Vec<Wanted>, RegistryError> {
+        let digest = &wanted.digest;
+        let what = || format!("manifest {digest} in {}", from.describe());
+        let size = fetched.bytes.len() as u64;
+        if let Some(declared) = wanted.size
+            && declared != size
+        {
+            return Err(RegistryError::Malformed {
+                what: what(),
+                reason: format!("{size} bytes where its descriptor says {declared}"),
+            });
+        }
+        if self.objects() >= options.max_objects {
+            return Err(self.too_many(options));
+        }
+        if self.manifest_bytes.saturating_add(size) > options.max_manifest_bytes {
+            return Err(self.too_large(options));
+        }
+        let parsed = AnyManifest::parse(&fetched.media_type, &fetched.bytes).map_err(|e| {
+            RegistryError::Malformed {
+                what: what(),
+                reason: e.to_string(),
+            }
+        })?;
+        self.declare(from, digest, size, added)?;
+        let media_type = media_type_of(&parsed, &fetched.bytes, &fetched.media_type);
+        let mut children = Vec::new();
+        let mut next = Vec::new();
+        match &parsed {
+            AnyManifest::Index(index) => {
+                for m in &index.manifests {
+                    self.declare(from, &m.digest, m.size, added)?;
+                    children.push(m.digest.clone());
+                    if !self.manifests.contains_key(&m.digest) {
+                        next.push(Wanted {
+                            digest: m.digest.clone(),
+                            size: Some(m.size),
+                        });
+                    }
+                }
+            }
+            AnyManifest::Image(manifest) => {
+                for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+                    if is_non_distributable(&blob.media_type) {
+                        continue;
+                    }
+                    self.declare(from, &blob.digest, blob.size, added)?;
+                    if !self.blobs.contains_key(&blob.digest) {
+                        self.blobs.insert(blob.digest.clone(), blob.clone());
+                        added.blobs.push(blob.digest.clone());
+                    }
+                }
+                if self.objects() >= options.max_objects {
+                    return Err(self.too_many(options));
+                }
+            }
+        }
+        self.manifest_bytes = self.manifest_bytes.saturating_add(size);
+        added.manifest_bytes = added.manifest_bytes.saturating_add(size);
+        self.manifests.insert(
+            digest.clone(),
+            Node {
+                media_type,
+                bytes: fetched.bytes,
+                children,
+            },
+        );
+        added.manifests.push(digest.clone());
+        Ok(next)
+    }
+
+    /// Records that `digest` has `size` bytes; another size for it is an error that names
+    /// both.
+    fn declare(
+        &mut self,
+        from: &Repository,
+        digest: &Digest,
+        size: u64,
+        added: &mut Added,
+    ) -> Result<(), RegistryError> {
+        match self.sizes.get(digest) {
+            None => {
+                self.sizes.insert(digest.clone(), size);
+                added.sizes.push(digest.clone());
+                Ok(())
+            }
+            Some(known) if *known == size => Ok(()),
+            Some(known) => Err(RegistryError::Malformed {
+                what: format!("the graph of {} in {}", self.root, from.describe()),
+                reason: format!("{digest} is listed with {known} bytes and with {size} bytes"),
+            }),
+        }
+    }
+
+    /// Takes out what one walk added.
+    fn rollback(&mut self, added: Added) {
+        for d in &added.manifests {
+            self.manifests.remove(d);
+        }
+        for d in &added.blobs {
+            self.blobs.remove(d);
+        }
+        for d in &added.sizes {
+            self.sizes.remove(d);
+        }
+        self.manifest_bytes = self.manifest_bytes.saturating_sub(added.manifest_bytes);
+    }
+
+    /// The manifests of `new` that `root` reaches and `emitted` does not hold yet, children
+    /// first, `root` last.
+    fn post_order(
+        &self,
+        root: &Digest,
+        new: &BTreeSet<&Digest>,
+        emitted: &mut BTreeSet<Digest>,
+    ) -> Vec<Digest> {
         let mut order = Vec::new();
-        let mut stack: Vec<(Digest, bool)> = vec![(digest.clone(), false)];
         // Iterative depth-first: (digest, children done).
-        let mut pending: BTreeSet<Digest> = BTreeSet::new();
+        let mut stack: Vec<(Digest, bool)> = vec![(root.clone(), false)];
         while let Some((d, expanded)) = stack.pop() {
             if expanded {
                 order.push(d);
                 continue;
             }
-            if self.manifests.contains_key(&d) || !pending.insert(d.clone()) {
+            if !new.contains(&d) || !emitted.insert(d.clone()) {
                 continue;
             }
-            if self.objects() >= options.max_objects {
-                return Err(RegistryError::TooMany {
-                    what: format!("the graph of {}", self.root),
-                    limit: options.max_objects,
-                    unit: "objects",
-                });
-            }
-            let fetched = match cache.remove(&d) {
-                Some(fetched) => fetched?,
-                None => from.get_manifest(&d).await?,
-            };
-            self.manifest_bytes += fetched.bytes.len() as u64;
-            if self.manifest_bytes > options.max_manifest_bytes {
-                return Err(RegistryError::TooLarge {
-                    what: format!("the manifests of the graph of {}", self.root),
-                    limit: options.max_manifest_bytes,
-                });
-            }
-            let parsed = AnyManifest::parse(&fetched.media_type, &fetched.bytes).map_err(|e| {
-                RegistryError::Malformed {
-                    what: format!("manifest {d} in {}", from.describe()),
-                    reason: e.to_string(),
-                }
-            })?;
-            let media_type = media_type_of(&parsed, &fetched.bytes, &fetched.media_type);
-            let mut children = Vec::new();
-            match &parsed {
-                AnyManifest::Index(index) => {
-                    children = index.manifests.iter().map(|m| m.digest.clone()).collect();
-                    // Read the platform manifests at once rather than one after the other.
-                    let wanted = children
-                        .iter()
-                        .filter(|c| !self.manifests.contains_key(*c) && !cache.contains_key(*c))
-                        .cloned()
-                        .collect();
-                    cache.extend(prefetch(from, wanted).await);
-                }
-                AnyManifest::Image(manifest) => {
-                    for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
-                        if is_non_distributable(&blob.media_type) {
-                            continue;
-                        }
-                        self.blobs
-                            .entry(blob.digest.clone())
-                            .or_insert_with(|| blob.clone());
-                    }
-                }
-            }
             stack.push((d.clone(), true));
-            for child in children.iter().rev() {
-                stack.push((child.clone(), false));
+            if let Some(node) = self.manifests.get(&d) {
+                for child in node.children.iter().rev() {
+                    stack.push((child.clone(), false));
+                }
             }
-            self.manifests.insert(
-                d,
-                Node {
-                    media_type,
-                    bytes: fetched.bytes,
-                    children,
-                },
-            );
         }
-        Ok(order)
+        order
     }
 
     /// The image's digest.
@@ -472,14 +809,20 @@ impl Plan {
         self.manifests.len() + self.blobs.len()
     }
 
-    /// The total size of its blobs and manifests.
+    /// The total size of its blobs and manifests (sizes come from the source: the sum stops
+    /// at `u64::MAX`).
     pub fn bytes(&self) -> u64 {
-        self.blobs.values().map(|b| b.size).sum::<u64>()
-            + self
-                .manifests
-                .values()
-                .map(|m| m.bytes.len() as u64)
-                .sum::<u64>()
+        let manifests = self.manifests.values().map(|m| m.bytes.len() as u64);
+        self.blob_bytes()
+            .saturating_add(manifests.fold(0, u64::saturating_add))
+    }
+
+    /// The total size of its blobs, at most `u64::MAX`.
+    fn blob_bytes(&self) -> u64 {
+        self.blobs
+            .values()
+            .map(|b| b.size)
+            .fold(0, u64::saturating_add)
     }
 
     /// How many referrers (at any depth) the plan attaches.
@@ -487,7 +830,8 @@ impl Plan {
         self.referrers.iter().map(Vec::len).sum()
     }
 
-    /// What discovery left out (a listed referrer that is missing, nesting past the limit).
+    /// What discovery left out (a listed referrer that is missing or names another subject,
+    /// nesting past the limit).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
@@ -497,19 +841,40 @@ impl Plan {
         self.legacy.iter().map(|(t, _)| t.as_str())
     }
 
-    /// Checks that every blob of the plan is in `from` (manifests were read already): for a
-    /// source that must be complete before anything is written, such as an archive to import.
+    /// Checks that every blob of the plan is in `from` with the size the plan gives it
+    /// (manifests were read already): for a source that must be complete before anything is
+    /// written, such as an archive to import. In a layout each blob is read through and
+    /// counted (no further than one byte past its size); in a registry only its presence is
+    /// checked here, and the copy checks its size as it streams it.
     pub async fn check_blobs(&self, from: &Repository) -> Result<(), RegistryError> {
         let concurrency = from.concurrency().max(1);
+        let is_layout = from.as_layout().is_some();
         stream::iter(self.blobs.values())
             .map(|b| async move {
-                if from.blob_exists(&b.digest).await? {
-                    Ok(())
-                } else {
-                    Err(RegistryError::NotFound {
-                        what: format!("blob {} in {}", b.digest, from.describe()),
-                    })
+                let what = || format!("blob {} in {}", b.digest, from.describe());
+                if !is_layout {
+                    return if from.blob_exists(&b.digest).await? {
+                        Ok(())
+                    } else {
+                        Err(RegistryError::NotFound { what: what() })
+                    };
                 }
+                let stored = stored_size(from, &b.digest, b.size).await?;
+                if stored == b.size {
+                    return Ok(());
+                }
+                let found = if stored > b.size {
+                    format!("more than {} bytes", b.size)
+                } else {
+                    format!("{stored} bytes")
+                };
+                Err(RegistryError::Malformed {
+                    what: what(),
+                    reason: format!(
+                        "the blob has {found}, the image's descriptor says {}",
+                        b.size
+                    ),
+                })
             })
             .buffer_unordered(concurrency)
             .try_collect::<Vec<()>>()
@@ -518,21 +883,37 @@ impl Plan {
     }
 }
 
-/// Manifests read ahead of the walk that records them, by digest.
-type Prefetched = HashMap<Digest, Result<FetchedManifest, RegistryError>>;
-
-/// Reads `digests` from `from`, several at a time.
-async fn prefetch(from: &Repository, digests: Vec<Digest>) -> Prefetched {
-    stream::iter(digests)
-        .map(|d| async move {
-            let fetched = from.get_manifest(&d).await;
-            (d, fetched)
-        })
-        .buffer_unordered(from.concurrency().max(1))
-        .collect()
-        .await
+/// Whether a problem reading one listed referrer's graph leaves that referrer out (with a
+/// warning) rather than stopping discovery: its content is missing or not what it should be.
+/// Limits, transport and digest errors stop it.
+fn left_out(e: &RegistryError) -> bool {
+    matches!(
+        e,
+        RegistryError::NotFound { .. } | RegistryError::Malformed { .. }
+    )
 }
 
+/// The largest manifest `from` serves.
+fn manifest_limit(from: &Repository) -> u64 {
+    from.client()
+        .map_or(Limits::default().max_manifest_bytes, |c| {
+            c.limits().max_manifest_bytes
+        })
+}
+
+/// The size of blob `digest` in `from`, read through and counted: `limit + 1` as soon as it
+/// has more than `limit` bytes.
+async fn stored_size(from: &Repository, digest: &Digest, limit: u64) -> Result<u64, RegistryError> {
+    let mut body = from.blob_stream(digest).await?;
+    let mut seen: u64 = 0;
+    while let Some(chunk) = body.next().await {
+        seen = seen.saturating_add(chunk?.len() as u64);
+        if seen > limit {
+            return Ok(limit.saturating_add(1));
+        }
+    }
+    Ok(seen)
+}
 /// What one subject has: its referrers and its legacy tags (tag, manifest digest).
 type Found = (Digest, Vec<Descriptor>, Vec<(String, Digest)>);
 
@@ -601,7 +982,10 @@ impl Totals {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         if outcome == Outcome::Copied {
-            self.bytes.fetch_add(object.size, Ordering::Relaxed);
+            let add = |b: u64| Some(b.saturating_add(object.size));
+            let _ = self
+                .bytes
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, add);
         }
         progress.finished(object, outcome);
     }
@@ -633,10 +1017,7 @@ pub async fn copy(
     for warning in &plan.warnings {
         progress.warning(warning);
     }
-    progress.planned(
-        (plan.objects() + tags.len()) as u64,
-        plan.blobs.values().map(|b| b.size).sum(),
-    );
+    progress.planned((plan.objects() + tags.len()) as u64, plan.blob_bytes());
 
     // 1. Blobs, largest first so that the longest transfers start early.
     let mut blobs: Vec<&Descriptor> = plan.blobs.values().collect();
@@ -751,9 +1132,12 @@ async fn stream_blob(
 ) -> Result<(), RegistryError> {
     let body = from.blob_stream(&blob.digest).await?;
     // Count what passes; the stream must be 'static, so the counts travel through a channel
-    // of numbers rather than a borrow.
+    // of numbers rather than a borrow. A size other than the descriptor's is the source's
+    // fault, and said so before the destination sees the end of the stream.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
-    let counted: ByteStream = Box::pin(body.inspect(move |chunk| {
+    let what = format!("blob {} read from {}", blob.digest, from.describe());
+    let sized = of_size(body, blob.size, what);
+    let counted: ByteStream = Box::pin(sized.inspect(move |chunk| {
         if let Ok(chunk) = chunk {
             let _ = tx.send(chunk.len() as u64);
         }
@@ -776,6 +1160,43 @@ async fn stream_blob(
             Some(n) = rx.recv() => report(n),
         }
     }
+}
+
+/// Passes `body` through, ending it with an error (about `what`) as soon as it has more than
+/// `size` bytes, or at its end when it has fewer.
+fn of_size(
+    body: ByteStream,
+    size: u64,
+    what: String,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, RegistryError>> + Send + 'static {
+    stream::unfold(Some((body, 0u64)), move |state| {
+        let what = what.clone();
+        async move {
+            let (mut body, seen) = state?;
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    let seen = seen.saturating_add(chunk.len() as u64);
+                    if seen > size {
+                        let e = RegistryError::Malformed {
+                            what,
+                            reason: format!("more than the {size} bytes its descriptor says"),
+                        };
+                        return Some((Err(e), None));
+                    }
+                    Some((Ok(chunk), Some((body, seen))))
+                }
+                Some(Err(e)) => Some((Err(e), None)),
+                None if seen != size => {
+                    let e = RegistryError::Malformed {
+                        what,
+                        reason: format!("{seen} bytes where its descriptor says {size}"),
+                    };
+                    Some((Err(e), None))
+                }
+                None => None,
+            }
+        }
+    })
 }
 
 /// Whether a failed blob transfer is worth sending again.
@@ -904,6 +1325,220 @@ async fn attach(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::{Layout, LayoutKind};
+
+    const CONFIG: &[u8] = br#"{"architecture":"amd64","os":"linux"}"#;
+    const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+    const LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
+
+    /// A new OCI layout directory `name` under `dir`.
+    fn layout(dir: &tempfile::TempDir, name: &str) -> Repository {
+        let path = dir.path().join(name);
+        Repository::layout(Layout::open(LayoutKind::Directory, &path, true).unwrap())
+    }
+
+    fn descriptor(media_type: &str, digest: &Digest, size: u64) -> serde_json::Value {
+        serde_json::json!({"mediaType": media_type, "digest": digest.to_string(), "size": size})
+    }
+
+    /// Stores `manifest` by digest (nothing it lists need be there); returns its digest.
+    async fn put(repo: &Repository, manifest: serde_json::Value) -> Digest {
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        let media_type = manifest["mediaType"].as_str().unwrap();
+        let digest = Digest::sha256_of(&bytes);
+        repo.put_manifest(&digest.to_string(), media_type, &bytes, Precondition::None)
+            .await
+            .unwrap();
+        digest
+    }
+
+    fn image(config: serde_json::Value, layers: Vec<serde_json::Value>) -> serde_json::Value {
+        serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": oci::OCI_MANIFEST,
+            "config": config,
+            "layers": layers,
+        })
+    }
+
+    fn index(manifests: Vec<serde_json::Value>) -> serde_json::Value {
+        serde_json::json!({"schemaVersion": 2, "mediaType": oci::OCI_INDEX, "manifests": manifests})
+    }
+
+    /// The limits are applied to what an index lists before any of it is read: the children
+    /// here do not exist, so reading them first would end in "not found" instead.
+    #[tokio::test]
+    async fn limits_apply_before_the_manifests_an_index_lists_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = layout(&dir, "from");
+        let children: Vec<Digest> = (0..10u8).map(|i| Digest::sha256_of(&[i])).collect();
+        let listed = children
+            .iter()
+            .map(|c| descriptor(oci::OCI_MANIFEST, c, 1000))
+            .collect();
+        let root = put(&from, index(listed)).await;
+
+        let small = Options {
+            max_manifest_bytes: 5000,
+            ..Options::default()
+        };
+        let e = Plan::discover(&from, &root, &small).await.unwrap_err();
+        assert!(
+            matches!(e, RegistryError::TooLarge { limit: 5000, .. }),
+            "{e}"
+        );
+        let few = Options {
+            max_objects: 5,
+            ..Options::default()
+        };
+        let e = Plan::discover(&from, &root, &few).await.unwrap_err();
+        assert!(matches!(e, RegistryError::TooMany { limit: 5, .. }), "{e}");
+
+        // One child said to be larger than a manifest may be is refused by its descriptor.
+        let huge = descriptor(oci::OCI_MANIFEST, &children[0], 5 << 20);
+        let root = put(&from, index(vec![huge])).await;
+        let e = Plan::discover(&from, &root, &Options::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, RegistryError::TooLarge { .. }), "{e}");
+        assert!(e.to_string().contains(&children[0].to_string()), "{e}");
+    }
+
+    /// A digest listed with two sizes (a config 5 bytes longer than the layer of the same
+    /// digest) is refused when planning, naming the digest and both sizes, before any copy.
+    #[tokio::test]
+    async fn one_digest_with_two_sizes_is_refused_when_planning() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = layout(&dir, "from");
+        let shared = Digest::sha256_of(CONFIG);
+        let n = CONFIG.len() as u64;
+        let root = put(
+            &from,
+            image(
+                descriptor(CONFIG_TYPE, &shared, n + 5),
+                vec![descriptor(LAYER_TYPE, &shared, n)],
+            ),
+        )
+        .await;
+        let e = Plan::discover(&from, &root, &Options::default())
+            .await
+            .unwrap_err();
+        let message = e.to_string();
+        assert!(matches!(e, RegistryError::Malformed { .. }), "{message}");
+        for part in [shared.to_string(), n.to_string(), (n + 5).to_string()] {
+            assert!(message.contains(&part), "{part} not in {message}");
+        }
+    }
+
+    /// Sizes come from the source: sums of them stop at `u64::MAX` instead of overflowing.
+    #[tokio::test]
+    async fn sizes_from_the_source_do_not_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = layout(&dir, "from");
+        let to = layout(&dir, "to");
+        let layers = (0..2u8)
+            .map(|i| descriptor(LAYER_TYPE, &Digest::sha256_of(&[i]), 1 << 63))
+            .collect();
+        let config = descriptor(CONFIG_TYPE, &Digest::sha256_of(CONFIG), CONFIG.len() as u64);
+        let root = put(&from, image(config, layers)).await;
+        let plan = Plan::discover(&from, &root, &Options::default())
+            .await
+            .unwrap();
+        assert_eq!(plan.bytes(), u64::MAX);
+        // The blobs are not there: the copy fails, it does not panic.
+        assert!(
+            copy(&plan, &from, &to, &[], &Options::default(), &Silent)
+                .await
+                .is_err()
+        );
+        let mut sum = Summary {
+            bytes: u64::MAX,
+            ..Summary::default()
+        };
+        sum.add(&sum.clone());
+        assert_eq!(sum.bytes, u64::MAX);
+    }
+
+    /// A blob whose size is not its descriptor's is refused before anything is written when
+    /// checked (an import), and during a copy the error blames the source.
+    #[tokio::test]
+    async fn a_blob_of_another_size_is_found_and_blamed_on_the_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = layout(&dir, "from");
+        let to = layout(&dir, "to");
+        let config = from.put_blob(CONFIG).await.unwrap();
+        let layer = from.put_blob(b"layer").await.unwrap();
+        let n = CONFIG.len() as u64;
+        let root = put(
+            &from,
+            image(
+                descriptor(CONFIG_TYPE, &config, n + 3),
+                vec![descriptor(LAYER_TYPE, &layer, 5)],
+            ),
+        )
+        .await;
+        let plan = Plan::discover(&from, &root, &Options::default())
+            .await
+            .unwrap();
+        let e = plan.check_blobs(&from).await.unwrap_err().to_string();
+        assert!(e.contains(&config.to_string()), "{e}");
+        assert!(e.contains(&format!("{n} bytes")), "{e}");
+
+        let e = copy(&plan, &from, &to, &[], &Options::default(), &Silent)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("blob {config} read from {}", from.describe())),
+            "{e}"
+        );
+        assert!(!to.blob_exists(&config).await.unwrap());
+        assert!(!to.manifest_exists(&root).await.unwrap());
+    }
+
+    /// A referrer whose graph cannot be read whole (an index listing a manifest that is not
+    /// there) is left out with a warning, and takes nothing into the plan; the other
+    /// referrers of the image come along.
+    #[tokio::test]
+    async fn a_referrer_that_cannot_be_read_whole_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = layout(&dir, "from");
+        let config = from.put_blob(CONFIG).await.unwrap();
+        let layer = from.put_blob(b"layer").await.unwrap();
+        let root = put(
+            &from,
+            image(
+                descriptor(CONFIG_TYPE, &config, CONFIG.len() as u64),
+                vec![descriptor(LAYER_TYPE, &layer, 5)],
+            ),
+        )
+        .await;
+        let subject = descriptor(oci::OCI_MANIFEST, &root, 0);
+        let payload = from.put_blob(b"signature").await.unwrap();
+        let mut good = image(
+            descriptor(CONFIG_TYPE, &config, CONFIG.len() as u64),
+            vec![descriptor("application/example", &payload, 9)],
+        );
+        good["subject"] = subject.clone();
+        let good = put(&from, good).await;
+        let gone = Digest::sha256_of(b"gone");
+        let mut broken = index(vec![descriptor(oci::OCI_MANIFEST, &gone, 100)]);
+        broken["subject"] = subject;
+        let broken = put(&from, broken).await;
+
+        let plan = Plan::discover(&from, &root, &Options::default())
+            .await
+            .unwrap();
+        assert_eq!(plan.referrer_count(), 1);
+        assert_eq!(plan.referrers[0][0].digest, good);
+        assert!(!plan.manifests.contains_key(&broken));
+        assert!(!plan.sizes.contains_key(&gone));
+        let warnings = plan.warnings().join("\n");
+        assert!(
+            warnings.contains(&broken.to_string()) && warnings.contains("not copied"),
+            "{warnings}"
+        );
+    }
 
     #[test]
     fn summary_reads_well() {

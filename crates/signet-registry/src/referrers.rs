@@ -169,11 +169,13 @@ impl Remote {
     }
 
     /// Attaches several referrer manifests (`(media type, bytes)`, blobs already there) to
-    /// `subject` at once, as a mirror needs: those the registry can already find are left
-    /// alone, the others are pushed (several at a time), and on a registry without the
-    /// referrers API each gets its own tag and the fallback index is repaired once for all,
-    /// also when nothing was pushed (it heals an index an interrupted run left behind).
-    /// Returns each referrer's descriptor, and whether it was written (`false`: present).
+    /// `subject` at once, as a mirror needs: those the registry lists and has are left alone
+    /// (a listed manifest that is gone, say collected, is pushed again), the others are
+    /// pushed (several at a time). On a registry without the referrers API each gets its own
+    /// tag (also one that was there but had lost it) and the fallback index is repaired once
+    /// for all, also when nothing was pushed (it heals an index an interrupted run left
+    /// behind). Returns each referrer's descriptor, and whether its manifest was written
+    /// (`false`: present).
     pub async fn attach_referrers(
         &self,
         subject: &Digest,
@@ -190,11 +192,31 @@ impl Remote {
             );
         }
         let present = self.referrers(subject, None).await?;
-        let known: BTreeSet<&Digest> = present.descriptors.iter().map(|d| &d.digest).collect();
+        let listed: BTreeSet<&Digest> = present.descriptors.iter().map(|d| &d.digest).collect();
+        let fallback = present.source == ReferrersSource::FallbackTags;
+        // The per-referrer tags there are, where they matter.
+        let tags: BTreeSet<String> = if fallback {
+            let prefix = format!("{}.", subject.fallback_tag());
+            self.tags_with_prefix(&prefix).await?.into_iter().collect()
+        } else {
+            BTreeSet::new()
+        };
+        let (listed, tags) = (&listed, &tags);
         let concurrency = self.client().limits().concurrency;
         let pushes = futures_util::stream::iter(manifests.iter().zip(&descriptors))
-            .filter(|(_, d)| std::future::ready(!known.contains(&d.digest)))
             .map(|((media_type, bytes), descriptor)| async move {
+                let own_tag = referrer_tag(subject, &descriptor.digest);
+                // Listed is not enough: the manifest itself must be there.
+                if listed.contains(&descriptor.digest)
+                    && self.manifest_exists(&descriptor.digest).await?
+                {
+                    if !fallback || tags.contains(&own_tag) {
+                        return Ok::<_, RegistryError>((false, None));
+                    }
+                    self.put_manifest(&own_tag, media_type, bytes, Precondition::None)
+                        .await?;
+                    return Ok((false, Some(descriptor.clone())));
+                }
                 let put = self
                     .put_manifest(
                         &descriptor.digest.to_string(),
@@ -204,16 +226,11 @@ impl Remote {
                     )
                     .await?;
                 if put.oci_subject.is_some() {
-                    return Ok::<_, RegistryError>(None);
+                    return Ok((true, None));
                 }
-                self.put_manifest(
-                    &referrer_tag(subject, &descriptor.digest),
-                    media_type,
-                    bytes,
-                    Precondition::None,
-                )
-                .await?;
-                Ok(Some(descriptor.clone()))
+                self.put_manifest(&own_tag, media_type, bytes, Precondition::None)
+                    .await?;
+                Ok((true, Some(descriptor.clone())))
             })
             // In order, so that the fallback index lists them as the source did (readers that
             // take the first match then decide the same on both sides).
@@ -221,19 +238,16 @@ impl Remote {
             .collect::<Vec<_>>()
             .await;
         let mut tagged = Vec::new();
+        let mut written = Vec::with_capacity(pushes.len());
         for push in pushes {
-            tagged.extend(push?);
+            let (w, t) = push?;
+            written.push(w);
+            tagged.extend(t);
         }
-        if present.source == ReferrersSource::FallbackTags || !tagged.is_empty() {
+        if fallback || !tagged.is_empty() {
             self.repair_fallback_index(subject, &tagged).await?;
         }
-        Ok(descriptors
-            .into_iter()
-            .map(|d| {
-                let written = !known.contains(&d.digest);
-                (d, written)
-            })
-            .collect())
+        Ok(descriptors.into_iter().zip(written).collect())
     }
 
     /// Brings the fallback index of `subject` to include `ours` and every tagged referrer,
