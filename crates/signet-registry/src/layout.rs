@@ -534,7 +534,9 @@ impl Layout {
 
     /// The size of the blob `digest`, `None` when it is missing; an error when it is not a
     /// regular file or cannot be read.
-    fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, RegistryError> {
+    /// The size of the blob file `digest`, or `None` when there is none. Not a content check:
+    /// readers hash what they read.
+    pub fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, RegistryError> {
         match std::fs::metadata(self.blob_path(digest)) {
             Ok(m) if m.is_file() => Ok(Some(m.len())),
             Ok(_) => Err(layout_err(

@@ -848,18 +848,20 @@ impl Plan {
     /// checked here, and the copy checks its size as it streams it.
     pub async fn check_blobs(&self, from: &Repository) -> Result<(), RegistryError> {
         let concurrency = from.concurrency().max(1);
-        let is_layout = from.as_layout().is_some();
         stream::iter(self.blobs.values())
             .map(|b| async move {
                 let what = || format!("blob {} in {}", b.digest, from.describe());
-                if !is_layout {
+                let Some(layout) = from.as_layout() else {
                     return if from.blob_exists(&b.digest).await? {
                         Ok(())
                     } else {
                         Err(RegistryError::NotFound { what: what() })
                     };
-                }
-                let stored = stored_size(from, &b.digest, b.size).await?;
+                };
+                // The file's size; its content is hashed when it is copied.
+                let Some(stored) = layout.blob_size(&b.digest)? else {
+                    return Err(RegistryError::NotFound { what: what() });
+                };
                 if stored == b.size {
                     return Ok(());
                 }
@@ -901,19 +903,6 @@ fn manifest_limit(from: &Repository) -> u64 {
         })
 }
 
-/// The size of blob `digest` in `from`, read through and counted: `limit + 1` as soon as it
-/// has more than `limit` bytes.
-async fn stored_size(from: &Repository, digest: &Digest, limit: u64) -> Result<u64, RegistryError> {
-    let mut body = from.blob_stream(digest).await?;
-    let mut seen: u64 = 0;
-    while let Some(chunk) = body.next().await {
-        seen = seen.saturating_add(chunk?.len() as u64);
-        if seen > limit {
-            return Ok(limit.saturating_add(1));
-        }
-    }
-    Ok(seen)
-}
 /// What one subject has: its referrers and its legacy tags (tag, manifest digest).
 type Found = (Digest, Vec<Descriptor>, Vec<(String, Digest)>);
 
