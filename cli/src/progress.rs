@@ -73,11 +73,16 @@ impl Reporter {
 
     /// Clears the bars and prints the summary, unless quiet.
     pub fn finish(&self, summary: &Summary) {
-        if let Reporter::Bars(b) = self {
-            b.bytes.finish_and_clear();
-            b.objects.finish_and_clear();
+        match self {
+            Reporter::Bars(b) => {
+                b.bytes.finish_and_clear();
+                b.objects.finish_and_clear();
+                // With no bar left, the multi-bar would not end the line: print it plainly.
+                let _ = b.multi.clear();
+                eprintln!("{summary}");
+            }
+            _ => self.say(&summary.to_string()),
         }
-        self.say(&summary.to_string());
     }
 
     /// Clears the bars after a failure (the error is printed by `main`).
