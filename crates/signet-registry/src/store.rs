@@ -114,38 +114,12 @@ impl Remote {
             return Ok(pinned);
         }
         let tag = image.tag().unwrap_or("latest");
-        let what = self.what("manifest", tag);
-        self.client
-            .within(format!("resolving {image}"), async {
-                let reply = self
-                    .send(
-                        false,
-                        Method::HEAD,
-                        &format!("/v2/{}/manifests/{tag}", self.name),
-                        Self::accept_manifests(),
-                        None,
-                        &what,
-                    )
-                    .await?;
-                if reply.status.is_success()
-                    && let Some(digest) = reply
-                        .header("docker-content-digest")
-                        .and_then(|d| d.parse::<Digest>().ok())
-                {
-                    return Ok(digest);
-                }
-                if reply.status != StatusCode::OK && reply.status != StatusCode::METHOD_NOT_ALLOWED
-                {
-                    return Err(self.status_error(reply, &what).await);
-                }
-                // No usable digest header: fetch the bytes and hash them ourselves.
-                let fetched = self.get_manifest_by_tag(tag).await?;
-                fetched
-                    .map(|m| m.digest)
-                    .ok_or(RegistryError::NotFound { what: what.clone() })
-            })
-            .await
-            .map(|digest| image.with_digest(digest))
+        match self.resolve_tag(tag).await? {
+            Some(digest) => Ok(image.with_digest(digest)),
+            None => Err(RegistryError::NotFound {
+                what: self.what("manifest", tag),
+            }),
+        }
     }
 
     /// Fetches the manifest `digest`, checking the bytes against it.
