@@ -30,6 +30,8 @@ pub const DSSE_LAYER: &str = "application/vnd.dsse.envelope.v1+json";
 pub const COSIGN_SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// Annotation on a legacy `.att` layer naming its predicate type.
 pub const LEGACY_PREDICATE_TYPE_ANNOTATION: &str = "predicateType";
+/// Suffixes of cosign's legacy tags next to an image: `sha256-<hex>.sig`, `.att`, `.sbom`.
+pub const LEGACY_TAG_SUFFIXES: [&str; 3] = ["sig", "att", "sbom"];
 /// Annotation cosign v3 puts on bundle referrers: `dsse-envelope` or `message-signature`.
 pub const BUNDLE_CONTENT_ANNOTATION: &str = "dev.sigstore.bundle.content";
 /// Annotation cosign v3 puts on bundle referrers: the statement's predicate type.

@@ -43,9 +43,6 @@ use crate::client::{FetchedManifest, Limits, Precondition};
 use crate::error::RegistryError;
 use crate::repository::{ByteStream, Repository};
 
-/// The legacy cosign tag suffixes copied along with each manifest.
-pub const LEGACY_SUFFIXES: [&str; 3] = ["sig", "att", "sbom"];
-
 /// Bounds and parallelism of a copy.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -911,7 +908,7 @@ async fn legacy_tags(
     from: &Repository,
     subject: &Digest,
 ) -> Result<Vec<(String, Digest)>, RegistryError> {
-    let tags = LEGACY_SUFFIXES.map(|s| format!("{}.{s}", subject.fallback_tag()));
+    let tags = oci::LEGACY_TAG_SUFFIXES.map(|s| format!("{}.{s}", subject.fallback_tag()));
     let found = futures_util::future::join_all(tags.iter().map(|tag| from.resolve_tag(tag))).await;
     let mut out = Vec::new();
     for (tag, digest) in tags.into_iter().zip(found) {

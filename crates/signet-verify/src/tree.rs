@@ -73,7 +73,7 @@ pub struct Tree {
 /// Builds the referrers graph of `image`.
 pub async fn build(repo: &Repository, image: &PinnedRef) -> Result<Tree, RegistryError> {
     let digest = image.digest().clone();
-    let tags = ["sig", "att", "sbom"].map(|s| format!("{}.{s}", digest.fallback_tag()));
+    let tags = oci::LEGACY_TAG_SUFFIXES.map(|s| format!("{}.{s}", digest.fallback_tag()));
     let (referrers, legacy) = futures_util::future::join(
         children(repo, digest.clone(), 0),
         stream::iter(tags)
