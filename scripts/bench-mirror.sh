@@ -35,45 +35,13 @@ fi
 
 work=$(mktemp -d)
 cleanup() {
-  # Registries are started in command substitutions (subshells): find them by their pid files.
-  for f in "$work"/*/pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  # Registries are started in command substitutions (subshells): found by their pid files.
+  stop_all_registries
   if [[ -z "${KEEP:-}" ]]; then rm -rf "$work"; else echo "work dir kept: $work" >&2; fi
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
-
-# start_registry NAME → prints host:port; storage under $work/NAME
-start_registry() {
-  local name=$1 port
-  port=$(free_port)
-  rm -rf "${work:?}/$name"
-  mkdir -p "$work/$name"
-  cat >"$work/$name/config.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: '$work/$name/storage'
-http:
-  addr: 127.0.0.1:$port
-YAML
-  docker-registry serve "$work/$name/config.yml" >"$work/$name/log" 2>&1 &
-  echo "$!" >"$work/$name/pid"
-  wait_http "http://127.0.0.1:$port/v2/" >&2
-  echo "127.0.0.1:$port"
-}
-stop_registry() {
-  local pid
-  pid=$(cat "$work/$1/pid")
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  rm -rf "${work:?}/$1"
-}
+. "$root/scripts/lib/registry.sh"
 
 # make_layout DIR COUNT MIB: an OCI layout with one image (tag v1) of COUNT random layers.
 make_layout() {

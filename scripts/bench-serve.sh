@@ -35,30 +35,18 @@ fi
 
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  stop_all_registries
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
+. "$root/scripts/lib/registry.sh"
 
 # --- the registry, with one image signed by fixtures/keys/p256.key ---------------------------
-reg_port=$(free_port)
-registry="127.0.0.1:$reg_port"
-cat >"$work/registry.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: '$work/storage'
-http:
-  addr: $registry
-YAML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-pids+=($!)
-wait_http "http://$registry/v2/"
+registry=$(start_registry registry)
 
 push_blob() { # file -> digest
   local digest="sha256:$(sha256sum "$1" | cut -d' ' -f1)"
