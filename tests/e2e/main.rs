@@ -38,3 +38,4 @@ mod mirror;
 mod policy;
 mod serve;
 mod smoke;
+mod snapshots;
