@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::dsse::{DsseError, Envelope};
-use crate::intoto::{self, Statement, StatementError};
+use crate::intoto::{self, AttestationError, Statement, StatementError};
 use crate::keys::{KeyPair, PublicKey};
 use crate::verified::Verified;
 
@@ -159,15 +159,11 @@ impl Bundle {
         subject: &Digest,
     ) -> Result<Verified<Statement>, BundleError> {
         let envelope = self.envelope()?;
-        let payload = envelope.verify(keys)?;
-        if payload.value().payload_type != intoto::PAYLOAD_TYPE {
-            return Err(BundleError::NotInToto {
-                found: payload.value().payload_type.clone(),
-            });
-        }
-        let statement = Statement::parse(&payload.value().bytes)?;
-        statement.check_subject(subject)?;
-        Ok(payload.map(|_| statement))
+        intoto::verify_envelope(envelope, keys, subject).map_err(|e| match e {
+            AttestationError::Dsse(e) => BundleError::Dsse(e),
+            AttestationError::NotInToto { found } => BundleError::NotInToto { found },
+            AttestationError::Statement(e) => BundleError::Statement(e),
+        })
     }
 
     fn envelope(&self) -> Result<&Envelope, BundleError> {

@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
+use crate::dsse::{DsseError, Envelope};
+use crate::keys::PublicKey;
+use crate::verified::Verified;
 
 /// DSSE payload type of an in-toto statement.
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -29,9 +32,84 @@ pub fn cosign_predicate_type(name: &str) -> Option<&'static str> {
         "cyclonedx" => "https://cyclonedx.org/bom",
         "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
         "openvex" => "https://openvex.dev/ns",
-        "custom" => "https://cosign.sigstore.dev/attestation/v1",
+        "custom" => COSIGN_CUSTOM_PREDICATE,
         _ => return None,
     })
+}
+
+/// The predicate type cosign's `custom` name stands for; a predicate file of that type that is
+/// not JSON is carried as text, as cosign does.
+pub const COSIGN_CUSTOM_PREDICATE: &str = "https://cosign.sigstore.dev/attestation/v1";
+
+/// A `--type` argument: one of cosign's names, or any URI.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[error(
+    "unknown predicate type {0:?}: use slsaprovenance, slsaprovenance1, link, spdx, spdxjson, \
+     cyclonedx, vuln, openvex, custom, or a URI"
+)]
+pub struct UnknownPredicateType(pub String);
+
+/// The predicate type URI for `name`: one of cosign's names (see [`cosign_predicate_type`]) or
+/// a URI, taken as it is.
+pub fn predicate_type(name: &str) -> Result<String, UnknownPredicateType> {
+    match cosign_predicate_type(name) {
+        Some(uri) => Ok(uri.to_string()),
+        None if name.contains("://") => Ok(name.to_string()),
+        None => Err(UnknownPredicateType(name.to_string())),
+    }
+}
+
+/// The predicate of an attestation of `predicate_type` from the bytes of a predicate file:
+/// JSON, except that a `custom` predicate that is not JSON becomes `{"Data": "<text>"}`, as
+/// cosign writes it.
+pub fn predicate_from_file(
+    predicate_type: &str,
+    bytes: &[u8],
+) -> Result<serde_json::Value, serde_json::Error> {
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(_) if predicate_type == COSIGN_CUSTOM_PREDICATE => {
+            Ok(serde_json::json!({ "Data": String::from_utf8_lossy(bytes) }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Why a DSSE envelope did not yield a verified statement about the expected digest.
+#[non_exhaustive]
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum AttestationError {
+    /// The envelope is malformed or no signature verified.
+    #[error(transparent)]
+    Dsse(#[from] DsseError),
+    /// The envelope verified but does not hold an in-toto statement.
+    #[error("DSSE payload type is \"{found}\", expected {}", PAYLOAD_TYPE)]
+    NotInToto {
+        /// The payload type found.
+        found: String,
+    },
+    /// The statement is malformed or about another digest.
+    #[error(transparent)]
+    Statement(#[from] StatementError),
+}
+
+/// Verifies `envelope` under `keys`, parses the in-toto statement it carries from the signed
+/// bytes, and checks that the statement is about `subject`. The one place where a DSSE
+/// attestation (a bundle's, or a legacy `.att` layer's) becomes a proof.
+pub fn verify_envelope(
+    envelope: &Envelope,
+    keys: &[PublicKey],
+    subject: &Digest,
+) -> Result<Verified<Statement>, AttestationError> {
+    let payload = envelope.verify(keys)?;
+    if payload.value().payload_type != PAYLOAD_TYPE {
+        return Err(AttestationError::NotInToto {
+            found: payload.value().payload_type.clone(),
+        });
+    }
+    let statement = Statement::parse(&payload.value().bytes)?;
+    statement.check_subject(subject)?;
+    Ok(payload.map(|_| statement))
 }
 
 /// Why a statement was rejected.

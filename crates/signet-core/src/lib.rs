@@ -21,6 +21,7 @@
 pub mod bundle;
 pub mod digest;
 pub mod dsse;
+pub mod evidence;
 pub mod intoto;
 pub mod keys;
 pub mod oci;

@@ -13,9 +13,12 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::digest::{Digest, DigestError};
+use crate::keys::{KeyId, PublicKey};
+use crate::verified::Verified;
 
 /// The `type` cosign writes.
 pub const COSIGN_TYPE: &str = "cosign container image signature";
@@ -41,6 +44,49 @@ pub enum SimpleSigningError {
         /// The digest the payload names.
         found: Digest,
     },
+    /// Verification was asked with no key at all; fail closed.
+    #[error("no public keys to verify with")]
+    NoKeys,
+    /// The signature (cosign's `dev.cosignproject.cosign/signature` annotation) is not base64.
+    #[error("signature annotation is not base64")]
+    SignatureEncoding,
+    /// The signature verifies with none of the keys.
+    #[error("signature does not verify with key(s) {}", short_list(.tried))]
+    NotVerified {
+        /// The keys tried.
+        tried: Vec<KeyId>,
+    },
+}
+
+fn short_list(keys: &[KeyId]) -> String {
+    keys.iter().map(KeyId::short).collect::<Vec<_>>().join(", ")
+}
+
+/// Verifies a simple-signing signature over `payload` (the bytes as stored) with one of `keys`,
+/// then parses the payload and checks that it signs `digest`. The one place where a legacy
+/// signature becomes a proof: key check and digest binding together, in this order, so that an
+/// unsigned payload is never parsed for anything but the error message.
+pub fn verify(
+    payload: &[u8],
+    signature_base64: &str,
+    keys: &[PublicKey],
+    digest: &Digest,
+) -> Result<Verified<SimpleSigning>, SimpleSigningError> {
+    if keys.is_empty() {
+        return Err(SimpleSigningError::NoKeys);
+    }
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(signature_base64.trim())
+        .map_err(|_| SimpleSigningError::SignatureEncoding)?;
+    let key = keys
+        .iter()
+        .find(|k| k.verify(payload, &signature).is_ok())
+        .ok_or_else(|| SimpleSigningError::NotVerified {
+            tried: keys.iter().map(|k| k.id().clone()).collect(),
+        })?;
+    let parsed = SimpleSigning::parse(payload)?;
+    parsed.check_digest(digest)?;
+    Ok(Verified::new(parsed, key.id().clone()))
 }
 
 /// A parsed simple-signing payload.
