@@ -288,3 +288,12 @@ pub enum Output {
     /// One JSON object, for scripts.
     Json,
 }
+
+impl From<StorageFormat> for signet_registry::publish::StorageFormat {
+    fn from(format: StorageFormat) -> Self {
+        match format {
+            StorageFormat::Bundle => signet_registry::publish::StorageFormat::Bundle,
+            StorageFormat::Legacy => signet_registry::publish::StorageFormat::Legacy,
+        }
+    }
+}

@@ -12,7 +12,7 @@ use signet_core::keys::KeyPair;
 use signet_core::oci;
 use signet_core::reference::ImageRef;
 use signet_core::simplesigning::SimpleSigning;
-use signet_registry::publish::{self, LegacyLayer};
+use signet_registry::publish::{self, StorageFormat};
 use signet_registry::{Client, ClientOptions, Repository};
 
 use crate::cli::{Run, signet};
@@ -234,11 +234,10 @@ fn statement_about_another_digest_is_denied() {
             COSIGN_SIGN_PREDICATE,
             serde_json::json!({}),
         );
-        let bundle = Bundle::sign_statement(&statement, &pair);
         let subject = publish::subject_descriptor(&repo, &digest.parse().unwrap())
             .await
             .unwrap();
-        publish::push_bundle(&repo, &subject, &bundle)
+        publish::push_statement(&repo, &subject, &statement, &pair, StorageFormat::Bundle)
             .await
             .unwrap();
     });
@@ -302,22 +301,9 @@ fn legacy_signature_for_another_digest_is_denied() {
     let other = Digest::sha256_of(b"another image");
     block_on(async {
         let payload = SimpleSigning::cosign("team/app", &other, BTreeMap::new()).to_cosign_bytes();
-        let signature = base64::engine::general_purpose::STANDARD.encode(pair.sign(&payload));
-        publish::append_legacy(
-            &repo,
-            &digest,
-            "sig",
-            LegacyLayer {
-                media_type: oci::SIMPLE_SIGNING_LAYER,
-                bytes: payload,
-                annotations: BTreeMap::from([(
-                    oci::COSIGN_SIGNATURE_ANNOTATION.to_string(),
-                    signature,
-                )]),
-            },
-        )
-        .await
-        .unwrap();
+        publish::push_simple_signing(&repo, &digest, payload, &pair)
+            .await
+            .unwrap();
     });
     let run = keys
         .run(&["verify", &image, "--key", "ci.pub"])

@@ -12,10 +12,15 @@ use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
 use std::time::{Duration, SystemTime};
 
+use base64::Engine as _;
 use signet_core::bundle::{self, Bundle};
 use signet_core::digest::Digest;
+use signet_core::dsse::Envelope;
+use signet_core::intoto::{self, Statement};
+use signet_core::keys::KeyPair;
 use signet_core::oci::{self, AnyManifest, Descriptor, Manifest};
 use signet_core::reference::{ImageRef, PinnedRef};
+use signet_core::simplesigning::SimpleSigning;
 
 use crate::client::{FetchedManifest, Precondition};
 use crate::error::RegistryError;
@@ -207,6 +212,117 @@ fn legacy_config(layers: &[Descriptor]) -> Vec<u8> {
     })
     .to_string()
     .into_bytes()
+}
+
+/// How a signature or attestation is stored next to the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StorageFormat {
+    /// cosign v3's layout: a Sigstore bundle pushed as an OCI 1.1 referrer.
+    #[default]
+    Bundle,
+    /// cosign's legacy tags: a layer appended to `sha256-<hex>.sig` or `.att`.
+    Legacy,
+}
+
+/// Signs the image `pinned` (described by `subject`, see [`resolve_subject`]) in `repo` with
+/// `pair` (`signet sign`): cosign's plain-signature statement (predicate type
+/// `https://sigstore.dev/cosign/sign/v1`, the annotations in the predicate) in a bundle, or a
+/// cosign simple-signing payload in the legacy `.sig` tag, with the annotations in its
+/// `optional` field. Returns the digest of the manifest pushed.
+pub async fn sign(
+    repo: &Repository,
+    pinned: &PinnedRef,
+    subject: &Descriptor,
+    pair: &KeyPair,
+    format: StorageFormat,
+    annotations: BTreeMap<String, String>,
+) -> Result<Digest, RegistryError> {
+    match format {
+        StorageFormat::Bundle => {
+            let predicate = if annotations.is_empty() {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({ "annotations": annotations })
+            };
+            let statement = Statement::new(
+                &pinned.name(),
+                pinned.digest(),
+                intoto::COSIGN_SIGN_PREDICATE,
+                predicate,
+            );
+            push_statement(repo, subject, &statement, pair, format).await
+        }
+        StorageFormat::Legacy => {
+            let payload = SimpleSigning::cosign(&pinned.name(), pinned.digest(), annotations)
+                .to_cosign_bytes();
+            push_simple_signing(repo, pinned.digest(), payload, pair).await
+        }
+    }
+}
+
+/// Attests the image `pinned` (described by `subject`) in `repo` with `pair`
+/// (`signet attest`): an in-toto statement about its digest with `predicate_type` and
+/// `predicate`, as a bundle referrer or in the legacy `.att` tag. Returns the digest of the
+/// manifest pushed.
+pub async fn attest(
+    repo: &Repository,
+    pinned: &PinnedRef,
+    subject: &Descriptor,
+    pair: &KeyPair,
+    format: StorageFormat,
+    predicate_type: &str,
+    predicate: serde_json::Value,
+) -> Result<Digest, RegistryError> {
+    let statement = Statement::new(&pinned.name(), pinned.digest(), predicate_type, predicate);
+    push_statement(repo, subject, &statement, pair, format).await
+}
+
+/// Signs `statement` with `pair` (DSSE) and stores it next to `subject`: a bundle referrer,
+/// or a layer of the legacy `.att` tag with the predicate type annotation cosign writes. The
+/// statement is taken as given (tests use this to store statements about other digests).
+pub async fn push_statement(
+    repo: &Repository,
+    subject: &Descriptor,
+    statement: &Statement,
+    pair: &KeyPair,
+    format: StorageFormat,
+) -> Result<Digest, RegistryError> {
+    match format {
+        StorageFormat::Bundle => {
+            let bundle = Bundle::sign_statement(statement, pair);
+            Ok(push_bundle(repo, subject, &bundle).await?.digest)
+        }
+        StorageFormat::Legacy => {
+            let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, &statement.to_json(), pair);
+            let layer = LegacyLayer {
+                media_type: oci::DSSE_LAYER,
+                bytes: envelope.to_json(),
+                annotations: BTreeMap::from([(
+                    oci::LEGACY_PREDICATE_TYPE_ANNOTATION.to_string(),
+                    statement.predicate_type.clone(),
+                )]),
+            };
+            append_legacy(repo, &subject.digest, "att", layer).await
+        }
+    }
+}
+
+/// Signs the simple-signing `payload` bytes with `pair` and appends them to the legacy `.sig`
+/// tag of `subject`, the signature (base64) in cosign's annotation. The payload is taken as
+/// given (tests use this to store payloads about other digests).
+pub async fn push_simple_signing(
+    repo: &Repository,
+    subject: &Digest,
+    payload: Vec<u8>,
+    pair: &KeyPair,
+) -> Result<Digest, RegistryError> {
+    let signature = base64::engine::general_purpose::STANDARD.encode(pair.sign(&payload));
+    let layer = LegacyLayer {
+        media_type: oci::SIMPLE_SIGNING_LAYER,
+        bytes: payload,
+        annotations: BTreeMap::from([(oci::COSIGN_SIGNATURE_ANNOTATION.to_string(), signature)]),
+    };
+    append_legacy(repo, subject, "sig", layer).await
 }
 
 /// `t` as RFC 3339 UTC with seconds (`2026-11-26T18:30:00Z`).
