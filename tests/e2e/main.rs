@@ -25,6 +25,7 @@ mod attest;
 #[allow(dead_code, reason = "helpers shared by the suites that run the binary")]
 mod cli;
 mod credentials;
+mod evidence;
 #[allow(
     dead_code,
     reason = "a test server for the suites; not every suite uses every knob"

@@ -5,17 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use base64::Engine as _;
-use signet_core::bundle::Bundle;
-use signet_core::dsse::Envelope;
-use signet_core::intoto::{self, Statement};
+use signet_core::intoto;
 use signet_core::keys::PublicKey;
-use signet_core::oci::{self, Descriptor};
+use signet_core::oci::Descriptor;
 use signet_core::reference::{ImageRef, PinnedRef};
-use signet_core::simplesigning::SimpleSigning;
-use signet_registry::publish::{self, LegacyLayer};
+use signet_registry::publish;
 use signet_registry::{Layout, Location, Repository};
-use signet_verify::Decision;
+use signet_verify::{Decision, Outcome};
 
 use crate::cli::{Output, RegistryArgs, StorageFormat};
 use crate::commands::blob::{load_private_key, load_public_key};
@@ -110,20 +106,6 @@ impl Target {
     }
 }
 
-/// cosign's `--type` names, or any URI.
-pub fn predicate_type_uri(name: &str) -> anyhow::Result<String> {
-    if let Some(uri) = intoto::cosign_predicate_type(name) {
-        return Ok(uri.to_string());
-    }
-    if name.contains("://") {
-        return Ok(name.to_string());
-    }
-    bail!(
-        "unknown predicate type {name:?}: use slsaprovenance, slsaprovenance1, link, spdx, \
-         spdxjson, cyclonedx, vuln, openvex, custom, or a URI"
-    )
-}
-
 fn parse_annotations(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     pairs
         .iter()
@@ -144,50 +126,22 @@ pub async fn sign(
     let annotations = parse_annotations(annotations)?;
     let pair = load_private_key(key)?;
     let target = Target::open(args, image)?;
-    let repo = &target.repo;
     let (pinned, subject) = target.resolve_subject().await?;
-    let pushed = match format {
-        StorageFormat::Bundle => {
-            let predicate = if annotations.is_empty() {
-                serde_json::json!({})
-            } else {
-                serde_json::json!({ "annotations": annotations })
-            };
-            let statement = Statement::new(
-                &pinned.name(),
-                pinned.digest(),
-                intoto::COSIGN_SIGN_PREDICATE,
-                predicate,
-            );
-            let bundle = Bundle::sign_statement(&statement, &pair);
-            publish::push_bundle(repo, &subject, &bundle).await?.digest
-        }
-        StorageFormat::Legacy => {
-            let payload = SimpleSigning::cosign(&pinned.name(), pinned.digest(), annotations)
-                .to_cosign_bytes();
-            let signature = base64::engine::general_purpose::STANDARD.encode(pair.sign(&payload));
-            publish::append_legacy(
-                repo,
-                pinned.digest(),
-                "sig",
-                LegacyLayer {
-                    media_type: oci::SIMPLE_SIGNING_LAYER,
-                    bytes: payload,
-                    annotations: BTreeMap::from([(
-                        oci::COSIGN_SIGNATURE_ANNOTATION.to_string(),
-                        signature,
-                    )]),
-                },
-            )
-            .await?
-        }
-    };
+    let pushed = publish::sign(
+        &target.repo,
+        &pinned,
+        &subject,
+        &pair,
+        format.into(),
+        annotations,
+    )
+    .await?;
     target.save()?;
     eprintln!(
         "Signed {}{} with key {}; pushed {pushed}",
         target.show(&pinned),
         target.as_identity(),
-        pair.public_key().id()
+        pair.public_key().id(),
     );
     crate::output::line(&format!("{pushed}"));
     Ok(ExitCode::SUCCESS)
@@ -201,50 +155,30 @@ pub async fn attest(
     predicate_type: &str,
     format: StorageFormat,
 ) -> anyhow::Result<ExitCode> {
-    let predicate_type = predicate_type_uri(predicate_type)?;
+    let predicate_type = intoto::predicate_type(predicate_type)?;
     let raw = std::fs::read(predicate_path)
         .with_context(|| format!("reading {}", predicate_path.display()))?;
-    let predicate: serde_json::Value = match serde_json::from_slice(&raw) {
-        Ok(v) => v,
-        Err(_) if predicate_type == "https://cosign.sigstore.dev/attestation/v1" => {
-            serde_json::json!({ "Data": String::from_utf8_lossy(&raw) })
-        }
-        Err(e) => bail!("predicate {} is not JSON: {e}", predicate_path.display()),
-    };
+    let predicate = intoto::predicate_from_file(&predicate_type, &raw)
+        .map_err(|e| anyhow::anyhow!("predicate {} is not JSON: {e}", predicate_path.display()))?;
     let pair = load_private_key(key)?;
     let target = Target::open(args, image)?;
-    let repo = &target.repo;
     let (pinned, subject) = target.resolve_subject().await?;
-    let statement = Statement::new(&pinned.name(), pinned.digest(), &predicate_type, predicate);
-    let pushed = match format {
-        StorageFormat::Bundle => {
-            let bundle = Bundle::sign_statement(&statement, &pair);
-            publish::push_bundle(repo, &subject, &bundle).await?.digest
-        }
-        StorageFormat::Legacy => {
-            let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, &statement.to_json(), &pair);
-            publish::append_legacy(
-                repo,
-                pinned.digest(),
-                "att",
-                LegacyLayer {
-                    media_type: oci::DSSE_LAYER,
-                    bytes: envelope.to_json(),
-                    annotations: BTreeMap::from([(
-                        oci::LEGACY_PREDICATE_TYPE_ANNOTATION.to_string(),
-                        predicate_type.clone(),
-                    )]),
-                },
-            )
-            .await?
-        }
-    };
+    let pushed = publish::attest(
+        &target.repo,
+        &pinned,
+        &subject,
+        &pair,
+        format.into(),
+        &predicate_type,
+        predicate,
+    )
+    .await?;
     target.save()?;
     eprintln!(
         "Attested {}{} ({predicate_type}) with key {}; pushed {pushed}",
         target.show(&pinned),
         target.as_identity(),
-        pair.public_key().id()
+        pair.public_key().id(),
     );
     crate::output::line(&format!("{pushed}"));
     Ok(ExitCode::SUCCESS)
@@ -302,7 +236,7 @@ pub fn print_decision(
             crate::output::stdout(&text);
         }
     }
-    Ok(if decision.allowed {
+    Ok(if decision.allowed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -310,10 +244,10 @@ pub fn print_decision(
 }
 
 pub fn decision_text(d: &Decision) -> String {
-    let verdict = match (d.allowed, d.would_deny) {
-        (true, true) => "ALLOWED (dry run: the rule would DENY)",
-        (true, false) => "ALLOWED",
-        (false, _) => "DENIED",
+    let verdict = match d.outcome {
+        Outcome::AllowedDryRunWouldDeny => "ALLOWED (dry run: the rule would DENY)",
+        Outcome::Allowed => "ALLOWED",
+        Outcome::Denied => "DENIED",
     };
     let mut out = format!("{verdict} {}\n", d.image);
     out.push_str(&format!("  rule: {} ({})\n", d.rule, d.enforcement));
@@ -333,12 +267,16 @@ pub fn decision_text(d: &Decision) -> String {
     }
     // Evidence that verified for one attestor is "rejected" by the others' keys; that is noise
     // here (the JSON output keeps it).
-    for r in d.rejected.iter().filter(|r| {
-        !d.accepted.iter().any(|a| {
-            r.location == a.location || r.location.starts_with(&format!("{} (", a.location))
-        })
-    }) {
-        out.push_str(&format!("  rejected {}: {}\n", r.location, r.reason));
+    for r in d
+        .rejected
+        .iter()
+        .filter(|r| !d.accepted.iter().any(|a| r.location == a.location))
+    {
+        out.push_str(&format!(
+            "  rejected {}: {}\n",
+            r.location.with_format(),
+            r.reason
+        ));
     }
     out
 }

@@ -1,8 +1,15 @@
 //! The decision: allow or deny, always with reasons a person can act on.
 //!
-//! Its JSON form is the contract of `signet verify --output json` and of the daemon's verify API.
+//! Its JSON form is the contract of `signet verify --output json` and of the daemon's verify API;
+//! the types here are typed (an outcome, an enforcement, an optional digest, typed locations and
+//! rejections) and serialise to exactly the JSON of earlier releases (`tests/e2e/snapshots/`).
 
 use serde::Serialize;
+use signet_core::digest::Digest;
+use signet_core::evidence::Location;
+use signet_core::keys::KeyId;
+
+pub use signet_core::evidence::{Rejected, Rejection};
 
 /// One attestor's part in a decision.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -19,28 +26,78 @@ pub struct AttestorResult {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AcceptedReport {
     /// Where it is.
-    pub location: String,
+    pub location: Location,
     /// Its predicate type.
     #[serde(rename = "predicateType")]
     pub predicate_type: String,
     /// The key that verified it.
-    #[serde(rename = "keyId")]
-    pub key_id: String,
+    #[serde(rename = "keyId", serialize_with = "display")]
+    pub key_id: KeyId,
+}
+
+fn display<S: serde::Serializer>(value: &KeyId, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+/// Whether the image may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Admitted: the rule allows it.
+    Allowed,
+    /// Refused.
+    Denied,
+    /// Admitted by a dry-run rule that would have denied it (the reasons say why).
+    AllowedDryRunWouldDeny,
+}
+
+impl Outcome {
+    /// Whether the image may run (a dry-run would-deny may).
+    pub fn allowed(self) -> bool {
+        !matches!(self, Outcome::Denied)
+    }
+}
+
+/// How the rule that decided is enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Enforcement {
+    /// Denials block (`ENFORCED_BLOCK_AND_AUDIT_LOG`; also `--key` verification).
+    #[serde(rename = "enforced")]
+    Enforced,
+    /// Denials are only reported (`DRYRUN_AUDIT_LOG_ONLY`).
+    #[serde(rename = "dryrun")]
+    DryRun,
+}
+
+impl Enforcement {
+    /// `enforced` or `dryrun`, as in the JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enforcement::Enforced => "enforced",
+            Enforcement::DryRun => "dryrun",
+        }
+    }
+}
+
+impl std::fmt::Display for Enforcement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The outcome of a verification.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Decision {
-    /// Whether the image may run.
-    pub allowed: bool,
+    /// Allowed, denied, or allowed by a dry-run rule that would deny.
+    pub outcome: Outcome,
     /// The image as given.
     pub image: String,
-    /// The digest that was verified.
-    pub digest: String,
+    /// The digest that was verified; `None` when no registry was asked (allowlist, exemption,
+    /// a rule that needs no evidence on a tag-only reference).
+    pub digest: Option<Digest>,
     /// The rule that applied.
     pub rule: String,
-    /// `enforced` or `dryrun`.
-    pub enforcement: String,
+    /// How that rule is enforced.
+    pub enforcement: Enforcement,
     /// Each required attestor and whether it was satisfied.
     pub attestors: Vec<AttestorResult>,
     /// Why, in order: what failed first.
@@ -49,16 +106,96 @@ pub struct Decision {
     pub accepted: Vec<AcceptedReport>,
     /// Evidence that did not, with reasons.
     pub rejected: Vec<Rejected>,
-    /// In dry-run, whether the rule would have denied (then `reasons` say why).
-    #[serde(rename = "wouldDeny", skip_serializing_if = "std::ops::Not::not")]
-    pub would_deny: bool,
 }
 
-/// A piece of evidence that did not count, and why.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Rejected {
-    /// Where it is.
-    pub location: String,
-    /// Why it was rejected.
-    pub reason: String,
+impl Decision {
+    /// Whether the image may run (also when a dry-run rule would have denied it).
+    pub fn allowed(&self) -> bool {
+        self.outcome.allowed()
+    }
+
+    /// Whether a dry-run rule admitted what it would have denied.
+    pub fn would_deny(&self) -> bool {
+        self.outcome == Outcome::AllowedDryRunWouldDeny
+    }
+}
+
+/// The JSON shape, field for field and in order, of the decision of earlier releases.
+#[derive(Serialize)]
+struct Wire<'d> {
+    allowed: bool,
+    image: &'d str,
+    /// `""` when no digest was verified.
+    digest: String,
+    rule: &'d str,
+    enforcement: Enforcement,
+    attestors: &'d [AttestorResult],
+    reasons: &'d [String],
+    accepted: &'d [AcceptedReport],
+    rejected: &'d [Rejected],
+    #[serde(rename = "wouldDeny", skip_serializing_if = "std::ops::Not::not")]
+    would_deny: bool,
+}
+
+impl Serialize for Decision {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            allowed: self.allowed(),
+            image: &self.image,
+            digest: self
+                .digest
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            rule: &self.rule,
+            enforcement: self.enforcement,
+            attestors: &self.attestors,
+            reasons: &self.reasons,
+            accepted: &self.accepted,
+            rejected: &self.rejected,
+            would_deny: self.would_deny(),
+        }
+        .serialize(serializer)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn decision(outcome: Outcome, enforcement: Enforcement) -> Decision {
+        Decision {
+            outcome,
+            image: "r.example/app@sha256:x".into(),
+            digest: None,
+            rule: "default".into(),
+            enforcement,
+            attestors: Vec::new(),
+            reasons: Vec::new(),
+            accepted: Vec::new(),
+            rejected: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn json_keeps_the_old_shape() {
+        let allowed =
+            serde_json::to_string(&decision(Outcome::Allowed, Enforcement::Enforced)).unwrap();
+        assert_eq!(
+            allowed,
+            r#"{"allowed":true,"image":"r.example/app@sha256:x","digest":"","rule":"default","enforcement":"enforced","attestors":[],"reasons":[],"accepted":[],"rejected":[]}"#
+        );
+        let dry = serde_json::to_string(&decision(
+            Outcome::AllowedDryRunWouldDeny,
+            Enforcement::DryRun,
+        ))
+        .unwrap();
+        assert!(dry.starts_with(r#"{"allowed":true,"#), "{dry}");
+        assert!(dry.ends_with(r#""rejected":[],"wouldDeny":true}"#), "{dry}");
+        let denied =
+            serde_json::to_string(&decision(Outcome::Denied, Enforcement::Enforced)).unwrap();
+        assert!(denied.starts_with(r#"{"allowed":false,"#), "{denied}");
+        assert!(!denied.contains("wouldDeny"), "{denied}");
+    }
 }

@@ -17,7 +17,10 @@ use std::collections::BTreeMap;
 use signet_core::digest::Digest;
 use signet_core::reference::ImageRef;
 
-use crate::decision::{AcceptedReport, AttestorResult, Decision, Rejected};
+use signet_core::evidence::Location;
+use signet_core::keys::KeyId;
+
+use crate::decision::{AcceptedReport, AttestorResult, Decision, Enforcement, Outcome, Rejected};
 use crate::model::{
     Attestor, AttestorName, EnforcementMode, EvaluationMode, Policy, Rule, SignedIdentity,
 };
@@ -33,26 +36,30 @@ pub struct AdmissionContext {
     pub service_account: Option<String>,
 }
 
-/// One piece of evidence that verified with one of an attestor's keys and binds the digest.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attested {
-    /// Where it is (referrer digest, legacy tag and layer).
-    pub location: String,
+/// A piece of evidence that verified with one of an attestor's keys and binds the digest, as
+/// the policy sees it.
+///
+/// The one implementation in signet is `signet_verify::Accepted`, which only the verifier can
+/// construct; this crate stays pure by judging through this trait rather than by verifying.
+/// Tests implement it on plain structs.
+pub trait Proof: std::fmt::Debug {
+    /// Where it is.
+    fn location(&self) -> &Location;
     /// The key that verified it.
-    pub key_id: String,
+    fn key_id(&self) -> &KeyId;
     /// Its predicate type (`https://sigstore.dev/cosign/sign/v1` for plain signatures).
-    pub predicate_type: String,
-    /// The verified in-toto statement, for attestations (conditions run over it).
-    pub statement: Option<serde_json::Value>,
+    fn predicate_type(&self) -> &str;
+    /// The verified in-toto statement as JSON, for attestations (conditions run over it).
+    fn statement(&self) -> Option<&serde_json::Value>;
     /// The `docker-reference` a simple-signing payload signed, for identity checks.
-    pub signed_reference: Option<String>,
+    fn signed_reference(&self) -> Option<&str>;
 }
 
 /// What verified (and what did not) for one attestor.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AttestorEvidence {
+#[derive(Debug, Clone, Default)]
+pub struct AttestorEvidence<'e> {
     /// Evidence that verified with the attestor's keys.
-    pub accepted: Vec<Attested>,
+    pub accepted: Vec<&'e dyn Proof>,
     /// Evidence that did not, with reasons.
     pub rejected: Vec<Rejected>,
 }
@@ -164,7 +171,7 @@ impl Policy {
         image: &ImageRef,
         digest: Option<&Digest>,
         ctx: &AdmissionContext,
-        evidence: &BTreeMap<AttestorName, AttestorEvidence>,
+        evidence: &BTreeMap<AttestorName, AttestorEvidence<'_>>,
     ) -> Decision {
         let name = image.name();
         let shown = match digest {
@@ -172,16 +179,15 @@ impl Policy {
             None => image.to_string(),
         };
         let mut decision = Decision {
-            allowed: false,
+            outcome: Outcome::Denied,
             image: shown,
-            digest: digest.map(ToString::to_string).unwrap_or_default(),
+            digest: digest.cloned(),
             rule: String::new(),
-            enforcement: "enforced".into(),
+            enforcement: Enforcement::Enforced,
             attestors: Vec::new(),
             reasons: Vec::new(),
             accepted: Vec::new(),
             rejected: Vec::new(),
-            would_deny: false,
         };
         if self.untrusted_registry(&name) {
             decision.rule = "registryAllowlist".into();
@@ -197,7 +203,7 @@ impl Policy {
             return decision;
         }
         if let Some(pattern) = self.exempt_pattern(&name) {
-            decision.allowed = true;
+            decision.outcome = Outcome::Allowed;
             decision.rule = "admissionWhitelistPatterns".into();
             decision
                 .reasons
@@ -241,9 +247,9 @@ impl Policy {
                     }
                     if let Some(used) = result.used {
                         decision.accepted.push(AcceptedReport {
-                            location: used.location.clone(),
-                            predicate_type: used.predicate_type.clone(),
-                            key_id: used.key_id.clone(),
+                            location: used.location().clone(),
+                            predicate_type: used.predicate_type().to_string(),
+                            key_id: used.key_id().clone(),
                         });
                     }
                     decision.rejected.extend(found.rejected.iter().cloned());
@@ -256,24 +262,22 @@ impl Policy {
                 reasons
             }
         };
-        decision.rejected.sort_by(|a, b| {
-            (a.location.as_str(), a.reason.as_str()).cmp(&(b.location.as_str(), b.reason.as_str()))
-        });
+        // Sorted as people read them (location with its format, then reason), so the order
+        // does not depend on the order evidence was fetched in.
+        decision
+            .rejected
+            .sort_by_cached_key(|r| (r.location.with_format(), r.reason.to_string()));
         decision.rejected.dedup();
         let denied = !denial_reasons.is_empty();
         decision.reasons = denial_reasons;
-        match (denied, chosen.rule.enforcement) {
-            (false, _) => decision.allowed = true,
-            (true, EnforcementMode::Enforced) => decision.allowed = false,
-            (true, EnforcementMode::DryRun) => {
-                decision.allowed = true;
-                decision.enforcement = "dryrun".into();
-                decision.would_deny = true;
-            }
-        }
         if chosen.rule.enforcement == EnforcementMode::DryRun {
-            decision.enforcement = "dryrun".into();
+            decision.enforcement = Enforcement::DryRun;
         }
+        decision.outcome = match (denied, chosen.rule.enforcement) {
+            (false, _) => Outcome::Allowed,
+            (true, EnforcementMode::Enforced) => Outcome::Denied,
+            (true, EnforcementMode::DryRun) => Outcome::AllowedDryRunWouldDeny,
+        };
         decision
     }
 }
@@ -288,7 +292,7 @@ fn display_without_digest(image: &ImageRef) -> String {
 struct Judgement<'e> {
     satisfied: bool,
     reason: String,
-    used: Option<&'e Attested>,
+    used: Option<&'e dyn Proof>,
 }
 
 /// Whether `attestor` attested `digest`: some evidence verified with its keys, has its
@@ -297,7 +301,7 @@ fn judge<'e>(
     attestor: &Attestor,
     image: &ImageRef,
     digest: &Digest,
-    found: &'e AttestorEvidence,
+    found: &AttestorEvidence<'e>,
 ) -> Judgement<'e> {
     let keys = attestor
         .keys
@@ -321,20 +325,21 @@ fn judge<'e>(
         };
     }
     let mut failures = Vec::new();
-    for candidate in &found.accepted {
+    for &candidate in &found.accepted {
+        let location = candidate.location();
         if let Some(wanted) = &attestor.predicate_type
-            && &candidate.predicate_type != wanted
+            && candidate.predicate_type() != wanted
         {
             failures.push(format!(
-                "{} has predicate type {}, not {wanted}",
-                candidate.location, candidate.predicate_type
+                "{location} has predicate type {}, not {wanted}",
+                candidate.predicate_type()
             ));
             continue;
         }
-        if let Some(signed) = &candidate.signed_reference
+        if let Some(signed) = candidate.signed_reference()
             && let Err(why) = identity_matches(&attestor.signed_identity, image, signed)
         {
-            failures.push(format!("{}: {why}", candidate.location));
+            failures.push(format!("{location}: {why}"));
             continue;
         }
         match conditions_hold(attestor, candidate) {
@@ -342,13 +347,14 @@ fn judge<'e>(
                 return Judgement {
                     satisfied: true,
                     reason: format!(
-                        "{} signed by {} ({})",
-                        candidate.location, candidate.key_id, candidate.predicate_type
+                        "{location} signed by {} ({})",
+                        candidate.key_id(),
+                        candidate.predicate_type()
                     ),
                     used: Some(candidate),
                 };
             }
-            Err(why) => failures.push(format!("{}: {why}", candidate.location)),
+            Err(why) => failures.push(format!("{location}: {why}")),
         }
     }
     Judgement {
@@ -358,11 +364,11 @@ fn judge<'e>(
     }
 }
 
-fn conditions_hold(attestor: &Attestor, candidate: &Attested) -> Result<(), String> {
+fn conditions_hold(attestor: &Attestor, candidate: &dyn Proof) -> Result<(), String> {
     if attestor.conditions.is_empty() {
         return Ok(());
     }
-    let Some(statement) = &candidate.statement else {
+    let Some(statement) = candidate.statement() else {
         return Err("conditions need an in-toto attestation; this is a plain signature".into());
     };
     let mut context = cel::Context::default();

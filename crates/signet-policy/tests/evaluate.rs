@@ -12,10 +12,54 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use signet_core::digest::Digest;
+use signet_core::evidence::{Format, Location};
+use signet_core::keys::KeyId;
 use signet_core::reference::ImageRef;
 use signet_policy::Policy;
-use signet_policy::evaluate::{AdmissionContext, Attested, AttestorEvidence, Need};
+use signet_policy::evaluate::{AdmissionContext, AttestorEvidence, Need, Proof};
 use signet_policy::model::AttestorName;
+
+/// Evidence as `signet-verify` hands it over once checked, built by hand for these tests
+/// (the policy engine judges through the [`Proof`] trait).
+#[derive(Debug, Clone, PartialEq)]
+struct Attested {
+    location: Location,
+    key_id: KeyId,
+    predicate_type: String,
+    statement: Option<serde_json::Value>,
+    signed_reference: Option<String>,
+}
+
+impl Proof for Attested {
+    fn location(&self) -> &Location {
+        &self.location
+    }
+    fn key_id(&self) -> &KeyId {
+        &self.key_id
+    }
+    fn predicate_type(&self) -> &str {
+        &self.predicate_type
+    }
+    fn statement(&self) -> Option<&serde_json::Value> {
+        self.statement.as_ref()
+    }
+    fn signed_reference(&self) -> Option<&str> {
+        self.signed_reference.as_deref()
+    }
+}
+
+/// A location named after `name` (a legacy layer of a tag called `name`).
+fn at(name: &str) -> Location {
+    Location::LegacyLayer {
+        format: Format::LegacySignature,
+        tag: name.to_string(),
+        index: 0,
+    }
+}
+
+fn key() -> KeyId {
+    KeyId::of_spki_der(b"test key")
+}
 
 fn keys_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/keys")
@@ -63,8 +107,8 @@ fn image(s: &str) -> ImageRef {
 
 fn signature(location: &str) -> Attested {
     Attested {
-        location: location.into(),
-        key_id: "sha256:k".into(),
+        location: at(location),
+        key_id: key(),
         predicate_type: "https://sigstore.dev/cosign/sign/v1".into(),
         statement: Some(serde_json::json!({"predicate": {}})),
         signed_reference: None,
@@ -77,22 +121,24 @@ fn vuln(severities: &[&str]) -> Attested {
         .map(|s| serde_json::json!({"id": "CVE-1", "severity": s}))
         .collect();
     Attested {
-        location: "referrer sha256:v".into(),
-        key_id: "sha256:k".into(),
+        location: Location::Referrer(Digest::sha256_of(b"v")),
+        key_id: key(),
         predicate_type: "https://cosign.sigstore.dev/attestation/vuln/v1".into(),
         statement: Some(serde_json::json!({"predicate": {"scanner": {"result": results}}})),
         signed_reference: None,
     }
 }
 
-fn evidence(entries: &[(&str, Vec<Attested>)]) -> BTreeMap<AttestorName, AttestorEvidence> {
+fn evidence<'e>(
+    entries: &'e [(&str, Vec<Attested>)],
+) -> BTreeMap<AttestorName, AttestorEvidence<'e>> {
     entries
         .iter()
         .map(|(name, accepted)| {
             (
                 AttestorName(name.to_string()),
                 AttestorEvidence {
-                    accepted: accepted.clone(),
+                    accepted: accepted.iter().map(|a| a as &dyn Proof).collect(),
                     rejected: Vec::new(),
                 },
             )
@@ -164,7 +210,7 @@ fn every_required_attestor_must_have_attested() {
             ("qa", vec![signature("b")]),
         ]),
     );
-    assert!(both.allowed, "{both:?}");
+    assert!(both.allowed(), "{both:?}");
     assert_eq!(both.rule, "default");
     assert_eq!(both.attestors.len(), 2);
 
@@ -174,7 +220,7 @@ fn every_required_attestor_must_have_attested() {
         &ctx(None, None, None),
         &evidence(&[("build", vec![signature("a")])]),
     );
-    assert!(!only_build.allowed);
+    assert!(!only_build.allowed());
     assert_eq!(only_build.reasons.len(), 1, "{:?}", only_build.reasons);
     assert!(only_build.reasons[0].starts_with("attestor qa: no attestation signed by key"));
     assert!(only_build.reasons[0].contains(&digest().to_string()));
@@ -193,7 +239,7 @@ fn always_allow_and_always_deny() {
             &ctx(None, Some("sandbox"), None),
             &none
         )
-        .allowed
+        .allowed()
     );
     let denied = p.evaluate(
         &img,
@@ -201,7 +247,7 @@ fn always_allow_and_always_deny() {
         &ctx(None, Some("locked"), None),
         &none,
     );
-    assert!(!denied.allowed);
+    assert!(!denied.allowed());
     assert_eq!(
         denied.reasons,
         ["rule namespace locked denies every image (ALWAYS_DENY)"]
@@ -221,9 +267,9 @@ fn dry_run_admits_and_reports_what_it_would_deny() {
         &ctx(None, Some("trial"), None),
         &BTreeMap::new(),
     );
-    assert!(d.allowed);
-    assert!(d.would_deny);
-    assert_eq!(d.enforcement, "dryrun");
+    assert!(d.allowed());
+    assert!(d.would_deny());
+    assert_eq!(d.enforcement.as_str(), "dryrun");
     assert!(d.reasons[0].starts_with("attestor qa:"), "{:?}", d.reasons);
 }
 
@@ -233,11 +279,11 @@ fn exempt_pattern_never_admits_an_untrusted_registry() {
     let none = BTreeMap::new();
     let c = ctx(None, None, None);
     let exempt = p.evaluate(&image("registry.corp/base/debian:12"), None, &c, &none);
-    assert!(exempt.allowed);
+    assert!(exempt.allowed());
     assert_eq!(exempt.rule, "admissionWhitelistPatterns");
     // docker.io/library/* is exempt, but docker.io is not an allowed registry.
     let hub = p.evaluate(&image("alpine:3.19"), None, &c, &none);
-    assert!(!hub.allowed);
+    assert!(!hub.allowed());
     assert_eq!(hub.rule, "registryAllowlist");
     assert!(hub.reasons[0].contains("docker.io/library/alpine is not in a trusted registry"));
     // Untrusted even in a namespace that allows everything.
@@ -247,7 +293,7 @@ fn exempt_pattern_never_admits_an_untrusted_registry() {
         &ctx(None, Some("sandbox"), None),
         &none,
     );
-    assert!(!anywhere.allowed);
+    assert!(!anywhere.allowed());
     assert!(matches!(
         p.needs(&image("evil.example/app"), &c),
         Need::Nothing
@@ -260,7 +306,7 @@ fn exempt_pattern_never_admits_an_untrusted_registry() {
             &ctx(None, Some("sandbox"), None),
             &none
         )
-        .allowed
+        .allowed()
     );
     assert!(
         p.evaluate(
@@ -269,7 +315,7 @@ fn exempt_pattern_never_admits_an_untrusted_registry() {
             &ctx(None, Some("sandbox"), None),
             &none
         )
-        .allowed
+        .allowed()
     );
 }
 
@@ -287,10 +333,10 @@ fn cel_conditions_pass_fail_and_error() {
         )
     };
     let clean = run(vuln(&["LOW", "HIGH"]));
-    assert!(clean.allowed, "{:?}", clean.reasons);
+    assert!(clean.allowed(), "{:?}", clean.reasons);
 
     let critical = run(vuln(&["LOW", "CRITICAL"]));
-    assert!(!critical.allowed);
+    assert!(!critical.allowed());
     assert!(
         critical.reasons[0].contains("is false"),
         "{:?}",
@@ -301,7 +347,7 @@ fn cel_conditions_pass_fail_and_error() {
     let mut broken = vuln(&[]);
     broken.statement = Some(serde_json::json!({"predicate": {"unexpected": true}}));
     let errored = run(broken);
-    assert!(!errored.allowed);
+    assert!(!errored.allowed());
     assert!(
         errored.reasons[0].contains("failed"),
         "{:?}",
@@ -310,7 +356,7 @@ fn cel_conditions_pass_fail_and_error() {
 
     // A plain signature by the vuln key is not a vulnerability attestation.
     let wrong_type = run(signature("s"));
-    assert!(!wrong_type.allowed);
+    assert!(!wrong_type.allowed());
     assert!(wrong_type.reasons[0].contains("not https://cosign.sigstore.dev/attestation/vuln/v1"));
 }
 
@@ -361,7 +407,8 @@ attestors:
 fn evaluation_is_deterministic() {
     let p = with_rules(RULES);
     let img = image("registry.corp/team/app:v1");
-    let e = evidence(&[("build", vec![signature("a"), signature("b")])]);
+    let entries = [("build", vec![signature("a"), signature("b")])];
+    let e = evidence(&entries);
     let first =
         serde_json::to_string(&p.evaluate(&img, Some(&digest()), &ctx(None, None, None), &e))
             .unwrap();

@@ -14,8 +14,8 @@ use signet_policy::Policy;
 use signet_policy::evaluate::Need;
 use signet_policy::model::EnforcementMode;
 use signet_registry::{Client, Repository};
-use signet_verify::evidence::{self, Evidence, Filter};
 use signet_verify::{AdmissionContext, Decision};
+use signet_verify::{Evidence, Filter};
 
 use crate::audit::Audit;
 use crate::metrics::{CacheKind, Metrics};
@@ -69,7 +69,7 @@ impl Expiry<DecisionKey, Arc<Decision>> for DecisionExpiry {
         decision: &Arc<Decision>,
         _created_at: Instant,
     ) -> Option<Duration> {
-        Some(if decision.allowed && !decision.would_deny {
+        Some(if decision.outcome == signet_verify::Outcome::Allowed {
             self.allow
         } else {
             self.deny
@@ -279,7 +279,10 @@ impl App {
                     )
                 })
                 .await
-                .map(Arc::new)
+                .map(|decision| {
+                    self.metrics.rejected(&decision.rejected);
+                    Arc::new(decision)
+                })
                 .map_err(|e| format!("verification task failed: {e}"))
             }))
             .await;
@@ -307,7 +310,7 @@ impl App {
                 let repo = Repository::new(&self.client, &image);
                 // Everything signet reads, whatever the rule asks for: the evidence is shared
                 // by every rule and attestor that looks at this digest.
-                match Box::pin(evidence::gather(&repo, pinned, &Filter::default())).await {
+                match Box::pin(signet_verify::gather(&repo, pinned, &Filter::default())).await {
                     Ok(found) => Ok(Arc::new(found)),
                     Err(e) => {
                         self.metrics.registry_error(&e);

@@ -34,8 +34,8 @@ pub(crate) struct ImageRecord {
     /// The image as written in the pod spec.
     pub(crate) image: String,
     /// The digest verified, if known.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub(crate) digest: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) digest: Option<String>,
     /// The rule that applied, if any.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub(crate) rule: String,

@@ -7,6 +7,7 @@ use json_patch::jsonptr::PointerBuf;
 use json_patch::{Patch, PatchOperation, ReplaceOperation};
 use kube_core::Status;
 use kube_core::admission::AdmissionResponse;
+use signet_core::digest::Digest;
 use signet_core::reference::ImageRef;
 use signet_verify::AdmissionContext;
 use tokio::time::Instant;
@@ -46,7 +47,7 @@ impl State {
 #[derive(Debug, Clone)]
 struct ImageResult {
     image: String,
-    digest: String,
+    digest: Option<Digest>,
     rule: String,
     state: State,
     reasons: Vec<String>,
@@ -63,7 +64,7 @@ impl ImageResult {
     fn record(&self) -> ImageRecord {
         ImageRecord {
             image: self.image.clone(),
-            digest: self.digest.clone(),
+            digest: self.digest.as_ref().map(ToString::to_string),
             rule: self.rule.clone(),
             result: self.state.as_str(),
             reasons: self.reasons.clone(),
@@ -123,8 +124,7 @@ fn event(kind: EventKind, uid: &str, w: &Workload, rule: &str, results: &[ImageR
     event.images = distinct_images(w).into_iter().map(str::to_string).collect();
     event.digests = results
         .iter()
-        .filter(|r| !r.digest.is_empty())
-        .map(|r| r.digest.clone())
+        .filter_map(|r| r.digest.as_ref().map(ToString::to_string))
         .collect();
     event.rule = Some(rule.to_string());
     event.reasons = results
@@ -180,7 +180,7 @@ pub(crate) async fn validate(app: &App, review: Review) -> Checked {
                 Err(e) => {
                     return ImageResult {
                         image: written.to_string(),
-                        digest: String::new(),
+                        digest: None,
                         rule: String::new(),
                         state: State::Denied,
                         reasons: vec![format!("not a valid image reference: {e}")],
@@ -290,18 +290,16 @@ fn result(written: &str, image: &ImageRef, verdict: Verdict) -> ImageResult {
             image: written.to_string(),
             digest: decision.digest.clone(),
             rule: decision.rule.clone(),
-            state: if !decision.allowed {
-                State::Denied
-            } else if decision.would_deny {
-                State::WouldDeny
-            } else {
-                State::Allowed
+            state: match decision.outcome {
+                signet_verify::Outcome::Denied => State::Denied,
+                signet_verify::Outcome::AllowedDryRunWouldDeny => State::WouldDeny,
+                signet_verify::Outcome::Allowed => State::Allowed,
             },
             reasons: decision.reasons.clone(),
         },
         Verdict::TagOnly { rule, dry_run } => ImageResult {
             image: written.to_string(),
-            digest: String::new(),
+            digest: None,
             rule,
             state: if dry_run {
                 State::WouldDeny
@@ -312,7 +310,7 @@ fn result(written: &str, image: &ImageRef, verdict: Verdict) -> ImageResult {
         },
         Verdict::Failed(reason) => ImageResult {
             image: written.to_string(),
-            digest: String::new(),
+            digest: None,
             rule: String::new(),
             state: State::Unverified,
             reasons: vec![reason],

@@ -9,6 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use signet_registry::RegistryError;
+use signet_verify::{Rejected, Rejection};
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +104,7 @@ pub(crate) struct Metrics {
     registry_requests: Counter,
     registry_requests_seen: AtomicU64,
     registry_errors: Family<[(&'static str, String); 1], Counter>,
+    rejected_evidence: Family<Labels1, Counter>,
     pub(crate) policy_reloads: Counter,
     pub(crate) policy_reload_errors: Counter,
     pub(crate) policy_generation: Gauge,
@@ -121,6 +123,7 @@ impl Metrics {
         let cache_entries = Family::<Labels1, Gauge>::default();
         let registry_requests = Counter::default();
         let registry_errors = Family::<[(&'static str, String); 1], Counter>::default();
+        let rejected_evidence = Family::<Labels1, Counter>::default();
         let policy_reloads = Counter::default();
         let policy_reload_errors = Counter::default();
         let policy_generation = Gauge::default();
@@ -156,6 +159,11 @@ impl Metrics {
             "registry_errors",
             "Failed registry operations by HTTP status or kind of failure",
             registry_errors.clone(),
+        );
+        registry.register(
+            "rejected_evidence",
+            "Signatures and attestations that did not count in a decision, by cause",
+            rejected_evidence.clone(),
         );
         registry.register(
             "policy_reloads",
@@ -198,6 +206,9 @@ impl Metrics {
             }
         }
 
+        for cause in Rejection::CAUSES {
+            drop(rejected_evidence.get_or_create(&[("reason", cause)]));
+        }
         for status in ["unreachable", "timeout"] {
             drop(registry_errors.get_or_create(&[("status", status.to_string())]));
         }
@@ -211,6 +222,7 @@ impl Metrics {
             registry_requests,
             registry_requests_seen: AtomicU64::new(0),
             registry_errors,
+            rejected_evidence,
             policy_reloads,
             policy_reload_errors,
             policy_generation,
@@ -258,6 +270,16 @@ impl Metrics {
         self.registry_errors
             .get_or_create(&[("status", status)])
             .inc();
+    }
+
+    /// Counts the evidence a freshly made decision rejected, by cause (cached decisions are
+    /// not counted again).
+    pub(crate) fn rejected(&self, rejected: &[Rejected]) {
+        for r in rejected {
+            self.rejected_evidence
+                .get_or_create(&[("reason", r.reason.cause())])
+                .inc();
+        }
     }
 
     pub(crate) fn tls_reload(&self, ok: bool) {

@@ -187,12 +187,10 @@ async fn verify_request(app: &App, body: &[u8]) -> (Response, Option<Outcome>) {
     .await;
     match verdict {
         Ok(Verdict::Decided(decision)) => {
-            let outcome = if !decision.allowed {
-                Outcome::Denied
-            } else if decision.would_deny {
-                Outcome::DryRun
-            } else {
-                Outcome::Allowed
+            let outcome = match decision.outcome {
+                signet_verify::Outcome::Denied => Outcome::Denied,
+                signet_verify::Outcome::AllowedDryRunWouldDeny => Outcome::DryRun,
+                signet_verify::Outcome::Allowed => Outcome::Allowed,
             };
             (Json(&*decision).into_response(), Some(outcome))
         }

@@ -1,42 +1,23 @@
-//! Gathering evidence about an image digest from its registry, and checking it against keys.
+//! Gathering evidence about an image digest from its store (registry or OCI layout).
 //!
 //! Evidence is every signature or attestation signet reads: cosign v3 bundle referrers, the
 //! legacy `sha256-<hex>.sig` simple-signing layers and `sha256-<hex>.att` DSSE layers. All
 //! bytes come through the store, which has checked them against their digests; nothing here is
-//! trusted until a signature verifies over the stored bytes and binds the image digest.
+//! trusted: [`crate::check`] turns evidence into proofs, or into typed rejections.
 //!
 //! Fetch plan for a digest-pinned image, which bounds the sequential round trips to three
 //! whatever the number of attestations: (1) the referrers listing and the two legacy tags, at
 //! once; (2) the referrer manifests and the legacy layers, in parallel; (3) the bundle blobs,
 //! in parallel. Referrers whose artifact type or annotations rule them out are never fetched.
 
-use std::collections::BTreeMap;
-
-use base64::Engine as _;
 use futures_util::stream::{self, StreamExt as _};
-use signet_core::bundle::{self, Bundle, BundleError};
+use signet_core::bundle;
 use signet_core::digest::Digest;
-use signet_core::dsse::{DsseError, Envelope};
-use signet_core::intoto::{self, Statement};
-use signet_core::keys::{KeyId, PublicKey};
+use signet_core::evidence::{Format, Location, Rejection};
+use signet_core::intoto;
 use signet_core::oci::{self, AnyManifest, Descriptor};
 use signet_core::reference::PinnedRef;
-use signet_core::simplesigning::SimpleSigning;
 use signet_registry::{RegistryError, Repository};
-
-pub use signet_policy::decision::Rejected;
-
-/// Which of signet's readable formats a piece of evidence came in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Format {
-    /// A Sigstore bundle referrer (cosign v3).
-    Bundle,
-    /// A layer of the legacy `.sig` tag (simple signing).
-    LegacySignature,
-    /// A layer of the legacy `.att` tag (DSSE).
-    LegacyAttestation,
-}
 
 /// The signed content of one piece of evidence, as fetched (unverified).
 #[derive(Debug, Clone)]
@@ -52,17 +33,16 @@ pub enum Payload {
     },
     /// A DSSE envelope (legacy attestation layer).
     Dsse(Vec<u8>),
-    /// It could not be fetched or read; the reason is reported as a rejection.
-    Unreadable(String),
+    /// It could not be fetched or read; reported as this rejection.
+    Unreadable(Rejection),
 }
 
 /// One piece of evidence about the image digest, not yet verified.
 #[derive(Debug, Clone)]
 pub struct Evidence {
-    /// The format.
-    pub format: Format,
-    /// Where it is: the referrer manifest digest, or the legacy tag and layer.
-    pub location: String,
+    /// Where it is: the referrer manifest digest, or the legacy tag and layer (and so the
+    /// format).
+    pub location: Location,
     /// The predicate type claimed by annotations (unverified; for filtering and display).
     pub claimed_predicate_type: Option<String>,
     /// The content.
@@ -126,40 +106,61 @@ pub async fn gather(
         })
         .buffered(concurrency);
 
-    let mut legacy_layers: Vec<(Format, String, Descriptor)> = Vec::new();
+    // A legacy tag that is not a readable image manifest is one rejected piece of evidence,
+    // not a reason to stop: the rest (a valid bundle, say) is still evaluated (issue 12,
+    // finding 6). Only failures to reach the store stop the gathering.
+    let mut found: Vec<Evidence> = Vec::new();
+    let mut legacy_layers: Vec<(Location, Descriptor)> = Vec::new();
     for (format, tag, fetched) in [
         (Format::LegacySignature, &sig_tag, sig),
         (Format::LegacyAttestation, &att_tag, att),
     ] {
-        let Some(fetched) = fetched? else { continue };
+        let tag_location = || Location::LegacyTag {
+            format,
+            tag: tag.clone(),
+        };
+        let fetched = match fetched {
+            Ok(Some(fetched)) => fetched,
+            Ok(None) => continue,
+            Err(e) if is_content_error(&e) => {
+                found.push(Evidence::unreadable(tag_location(), format, rejection(e)));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         match AnyManifest::parse(&fetched.media_type, &fetched.bytes) {
             Ok(AnyManifest::Image(m)) => {
-                for (i, layer) in m.layers.into_iter().enumerate() {
-                    legacy_layers.push((format, format!("{tag} layer {i}"), layer));
+                for (index, layer) in m.layers.into_iter().enumerate() {
+                    let location = Location::LegacyLayer {
+                        format,
+                        tag: tag.clone(),
+                        index,
+                    };
+                    legacy_layers.push((location, layer));
                 }
             }
-            _ => {
-                return Err(RegistryError::Malformed {
-                    what: format!("legacy signature manifest {tag}"),
-                    reason: "not an image manifest".into(),
-                });
-            }
+            Ok(AnyManifest::Index(_)) => found.push(Evidence::unreadable(
+                tag_location(),
+                format,
+                Rejection::malformed(format!(
+                    "legacy signature manifest {tag} is an index, not an image manifest"
+                )),
+            )),
+            Err(e) => found.push(Evidence::unreadable(
+                tag_location(),
+                format,
+                Rejection::malformed(format!("legacy signature manifest {tag}: {e}")),
+            )),
         }
     }
     let legacy = stream::iter(legacy_layers)
-        .filter(|(format, _, layer)| {
-            let claimed = match format {
-                Format::LegacySignature => Some(intoto::COSIGN_SIGN_PREDICATE),
-                _ => layer
-                    .annotations
-                    .get(oci::LEGACY_PREDICATE_TYPE_ANNOTATION)
-                    .map(String::as_str),
-            };
-            std::future::ready(filter.admits(claimed))
+        .filter(|(location, layer)| {
+            std::future::ready(filter.admits(claimed_legacy_type(location.format(), layer)))
         })
-        .map(|(format, location, layer)| async move {
+        .map(|(location, layer)| async move {
+            let format = location.format();
             let payload = match repo.get_blob(&layer.digest).await {
-                Err(e) => Payload::Unreadable(e.to_string()),
+                Err(e) => Payload::Unreadable(rejection(e)),
                 Ok(bytes) => match format {
                     Format::LegacySignature => {
                         match layer.annotations.get(oci::COSIGN_SIGNATURE_ANNOTATION) {
@@ -167,26 +168,18 @@ pub async fn gather(
                                 payload: bytes,
                                 signature: signature.clone(),
                             },
-                            None => Payload::Unreadable(format!(
+                            None => Payload::Unreadable(Rejection::malformed(format!(
                                 "no {} annotation",
                                 oci::COSIGN_SIGNATURE_ANNOTATION
-                            )),
+                            ))),
                         }
                     }
                     _ => Payload::Dsse(bytes),
                 },
             };
-            let claimed_predicate_type = match format {
-                Format::LegacySignature => Some(intoto::COSIGN_SIGN_PREDICATE.to_string()),
-                _ => layer
-                    .annotations
-                    .get(oci::LEGACY_PREDICATE_TYPE_ANNOTATION)
-                    .cloned(),
-            };
             Evidence {
-                format,
+                claimed_predicate_type: claimed_legacy_type(format, &layer).map(str::to_string),
                 location,
-                claimed_predicate_type,
                 payload,
             }
         })
@@ -195,34 +188,87 @@ pub async fn gather(
     // Round trip 3: bundle blobs, as soon as each manifest is in.
     let bundles = manifests
         .map(|(descriptor, fetched)| async move {
-            let location = format!("referrer {}", descriptor.digest);
             let claimed_predicate_type = descriptor
                 .annotations
                 .get(oci::BUNDLE_PREDICATE_TYPE_ANNOTATION)
                 .cloned();
             let payload = match fetched {
-                Err(e) => Payload::Unreadable(e.to_string()),
+                Err(e) => Payload::Unreadable(rejection(e)),
                 Ok(fetched) => match bundle_layer(&fetched.media_type, &fetched.bytes) {
                     Err(reason) => Payload::Unreadable(reason),
                     Ok(layer) => match repo.get_blob(&layer).await {
                         Ok(bytes) => Payload::Bundle(bytes),
-                        Err(e) => Payload::Unreadable(e.to_string()),
+                        Err(e) => Payload::Unreadable(rejection(e)),
                     },
                 },
             };
             Evidence {
-                format: Format::Bundle,
-                location,
+                location: Location::Referrer(descriptor.digest),
                 claimed_predicate_type,
                 payload,
             }
         })
         .buffered(concurrency);
 
-    let (mut bundles, legacy): (Vec<Evidence>, Vec<Evidence>) =
+    let (bundles, legacy): (Vec<Evidence>, Vec<Evidence>) =
         futures_util::future::join(bundles.collect(), legacy.collect()).await;
-    bundles.extend(legacy);
-    Ok(bundles)
+    let mut all = bundles;
+    all.extend(found);
+    all.extend(legacy);
+    Ok(all)
+}
+
+/// The predicate type a legacy layer claims: signatures are cosign's plain signature, `.att`
+/// layers say it in an annotation (unverified; for filtering and display).
+fn claimed_legacy_type(format: Format, layer: &Descriptor) -> Option<&str> {
+    match format {
+        Format::LegacySignature => Some(intoto::COSIGN_SIGN_PREDICATE),
+        _ => layer
+            .annotations
+            .get(oci::LEGACY_PREDICATE_TYPE_ANNOTATION)
+            .map(String::as_str),
+    }
+}
+
+/// Whether a store error is about the content (which makes that piece of evidence unreadable)
+/// rather than about reaching the store (which stops the verification: fail closed, and an
+/// error rather than a denial, so `--fail-open` and the exit code say what happened).
+fn is_content_error(e: &RegistryError) -> bool {
+    matches!(
+        e,
+        RegistryError::Malformed { .. }
+            | RegistryError::DigestMismatch { .. }
+            | RegistryError::TooLarge { .. }
+            | RegistryError::TooMany { .. }
+    )
+}
+
+/// A store error about one piece of evidence, as the reason it is rejected.
+fn rejection(e: RegistryError) -> Rejection {
+    let reason = e.to_string();
+    match e {
+        RegistryError::TooLarge { .. } | RegistryError::TooMany { .. } => {
+            Rejection::TooLarge { reason }
+        }
+        RegistryError::Malformed { .. } | RegistryError::DigestMismatch { .. } => {
+            Rejection::Malformed { reason }
+        }
+        _ => Rejection::Unreadable { reason },
+    }
+}
+
+impl Evidence {
+    fn unreadable(location: Location, format: Format, reason: Rejection) -> Evidence {
+        let claimed_predicate_type = match format {
+            Format::LegacySignature => Some(intoto::COSIGN_SIGN_PREDICATE.to_string()),
+            _ => None,
+        };
+        Evidence {
+            location,
+            claimed_predicate_type,
+            payload: Payload::Unreadable(reason),
+        }
+    }
 }
 
 fn is_bundle_type(artifact_type: Option<&str>) -> bool {
@@ -232,7 +278,7 @@ fn is_bundle_type(artifact_type: Option<&str>) -> bool {
 }
 
 /// The digest of the bundle layer of a bundle referrer manifest.
-fn bundle_layer(media_type: &str, bytes: &[u8]) -> Result<Digest, String> {
+fn bundle_layer(media_type: &str, bytes: &[u8]) -> Result<Digest, Rejection> {
     match AnyManifest::parse(media_type, bytes) {
         Ok(AnyManifest::Image(m)) => m
             .layers
@@ -240,154 +286,10 @@ fn bundle_layer(media_type: &str, bytes: &[u8]) -> Result<Digest, String> {
             .find(|l| is_bundle_type(Some(&l.media_type)))
             .or(m.layers.first())
             .map(|l| l.digest.clone())
-            .ok_or_else(|| "bundle referrer has no layer".to_string()),
-        Ok(AnyManifest::Index(_)) => Err("bundle referrer is an index, not a manifest".into()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// A piece of evidence whose signature verified with a trusted key and that binds the image.
-#[derive(Debug, Clone)]
-pub struct Accepted {
-    /// Where it is.
-    pub location: String,
-    /// The format.
-    pub format: Format,
-    /// The key that verified it.
-    pub key_id: KeyId,
-    /// The predicate type (`https://sigstore.dev/cosign/sign/v1` for plain signatures).
-    pub predicate_type: String,
-    /// The verified statement, for attestations (conditions run over it).
-    pub statement: Option<Statement>,
-    /// Simple-signing annotations (`optional`), for legacy signatures.
-    pub annotations: BTreeMap<String, String>,
-    /// The `docker-reference` a simple-signing payload signed, for identity checks.
-    pub signed_reference: Option<String>,
-}
-
-/// The outcome of checking evidence against a set of keys.
-#[derive(Debug, Clone, Default)]
-pub struct Checked {
-    /// Evidence that verified.
-    pub accepted: Vec<Accepted>,
-    /// Evidence that did not, with reasons.
-    pub rejected: Vec<Rejected>,
-}
-
-/// Checks every piece of `evidence` against `keys` for `digest`. Pure: no I/O.
-pub fn check(evidence: &[Evidence], keys: &[PublicKey], digest: &Digest) -> Checked {
-    let mut out = Checked::default();
-    for e in evidence {
-        match check_one(e, keys, digest) {
-            Ok(accepted) => out.accepted.push(accepted),
-            Err(reason) => out.rejected.push(Rejected {
-                location: format!("{} ({})", e.location, format_name(e.format)),
-                reason,
-            }),
-        }
-    }
-    out
-}
-
-/// The key id a bundle's public-key hint names, when it is cosign's form (base64 SHA-256).
-fn hinted_key(bundle: &Bundle) -> Option<String> {
-    let hint = &bundle.verification_material.public_key.as_ref()?.hint;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(hint)
-        .ok()?;
-    (raw.len() == 32).then(|| {
-        let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        format!("sha256:{hex}")
-    })
-}
-
-fn format_name(format: Format) -> &'static str {
-    match format {
-        Format::Bundle => "bundle",
-        Format::LegacySignature => "legacy .sig",
-        Format::LegacyAttestation => "legacy .att",
-    }
-}
-
-fn check_one(e: &Evidence, keys: &[PublicKey], digest: &Digest) -> Result<Accepted, String> {
-    match &e.payload {
-        Payload::Unreadable(reason) => Err(reason.clone()),
-        Payload::Bundle(bytes) => {
-            let bundle = Bundle::parse(bytes).map_err(|e| e.to_string())?;
-            let verified = bundle.verify_statement(keys, digest).map_err(|e| {
-                // Name the key the bundle says it was signed with, so a person can see whose
-                // signature this is (the hint is unauthenticated: for the message only).
-                match (&e, hinted_key(&bundle)) {
-                    (BundleError::Dsse(DsseError::NotVerified { .. }), Some(seen)) => {
-                        format!("{e}; the bundle names key {seen}")
-                    }
-                    _ => e.to_string(),
-                }
-            })?;
-            let key_id = verified.key_id().clone();
-            let statement = verified.into_inner();
-            Ok(Accepted {
-                location: e.location.clone(),
-                format: e.format,
-                key_id,
-                predicate_type: statement.predicate_type.clone(),
-                statement: Some(statement),
-                annotations: BTreeMap::new(),
-                signed_reference: None,
-            })
-        }
-        Payload::Dsse(bytes) => {
-            let envelope = Envelope::from_json(bytes).map_err(|e| e.to_string())?;
-            let verified = envelope.verify(keys).map_err(|e| e.to_string())?;
-            if verified.value().payload_type != intoto::PAYLOAD_TYPE {
-                return Err(format!(
-                    "DSSE payload type is {:?}, expected {}",
-                    verified.value().payload_type,
-                    intoto::PAYLOAD_TYPE
-                ));
-            }
-            let statement = Statement::parse(&verified.value().bytes).map_err(|e| e.to_string())?;
-            statement.check_subject(digest).map_err(|e| e.to_string())?;
-            Ok(Accepted {
-                location: e.location.clone(),
-                format: e.format,
-                key_id: verified.key_id().clone(),
-                predicate_type: statement.predicate_type.clone(),
-                statement: Some(statement),
-                annotations: BTreeMap::new(),
-                signed_reference: None,
-            })
-        }
-        Payload::SimpleSigning { payload, signature } => {
-            if keys.is_empty() {
-                return Err("no public keys to verify with".into());
-            }
-            let sig = base64::engine::general_purpose::STANDARD
-                .decode(signature.trim())
-                .map_err(|_| "signature annotation is not base64".to_string())?;
-            let key = keys
-                .iter()
-                .find(|k| k.verify(payload, &sig).is_ok())
-                .ok_or_else(|| {
-                    format!(
-                        "signature does not verify with key(s) {}",
-                        keys.iter()
-                            .map(|k| k.id().short())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                })?;
-            let parsed = SimpleSigning::parse(payload).map_err(|e| e.to_string())?;
-            parsed.check_digest(digest).map_err(|e| e.to_string())?;
-            Ok(Accepted {
-                location: e.location.clone(),
-                format: e.format,
-                key_id: key.id().clone(),
-                predicate_type: intoto::COSIGN_SIGN_PREDICATE.to_string(),
-                statement: None,
-                annotations: parsed.optional,
-                signed_reference: Some(parsed.docker_reference),
-            })
-        }
+            .ok_or_else(|| Rejection::malformed("bundle referrer has no layer")),
+        Ok(AnyManifest::Index(_)) => Err(Rejection::malformed(
+            "bundle referrer is an index, not a manifest",
+        )),
+        Err(e) => Err(Rejection::malformed(e.to_string())),
     }
 }

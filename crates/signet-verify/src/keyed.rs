@@ -2,9 +2,9 @@
 
 use signet_core::keys::PublicKey;
 use signet_core::reference::PinnedRef;
-use signet_policy::decision::{AcceptedReport, AttestorResult, Decision};
+use signet_policy::decision::{AcceptedReport, AttestorResult, Decision, Enforcement, Outcome};
 
-use crate::evidence::Checked;
+use crate::proof::Checked;
 
 /// The decision for `--key` verification: allowed when any evidence verified with one of
 /// `keys`. Fails closed: no keys, or no evidence, is a denial with a reason.
@@ -25,7 +25,9 @@ pub fn with_keys(image: &PinnedRef, keys: &[PublicKey], checked: &Checked) -> De
     } else if let Some(first) = checked.accepted.first() {
         format!(
             "{} verified: {} signed by {}",
-            first.location, first.predicate_type, first.key_id
+            first.location(),
+            first.predicate_type(),
+            first.key_id()
         )
     } else if checked.rejected.is_empty() {
         format!("no signatures or attestations found for {}", image.digest())
@@ -43,15 +45,19 @@ pub fn with_keys(image: &PinnedRef, keys: &[PublicKey], checked: &Checked) -> De
             checked
                 .rejected
                 .iter()
-                .map(|r| format!("{}: {}", r.location, r.reason)),
+                .map(|r| format!("{}: {}", r.location.with_format(), r.reason)),
         );
     }
     Decision {
-        allowed: satisfied,
+        outcome: if satisfied {
+            Outcome::Allowed
+        } else {
+            Outcome::Denied
+        },
         image: image.to_string(),
-        digest: image.digest().to_string(),
+        digest: Some(image.digest().clone()),
         rule: "key".to_string(),
-        enforcement: "enforced".to_string(),
+        enforcement: Enforcement::Enforced,
         attestors: vec![AttestorResult {
             name,
             satisfied,
@@ -62,12 +68,11 @@ pub fn with_keys(image: &PinnedRef, keys: &[PublicKey], checked: &Checked) -> De
             .accepted
             .iter()
             .map(|a| AcceptedReport {
-                location: a.location.clone(),
-                predicate_type: a.predicate_type.clone(),
-                key_id: a.key_id.to_string(),
+                location: a.location().clone(),
+                predicate_type: a.predicate_type().to_string(),
+                key_id: a.key_id().clone(),
             })
             .collect(),
         rejected: checked.rejected.clone(),
-        would_deny: false,
     }
 }

@@ -1,24 +1,34 @@
 //! The signet verification engine, shared by the CLI and the daemon.
 //!
 //! This crate owns the path from an image reference to a decision: resolve the tag once,
-//! discover and fetch evidence through `signet-registry` ([`evidence::gather`]), verify it with
-//! `signet-core` ([`evidence::check`]), and decide (with [`signet_policy`], or [`keyed`] for bare keys).
+//! discover and fetch evidence through `signet-registry` ([`gather`]), turn it into proofs or
+//! typed rejections with `signet-core`'s verifiers ([`check`], the only maker of [`Accepted`]),
+//! and decide (with [`signet_policy`], or [`keyed_decision`] for bare keys).
+//!
+//! Modules: `gather` (fetch plan, what is unverified), `proof` (checking, the proof type),
+//! `keyed` (`verify --key`), `policy` (`verify --policy`), `tree` (the referrers graph).
 //!
 //! It must not speak HTTP to clients or parse command lines; that is the daemon's and the
 //! binary's job.
 #![forbid(unsafe_code)]
 
-pub mod evidence;
-pub mod keyed;
-pub mod policy;
+mod gather;
+mod keyed;
+mod policy;
+mod proof;
 pub mod tree;
 
 use signet_core::keys::PublicKey;
 use signet_core::reference::ImageRef;
 use signet_registry::{Client, RegistryError, Repository};
 
+pub use gather::{Evidence, Filter, Payload, gather};
+pub use keyed::with_keys as keyed_decision;
 pub use policy::{decide_with_evidence, verify_with_policy, verify_with_policy_in};
+pub use proof::{Accepted, Checked, check};
+pub use signet_core::evidence::{Format, Location, Rejected, Rejection};
 pub use signet_policy::Decision;
+pub use signet_policy::decision::{Enforcement, Outcome};
 pub use signet_policy::evaluate::AdmissionContext;
 
 /// Verifies `image` against `keys`: allowed when at least one signature or attestation on the
@@ -40,7 +50,7 @@ pub async fn verify_with_keys_in(
     keys: &[PublicKey],
 ) -> Result<Decision, RegistryError> {
     let pinned = repo.resolve(image).await?;
-    let found = evidence::gather(repo, &pinned, &evidence::Filter::default()).await?;
-    let checked = evidence::check(&found, keys, pinned.digest());
+    let found = gather(repo, &pinned, &Filter::default()).await?;
+    let checked = check(&found, keys, pinned.digest());
     Ok(keyed::with_keys(&pinned, keys, &checked))
 }

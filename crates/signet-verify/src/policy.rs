@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 
 use signet_core::reference::{ImageRef, PinnedRef};
+use signet_policy::Decision;
 use signet_policy::Policy;
-use signet_policy::evaluate::{AdmissionContext, Attested, AttestorEvidence, Need};
+use signet_policy::evaluate::{AdmissionContext, AttestorEvidence, Need, Proof};
 use signet_registry::{Client, RegistryError, Repository};
 
-use crate::evidence::{self, Evidence, Filter};
-use signet_policy::Decision;
+use crate::gather::{Evidence, Filter, gather};
+use crate::proof::{Checked, check};
 
 /// Decides whether `image` may run in `ctx` under `policy`. Registry calls happen only when
 /// the rule needs evidence; a tag is resolved once and only the digest is verified.
@@ -53,7 +54,7 @@ pub async fn verify_with_policy_in(
     } else {
         Filter::default()
     };
-    let found = evidence::gather(repo, &pinned, &filter).await?;
+    let found = gather(repo, &pinned, &filter).await?;
     Ok(decide_with_evidence(policy, image, &pinned, ctx, &found))
 }
 
@@ -72,26 +73,20 @@ pub fn decide_with_evidence(
         Need::Nothing => Vec::new(),
         Need::Attestors(attestors) => attestors,
     };
-    let mut by_attestor = BTreeMap::new();
-    for attestor in attestors {
-        let checked = evidence::check(found, &attestor.keys, pinned.digest());
-        by_attestor.insert(
-            attestor.name.clone(),
-            AttestorEvidence {
-                accepted: checked
-                    .accepted
-                    .into_iter()
-                    .map(|a| Attested {
-                        location: a.location,
-                        key_id: a.key_id.to_string(),
-                        predicate_type: a.predicate_type,
-                        statement: a.statement.and_then(|s| serde_json::to_value(s).ok()),
-                        signed_reference: a.signed_reference,
-                    })
-                    .collect(),
-                rejected: checked.rejected,
-            },
-        );
-    }
+    // The proofs are checked per attestor (its keys), then lent to the policy as such.
+    let checked: Vec<(&signet_policy::model::AttestorName, Checked)> = attestors
+        .iter()
+        .map(|a| (&a.name, check(found, &a.keys, pinned.digest())))
+        .collect();
+    let by_attestor = checked
+        .iter()
+        .map(|(name, checked)| {
+            let evidence = AttestorEvidence {
+                accepted: checked.accepted.iter().map(|a| a as &dyn Proof).collect(),
+                rejected: checked.rejected.clone(),
+            };
+            ((*name).clone(), evidence)
+        })
+        .collect::<BTreeMap<_, _>>();
     policy.evaluate(image, Some(pinned.digest()), ctx, &by_attestor)
 }

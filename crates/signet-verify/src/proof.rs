@@ -1,0 +1,243 @@
+//! Checking gathered evidence against keys: the one place where evidence becomes a proof.
+//!
+//! Every format signet reads goes through [`check`]: a bundle's DSSE envelope and a legacy
+//! `.att` layer through `signet_core::intoto::verify_envelope`, a legacy `.sig` layer through
+//! `signet_core::simplesigning::verify`. Each returns a `Verified<T>` (the key check and the
+//! digest binding done together in signet-core), which is kept inside an [`Accepted`] whose
+//! fields are private: nothing outside this crate can build one, so holding one is proof that
+//! the check ran and passed. What fails becomes a typed [`Rejected`].
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use signet_core::Verified;
+use signet_core::bundle::Bundle;
+use signet_core::digest::Digest;
+use signet_core::dsse::Envelope;
+use signet_core::evidence::{Format, Location, Rejected, Rejection};
+use signet_core::intoto::{self, Statement};
+use signet_core::keys::{KeyId, PublicKey};
+use signet_core::simplesigning::{self, SimpleSigning};
+
+use crate::gather::{Evidence, Payload};
+
+/// A piece of evidence whose signature verified with a trusted key and that binds the image
+/// digest. Only [`check`] makes one.
+///
+/// ```compile_fail
+/// // Outside signet-verify there is no way to build a proof: the fields are private and there
+/// // is no public constructor.
+/// let forged = signet_verify::Accepted {
+///     location: todo!(),
+///     digest: todo!(),
+///     proven: todo!(),
+/// };
+/// ```
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    location: Location,
+    digest: Digest,
+    proven: Proven,
+}
+
+/// What verified: the signed content, still inside core's proof value.
+#[derive(Debug, Clone)]
+enum Proven {
+    /// A DSSE in-toto statement (bundle or legacy `.att`), with its JSON for conditions.
+    Statement {
+        verified: Verified<Statement>,
+        json: serde_json::Value,
+    },
+    /// A simple-signing payload (legacy `.sig`).
+    Signature(Verified<SimpleSigning>),
+}
+
+impl Accepted {
+    /// Where it is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The format it came in.
+    pub fn format(&self) -> Format {
+        self.location.format()
+    }
+
+    /// The image digest the signed content is bound to.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// The key whose signature verified.
+    pub fn key_id(&self) -> &KeyId {
+        match &self.proven {
+            Proven::Statement { verified, .. } => verified.key_id(),
+            Proven::Signature(verified) => verified.key_id(),
+        }
+    }
+
+    /// The predicate type (`https://sigstore.dev/cosign/sign/v1` for plain signatures).
+    pub fn predicate_type(&self) -> &str {
+        match &self.proven {
+            Proven::Statement { verified, .. } => &verified.value().predicate_type,
+            Proven::Signature(_) => intoto::COSIGN_SIGN_PREDICATE,
+        }
+    }
+
+    /// The verified in-toto statement, for attestations.
+    pub fn statement(&self) -> Option<&Statement> {
+        match &self.proven {
+            Proven::Statement { verified, .. } => Some(verified.value()),
+            Proven::Signature(_) => None,
+        }
+    }
+
+    /// The verified simple-signing payload, for legacy signatures.
+    pub fn simple_signing(&self) -> Option<&SimpleSigning> {
+        match &self.proven {
+            Proven::Signature(verified) => Some(verified.value()),
+            Proven::Statement { .. } => None,
+        }
+    }
+
+    /// Simple-signing annotations (`optional`) of a legacy signature; empty otherwise.
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        self.simple_signing()
+            .map(|s| s.optional.clone())
+            .unwrap_or_default()
+    }
+
+    fn statement_proof(
+        location: Location,
+        digest: &Digest,
+        verified: Verified<Statement>,
+    ) -> Result<Accepted, Rejection> {
+        // Conditions run over the statement as JSON. Turning it into JSON cannot fail for the
+        // shapes a statement parses into; if it ever did, that is a rejection, never "no
+        // statement" (which would let a signature stand in for an attestation).
+        let json = serde_json::to_value(verified.value()).map_err(|e| {
+            Rejection::malformed(format!("statement cannot be given to conditions: {e}"))
+        })?;
+        Ok(Accepted {
+            location,
+            digest: digest.clone(),
+            proven: Proven::Statement { verified, json },
+        })
+    }
+}
+
+impl signet_policy::evaluate::Proof for Accepted {
+    fn location(&self) -> &Location {
+        &self.location
+    }
+
+    fn key_id(&self) -> &KeyId {
+        Accepted::key_id(self)
+    }
+
+    fn predicate_type(&self) -> &str {
+        Accepted::predicate_type(self)
+    }
+
+    fn statement(&self) -> Option<&serde_json::Value> {
+        match &self.proven {
+            Proven::Statement { json, .. } => Some(json),
+            Proven::Signature(_) => None,
+        }
+    }
+
+    fn signed_reference(&self) -> Option<&str> {
+        self.simple_signing().map(|s| s.docker_reference.as_str())
+    }
+}
+
+/// The outcome of checking evidence against a set of keys.
+#[derive(Debug, Clone, Default)]
+pub struct Checked {
+    /// Evidence that verified.
+    pub accepted: Vec<Accepted>,
+    /// Evidence that did not, with reasons.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Checks every piece of `evidence` against `keys` for `digest`. Pure: no I/O.
+pub fn check(evidence: &[Evidence], keys: &[PublicKey], digest: &Digest) -> Checked {
+    let mut out = Checked::default();
+    for e in evidence {
+        match check_one(e, keys, digest) {
+            Ok(accepted) => out.accepted.push(accepted),
+            Err(reason) => out.rejected.push(Rejected {
+                location: e.location.clone(),
+                reason,
+            }),
+        }
+    }
+    out
+}
+
+fn check_one(e: &Evidence, keys: &[PublicKey], digest: &Digest) -> Result<Accepted, Rejection> {
+    let location = e.location.clone();
+    match &e.payload {
+        Payload::Unreadable(reason) => Err(reason.clone()),
+        Payload::Bundle(bytes) => {
+            let bundle = Bundle::parse(bytes)?;
+            let verified = bundle
+                .verify_statement(keys, digest)
+                .map_err(|err| name_hinted_key(Rejection::from(err), &bundle, keys))?;
+            Accepted::statement_proof(location, digest, verified)
+        }
+        Payload::Dsse(bytes) => {
+            let envelope = Envelope::from_json(bytes)?;
+            let verified = intoto::verify_envelope(&envelope, keys, digest)?;
+            Accepted::statement_proof(location, digest, verified)
+        }
+        Payload::SimpleSigning { payload, signature } => {
+            let verified = simplesigning::verify(payload, signature, keys, digest)?;
+            Ok(Accepted {
+                location,
+                digest: digest.clone(),
+                proven: Proven::Signature(verified),
+            })
+        }
+    }
+}
+
+/// A bundle that verifies with none of the keys: name the key it says it was signed with, so
+/// a person can see whose signature this is, and tell a bad signature by one of our keys from a
+/// signature by someone else's. The hint is unauthenticated: it only shapes the message and the
+/// cause, never the verdict.
+fn name_hinted_key(rejection: Rejection, bundle: &Bundle, keys: &[PublicKey]) -> Rejection {
+    let Rejection::UnknownKey { reason, .. } = rejection else {
+        return rejection;
+    };
+    let Some(named) = hinted_key(bundle) else {
+        return Rejection::UnknownKey {
+            reason,
+            named: None,
+        };
+    };
+    if keys.iter().any(|k| k.id().to_string() == named) {
+        Rejection::BadSignature {
+            reason,
+            named: Some(named),
+        }
+    } else {
+        Rejection::UnknownKey {
+            reason,
+            named: Some(named),
+        }
+    }
+}
+
+/// The key id a bundle's public-key hint names, when it is cosign's form (base64 SHA-256).
+fn hinted_key(bundle: &Bundle) -> Option<String> {
+    let hint = &bundle.verification_material.public_key.as_ref()?.hint;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(hint)
+        .ok()?;
+    (raw.len() == 32).then(|| format!("sha256:{}", hex_lower(&raw)))
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
