@@ -1,0 +1,565 @@
+//! Attestors: names, public keys (inline PEM, key files, Binary Authorization's PKIX keys in
+//! `userOwnedGrafeasNote`), predicate types, CEL conditions and signed identities.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use saphyr::YamlData;
+use signet_core::keys::{KeyAlgorithm, PublicKey};
+
+use super::yaml::{Entry, Fields, Node, as_str, quoted_list, start};
+use super::{Checker, KEY_FILE_MAX_BYTES, read_bounded};
+use crate::model::{Attestor, AttestorName, Condition, SignedIdentity, Span};
+
+pub(super) const ATTESTOR_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "publicKeys",
+    "userOwnedGrafeasNote",
+    "predicateType",
+    "conditions",
+    "signedIdentity",
+    "updateTime",
+    "etag",
+];
+const KEY_FIELDS: &[&str] = &["pem", "file"];
+const NOTE_FIELDS: &[&str] = &[
+    "noteReference",
+    "publicKeys",
+    "delegationServiceAccountEmail",
+];
+const NOTE_KEY_FIELDS: &[&str] = &["id", "comment", "pkixPublicKey", "asciiArmoredPgpPublicKey"];
+const PKIX_FIELDS: &[&str] = &["publicKeyPem", "signatureAlgorithm"];
+const IDENTITY_FIELDS: &[&str] = &["type", "prefix", "signedPrefix"];
+const IDENTITY_TYPES: &[&str] = &["matchDigest", "matchRepository", "remapIdentity"];
+
+/// `NAME` or Binary Authorization's `projects/PROJECT/attestors/NAME`, as an attestor name.
+pub(super) fn attestor_name(text: &str) -> Result<AttestorName, String> {
+    let name = if text.contains('/') {
+        match text.split('/').collect::<Vec<_>>().as_slice() {
+            ["projects", project, "attestors", name] if !project.is_empty() => *name,
+            _ => {
+                return Err(format!(
+                    "invalid attestor name `{text}`: write `NAME` or \
+                     `projects/PROJECT/attestors/NAME`"
+                ));
+            }
+        }
+    } else {
+        text
+    };
+    let valid = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if valid {
+        Ok(AttestorName(name.to_owned()))
+    } else {
+        Err(format!(
+            "invalid attestor name `{text}`: a name is 1 to 100 letters, digits, `-`, `_` or `.`"
+        ))
+    }
+}
+
+/// Binary Authorization's `signatureAlgorithm` values and the key kind each one needs; `None`
+/// for algorithms signet cannot verify.
+fn signature_algorithm(name: &str) -> Option<Option<KeyAlgorithm>> {
+    Some(match name {
+        "ECDSA_P256_SHA256" | "EC_SIGN_P256_SHA256" => Some(KeyAlgorithm::EcdsaP256),
+        "ECDSA_P384_SHA384" | "EC_SIGN_P384_SHA384" => Some(KeyAlgorithm::EcdsaP384),
+        "RSA_PSS_2048_SHA256"
+        | "RSA_PSS_3072_SHA256"
+        | "RSA_PSS_4096_SHA256"
+        | "RSA_SIGN_PSS_2048_SHA256"
+        | "RSA_SIGN_PSS_3072_SHA256"
+        | "RSA_SIGN_PSS_4096_SHA256"
+        | "RSA_SIGN_PKCS1_2048_SHA256"
+        | "RSA_SIGN_PKCS1_3072_SHA256"
+        | "RSA_SIGN_PKCS1_4096_SHA256" => Some(KeyAlgorithm::Rsa),
+        "ECDSA_P521_SHA512"
+        | "EC_SIGN_P521_SHA512"
+        | "RSA_PSS_4096_SHA512"
+        | "RSA_SIGN_PSS_4096_SHA512"
+        | "RSA_SIGN_PKCS1_4096_SHA512" => None,
+        _ => return None,
+    })
+}
+
+impl<'t> Checker<'t> {
+    pub(super) fn attestors(
+        &mut self,
+        entry: Entry<'_>,
+        declared: &mut BTreeSet<AttestorName>,
+    ) -> BTreeMap<AttestorName, Attestor> {
+        let mut attestors = BTreeMap::new();
+        let mut first_seen: BTreeMap<AttestorName, Span> = BTreeMap::new();
+        let Some(items) = self.list(entry.value, entry.value_span(), "`attestors`") else {
+            return attestors;
+        };
+        for (index, item) in items.iter().enumerate() {
+            let before = self.errors.len();
+            // Named in messages as soon as possible, even about its other fields.
+            let peeked = match &item.data {
+                YamlData::Mapping(map) => map
+                    .iter()
+                    .find(|(k, _)| as_str(k) == Some("name"))
+                    .and_then(|(_, v)| as_str(v))
+                    .and_then(|text| attestor_name(text).ok()),
+                _ => None,
+            };
+            let fallback = match peeked {
+                Some(name) => format!("attestor `{name}`"),
+                None => format!("attestor #{}", index + 1),
+            };
+            let Some(fields) =
+                self.fields(item, start(item), start(item), &fallback, ATTESTOR_FIELDS)
+            else {
+                continue;
+            };
+            let name = match fields.get("name") {
+                Some(e) => self
+                    .string(e.value, e.value_span(), &format!("`name` of {fallback}"))
+                    .and_then(|text| match attestor_name(text) {
+                        Ok(name) => Some((name, e.value_span())),
+                        Err(message) => {
+                            self.error(e.value_span(), message);
+                            None
+                        }
+                    }),
+                None => {
+                    self.error(fields.at, format!("{fallback} is missing `name`"));
+                    None
+                }
+            };
+            let what = name
+                .as_ref()
+                .map_or(fallback, |(n, _)| format!("attestor `{n}`"));
+            if let Some((name, at)) = &name {
+                declared.insert(name.clone());
+                if let Some(previous) = first_seen.get(name) {
+                    self.error(
+                        *at,
+                        format!(
+                            "duplicate attestor name `{name}`: already defined on line {}",
+                            previous.line
+                        ),
+                    );
+                } else {
+                    first_seen.insert(name.clone(), *at);
+                }
+            }
+
+            let keys = self.attestor_keys(&fields, &what);
+            let predicate_type = fields
+                .get("predicateType")
+                .and_then(|e| self.predicate_type(e, &what));
+            let conditions = fields
+                .get("conditions")
+                .map(|e| self.conditions(e, &what))
+                .unwrap_or_default();
+            let signed_identity = fields
+                .get("signedIdentity")
+                .and_then(|e| self.signed_identity(e, &what))
+                .unwrap_or_default();
+            for field in ["description", "updateTime", "etag"] {
+                if let Some(e) = fields.get(field) {
+                    self.string(e.value, e.value_span(), &format!("`{field}` of {what}"));
+                }
+            }
+
+            if self.errors.len() != before {
+                continue;
+            }
+            if let Some((name, _)) = name {
+                attestors.insert(
+                    name.clone(),
+                    Attestor {
+                        name,
+                        keys,
+                        predicate_type,
+                        conditions,
+                        signed_identity,
+                        span: start(item),
+                    },
+                );
+            }
+        }
+        attestors
+    }
+
+    /// The keys of an attestor, from `publicKeys` or `userOwnedGrafeasNote.publicKeys`.
+    fn attestor_keys(&mut self, fields: &Fields<'_>, what: &str) -> Vec<PublicKey> {
+        let before = self.errors.len();
+        let mut keys: Vec<(PublicKey, Span)> = Vec::new();
+        let mut listed = 0;
+        let own = fields.get("publicKeys");
+        let note = fields.get("userOwnedGrafeasNote");
+        if let (Some(_), Some(note)) = (own, note) {
+            self.error(
+                note.key_span(),
+                format!(
+                    "{what} has keys both in `publicKeys` and in `userOwnedGrafeasNote`; keep one"
+                ),
+            );
+        }
+        let mut empty_at = None;
+
+        if let Some(e) = own {
+            let items = self
+                .list(e.value, e.value_span(), &format!("`publicKeys` of {what}"))
+                .unwrap_or_default();
+            listed += items.len();
+            empty_at = Some(e.key_span());
+            for item in items {
+                if let Some(key) = self.own_key(item, what) {
+                    self.add_key(&mut keys, key, start(item), what);
+                }
+            }
+        }
+
+        if let Some(e) = note {
+            empty_at = Some(e.key_span());
+            let note_what = format!("`userOwnedGrafeasNote` of {what}");
+            if let Some(note_fields) = self.entry_fields(e, &note_what, NOTE_FIELDS) {
+                for field in ["noteReference", "delegationServiceAccountEmail"] {
+                    if let Some(e) = note_fields.get(field) {
+                        self.string(e.value, e.value_span(), &format!("`{field}` of {what}"));
+                    }
+                }
+                if let Some(e) = note_fields.get("publicKeys") {
+                    empty_at = Some(e.key_span());
+                    let items = self
+                        .list(e.value, e.value_span(), &format!("`publicKeys` of {what}"))
+                        .unwrap_or_default();
+                    listed += items.len();
+                    for item in items {
+                        if let Some(key) = self.note_key(item, what) {
+                            self.add_key(&mut keys, key, start(item), what);
+                        }
+                    }
+                }
+            }
+        }
+
+        // Not when the keys are there but malformed, which is already reported.
+        if listed == 0 && self.errors.len() == before {
+            let (at, hint) = match (own, note) {
+                (None, Some(_)) => (
+                    empty_at.unwrap_or(fields.at),
+                    "add one under `userOwnedGrafeasNote.publicKeys`",
+                ),
+                _ => (
+                    empty_at.unwrap_or(fields.at),
+                    "add one under `publicKeys` (`- file: key.pub` or `- pem: ...`)",
+                ),
+            };
+            self.error(at, format!("{what} has no public keys; {hint}"));
+        }
+        keys.into_iter().map(|(key, _)| key).collect()
+    }
+
+    /// Adds `key` unless the attestor already has it.
+    fn add_key(&mut self, keys: &mut Vec<(PublicKey, Span)>, key: PublicKey, at: Span, what: &str) {
+        if let Some((_, first)) = keys.iter().find(|(k, _)| k.id() == key.id()) {
+            let line = first.line;
+            self.error(
+                at,
+                format!(
+                    "{what}: key {} is listed twice (first on line {line})",
+                    key.id().short()
+                ),
+            );
+        } else {
+            keys.push((key, at));
+        }
+    }
+
+    /// signet's form: `{pem: "..."}` or `{file: path}`.
+    fn own_key(&mut self, item: &Node<'_>, what: &str) -> Option<PublicKey> {
+        let key_what = format!("a public key of {what}");
+        let fields = self.fields(item, start(item), start(item), &key_what, KEY_FIELDS)?;
+        match (fields.get("pem"), fields.get("file")) {
+            (Some(_), Some(file)) => {
+                self.error(
+                    file.key_span(),
+                    format!("{key_what} has both `pem` and `file`; give one"),
+                );
+                None
+            }
+            (Some(pem), None) => self.pem_key(pem, what),
+            (None, Some(file)) => {
+                let rel = self.string(file.value, file.value_span(), "`file`")?;
+                self.key_file(rel, file.value_span(), what)
+            }
+            (None, None) => {
+                self.error(
+                    fields.at,
+                    format!(
+                        "{key_what} needs `pem` (the PEM text) or `file` (a path relative to the \
+                         policy file)"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// Binary Authorization's form: `{id, pkixPublicKey: {publicKeyPem, signatureAlgorithm}}`.
+    fn note_key(&mut self, item: &Node<'_>, what: &str) -> Option<PublicKey> {
+        let key_what = format!("a public key of {what}");
+        let fields = self.fields(item, start(item), start(item), &key_what, NOTE_KEY_FIELDS)?;
+        for field in ["id", "comment"] {
+            if let Some(e) = fields.get(field) {
+                self.string(e.value, e.value_span(), &format!("`{field}` of {key_what}"));
+            }
+        }
+        if let Some(pgp) = fields.get("asciiArmoredPgpPublicKey") {
+            self.error(
+                pgp.key_span(),
+                format!(
+                    "{what}: PGP keys are not supported; use a PKIX key \
+                     (`pkixPublicKey: {{publicKeyPem: ...}}`)"
+                ),
+            );
+            return None;
+        }
+        let Some(pkix) = fields.get("pkixPublicKey") else {
+            self.error(fields.at, format!("{key_what} is missing `pkixPublicKey`"));
+            return None;
+        };
+        let pkix_what = format!("`pkixPublicKey` of {what}");
+        let pkix_fields = self.entry_fields(pkix, &pkix_what, PKIX_FIELDS)?;
+        let Some(pem) = pkix_fields.get("publicKeyPem") else {
+            self.error(
+                pkix_fields.at,
+                format!("{pkix_what} is missing `publicKeyPem`"),
+            );
+            return None;
+        };
+        let key = self.pem_key(pem, what)?;
+        if let Some(e) = pkix_fields.get("signatureAlgorithm") {
+            let name = self.string(e.value, e.value_span(), "`signatureAlgorithm`")?;
+            if name != "SIGNATURE_ALGORITHM_UNSPECIFIED" {
+                match signature_algorithm(name) {
+                    None => self.error(
+                        e.value_span(),
+                        format!(
+                            "{what}: unknown `signatureAlgorithm` `{name}`; expected a Binary \
+                             Authorization algorithm such as `ECDSA_P256_SHA256`"
+                        ),
+                    ),
+                    Some(None) => self.error(
+                        e.value_span(),
+                        format!("{what}: signet cannot verify `{name}` signatures"),
+                    ),
+                    Some(Some(algorithm)) if algorithm != key.algorithm() => self.error(
+                        e.value_span(),
+                        format!(
+                            "{what}: `signatureAlgorithm` `{name}` does not fit the key, which is \
+                             {}",
+                            key.algorithm()
+                        ),
+                    ),
+                    Some(Some(_)) => {}
+                }
+            }
+        }
+        Some(key)
+    }
+
+    fn pem_key(&mut self, entry: Entry<'_>, what: &str) -> Option<PublicKey> {
+        let pem = self.string(entry.value, entry.value_span(), "a PEM public key")?;
+        match PublicKey::from_pem(pem) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                self.error(entry.value_span(), format!("{what}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn key_file(&mut self, rel: &str, at: Span, what: &str) -> Option<PublicKey> {
+        if rel.is_empty() {
+            self.error(at, format!("{what}: the key file path is empty"));
+            return None;
+        }
+        let path = self.base_dir.join(rel);
+        let text = match read_bounded(&path, KEY_FILE_MAX_BYTES) {
+            Ok(text) => text,
+            Err(e) => {
+                self.error(at, format!("{what}: cannot read key file `{rel}`: {e}"));
+                return None;
+            }
+        };
+        match PublicKey::from_pem(&text) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                self.error(at, format!("{what}: key file `{rel}`: {e}"));
+                None
+            }
+        }
+    }
+
+    fn predicate_type(&mut self, entry: Entry<'_>, what: &str) -> Option<String> {
+        let value = self.string(
+            entry.value,
+            entry.value_span(),
+            &format!("`predicateType` of {what}"),
+        )?;
+        if value.contains("://") && !value.chars().any(char::is_whitespace) {
+            return Some(value.to_owned());
+        }
+        let hint = signet_core::intoto::cosign_predicate_type(value)
+            .map(|uri| format!("; for cosign's `{value}`, write `{uri}`"))
+            .unwrap_or_default();
+        self.error(
+            entry.value_span(),
+            format!(
+                "{what}: `predicateType` must be a URI such as `https://slsa.dev/provenance/v1`, \
+                 not `{value}`{hint}"
+            ),
+        );
+        None
+    }
+
+    fn conditions(&mut self, entry: Entry<'_>, what: &str) -> Vec<Condition> {
+        let Some(items) = self.list(
+            entry.value,
+            entry.value_span(),
+            &format!("`conditions` of {what}"),
+        ) else {
+            return Vec::new();
+        };
+        let mut conditions = Vec::new();
+        for item in items {
+            let Some(source) = self.string(item, start(item), &format!("a condition of {what}"))
+            else {
+                continue;
+            };
+            match cel::Program::compile(source) {
+                Ok(program) => conditions.push(Condition {
+                    source: source.to_owned(),
+                    program: Arc::new(program),
+                    span: start(item),
+                }),
+                Err(e) => {
+                    let (at, message) = match e.errors.first() {
+                        Some(first) => {
+                            let (at, place) = self.position_in_scalar(item, first.pos);
+                            (at, format!("{}{place}", first.msg))
+                        }
+                        None => (start(item), e.to_string()),
+                    };
+                    self.error(at, format!("{what}: condition does not compile: {message}"));
+                }
+            }
+        }
+        conditions
+    }
+
+    /// The file position of CEL's (line, column) inside the string `node`, when the string is
+    /// written on one line without escapes; otherwise the string's start and, for the message,
+    /// where in the expression.
+    fn position_in_scalar(
+        &self,
+        node: &Node<'_>,
+        (line, column): (isize, isize),
+    ) -> (Span, String) {
+        let fallback = (
+            start(node),
+            format!(" (line {line}, column {column} of the condition)"),
+        );
+        let (Ok(1), Ok(column)) = (usize::try_from(line), usize::try_from(column)) else {
+            return fallback;
+        };
+        if column == 0 || node.span.start.line() != node.span.end.line() {
+            return fallback;
+        }
+        let raw: String = self
+            .text
+            .chars()
+            .skip(node.span.start.index())
+            .take(
+                node.span
+                    .end
+                    .index()
+                    .saturating_sub(node.span.start.index()),
+            )
+            .collect();
+        let quote = match raw.chars().next() {
+            Some('"') if !raw.contains('\\') => 1,
+            Some('\'') if !raw.get(1..).is_some_and(|inner| inner.contains("''")) => 1,
+            Some('"' | '\'') => return fallback,
+            _ => 0,
+        };
+        let here = start(node);
+        (
+            Span {
+                line: here.line,
+                column: here.column + quote + column - 1,
+            },
+            String::new(),
+        )
+    }
+
+    fn signed_identity(&mut self, entry: Entry<'_>, attestor: &str) -> Option<SignedIdentity> {
+        let what = format!("`signedIdentity` of {attestor}");
+        let fields = self.entry_fields(entry, &what, IDENTITY_FIELDS)?;
+        let Some(kind) = fields.get("type") else {
+            self.error(
+                fields.at,
+                format!(
+                    "{what} is missing `type` (one of {})",
+                    quoted_list(IDENTITY_TYPES)
+                ),
+            );
+            return None;
+        };
+        let kind = self.enumeration(kind, "type", IDENTITY_TYPES, "")?;
+        let prefix = fields.get("prefix");
+        let signed_prefix = fields.get("signedPrefix");
+        if kind != "remapIdentity" {
+            for e in [prefix, signed_prefix].into_iter().flatten() {
+                self.error(
+                    e.key_span(),
+                    format!(
+                        "{what}: `prefix` and `signedPrefix` only apply to `type: remapIdentity`"
+                    ),
+                );
+            }
+            return Some(if kind == "matchRepository" {
+                SignedIdentity::MatchRepository
+            } else {
+                SignedIdentity::MatchDigest
+            });
+        }
+        let prefix_value = |this: &mut Self, e: Option<Entry<'_>>, field: &str| {
+            let Some(e) = e else {
+                this.error(
+                    fields.at,
+                    format!("{what} is `remapIdentity` but has no `{field}`"),
+                );
+                return None;
+            };
+            let value = this.string(e.value, e.value_span(), &format!("`{field}`"))?;
+            if value.is_empty() || value.contains(['@', ' ']) {
+                this.error(
+                    e.value_span(),
+                    format!(
+                        "{what}: `{field}` must be a registry or repository name prefix such as \
+                         `registry.corp/team`"
+                    ),
+                );
+                return None;
+            }
+            Some(value.to_owned())
+        };
+        let prefix = prefix_value(self, prefix, "prefix");
+        let signed_prefix = prefix_value(self, signed_prefix, "signedPrefix");
+        Some(SignedIdentity::RemapIdentity {
+            prefix: prefix?,
+            signed_prefix: signed_prefix?,
+        })
+    }
+}
