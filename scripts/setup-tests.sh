@@ -7,6 +7,9 @@
 #     bash scripts/setup-tests.sh
 #     cargo test -p signet-cli --test e2e
 #
+# When another apt process holds the package locks (common on a fresh machine), it waits for
+# them, up to SIGNET_APT_LOCK_TIMEOUT seconds (default 600), saying so while it waits.
+#
 # To add a component, append "<debian-package>:<absolute path of a file it installs>" to
 # PACKAGES.
 set -euo pipefail
@@ -75,10 +78,48 @@ if [[ ! -e "$POLICY" ]]; then
 	"${SUDO[@]}" chmod 0755 "$POLICY"
 fi
 
+# On a fresh machine another apt process (cloud-init, unattended-upgrades) often holds the
+# package locks for a few minutes; wait for it, up to LOCK_TIMEOUT seconds, instead of failing
+# at once (issue 12, finding 9). apt-get install waits by itself given DPkg::Lock::Timeout (it
+# prints "Waiting for cache lock" while it does). apt-get update does not: it takes
+# /var/lib/apt/lists/lock without waiting whatever that option says (apt 2.6), so it is retried
+# while it fails on a lock. apt's locks are fcntl locks: `flock` on those files does not hold
+# them off, another apt process (or anything using fcntl/lockf) does.
+LOCK_TIMEOUT=${SIGNET_APT_LOCK_TIMEOUT:-600}
+
+apt_get_update() {
+	local deadline=$((SECONDS + LOCK_TIMEOUT)) next_log=0 errors status locked
+	errors=$(mktemp)
+	while true; do
+		# LC_ALL=C: the lock message is matched below, so it must not be translated.
+		status=0 locked=0
+		"${SUDO[@]}" env LC_ALL=C apt-get update 2>"$errors" || status=$?
+		if ((status != 0)) && grep -q 'Could not get lock' "$errors"; then
+			locked=1
+		fi
+		if ((locked)) && ((SECONDS < deadline)); then
+			# Say so at once, then every 30 s, not at every 5 s retry.
+			if ((SECONDS >= next_log)); then
+				log "apt-get update: $(grep -m1 -o 'Could not get lock.*' "$errors");" \
+					"waiting (up to $((deadline - SECONDS))s more)"
+				next_log=$((SECONDS + 30))
+			fi
+			sleep 5
+			continue
+		fi
+		cat "$errors" >&2
+		rm -f "$errors"
+		if ((locked)); then
+			log "apt-get update: the package lists are still locked after ${LOCK_TIMEOUT}s; giving up"
+		fi
+		return "$status"
+	done
+}
+
 log "installing: ${missing[*]}"
-"${SUDO[@]}" apt-get update
+apt_get_update
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-	apt-get install -y --no-install-recommends "${missing[@]}"
+	apt-get -o DPkg::Lock::Timeout="$LOCK_TIMEOUT" install -y --no-install-recommends "${missing[@]}"
 
 for entry in "${PACKAGES[@]}"; do
 	pkg=${entry%%:*}

@@ -97,7 +97,9 @@ pub enum Command {
         format: StorageFormat,
     },
     /// Show the referrers graph of an image: signatures, attestations, and what refers to
-    /// them, with cosign's legacy tags.
+    /// them, with cosign's legacy tags. A listed referrer that does not name what it is listed
+    /// for as its subject is left out with a note; depth and size are bounded, and a tree that
+    /// was cut says so.
     Tree {
         /// The image: registry/repository[:tag][@digest], oci:DIR[:REF][@digest] or
         /// oci-archive:FILE[:REF][@digest].

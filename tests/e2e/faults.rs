@@ -311,3 +311,158 @@ fn concurrent_writers_on_a_registry_with_conditional_writes_lose_nothing() {
     let index: signet_core::oci::Index = serde_json::from_slice(&index.bytes).unwrap();
     assert_eq!(index.manifests.len(), 8);
 }
+
+/// Runs `signet ARGS` in `dir`, killing it if it has not finished after `limit`: a watchdog
+/// that turns a runaway walk into a failure instead of a hung suite (not a timing assertion:
+/// the bounded run takes a fraction of a second).
+fn signet_or_kill(dir: &std::path::Path, args: &[&str], limit: Duration) -> Run {
+    let mut child = std::process::Command::new(crate::cli::signet_bin())
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("signet {args:?} did not finish within {limit:?}: the walk is unbounded");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Issue 12, finding 3: eight referrers of an image whose fallback indexes (`sha256-<hex>`)
+/// each list all eight made `signet tree` follow the cycle 8^8 times (past 60 s and 1.4 GB).
+/// Each names the image as its subject, so it is shown once, under the image; its listings
+/// under the others are left out with a note.
+#[test]
+fn tree_of_fallback_indexes_listing_each_other_finishes_with_each_referrer_once() {
+    let registry = FakeRegistry::start_with(Config {
+        referrers_api: false,
+        ..Config::default()
+    });
+    let repo = "cycle/app";
+    let config_blob = br#"{"architecture":"amd64","os":"linux"}"#;
+    let config_digest = registry.seed_blob(repo, &config_blob[..]);
+    let empty = registry.seed_blob(repo, &b"{}"[..]);
+    let image = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_blob.len()},
+        "layers": [],
+    })
+    .to_string();
+    let image_size = image.len();
+    let image_digest = registry.seed_manifest(
+        repo,
+        "v1",
+        "application/vnd.oci.image.manifest.v1+json",
+        image.into_bytes(),
+    );
+    let referrers: Vec<serde_json::Value> = (0..8)
+        .map(|n| {
+            let manifest = serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "artifactType": "application/vnd.example.cycle",
+                "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+                "layers": [],
+                "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": image_digest, "size": image_size},
+                "annotations": {"n": n.to_string()},
+            })
+            .to_string();
+            let size = manifest.len();
+            let digest = registry.seed_manifest(
+                repo,
+                &format!("r{n}"),
+                "application/vnd.oci.image.manifest.v1+json",
+                manifest.into_bytes(),
+            );
+            serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "artifactType": "application/vnd.example.cycle",
+                "digest": digest,
+                "size": size,
+            })
+        })
+        .collect();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": referrers,
+    })
+    .to_string();
+    // The same fallback index at the image's tag and at each referrer's.
+    let subjects = std::iter::once(image_digest.clone()).chain(
+        referrers
+            .iter()
+            .map(|r| r["digest"].as_str().unwrap().to_string()),
+    );
+    for subject in subjects {
+        registry.seed_manifest(
+            repo,
+            &subject.replace(':', "-"),
+            "application/vnd.oci.image.index.v1+json",
+            index.clone().into_bytes(),
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let image = format!("{}/{repo}:v1", registry.host());
+    let limit = Duration::from_secs(45);
+    registry.reset_counters();
+    let run = signet_or_kill(dir.path(), &["tree", &image, "--output", "json"], limit);
+    let run = run.expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let shown = json["referrers"].as_array().unwrap();
+    assert_eq!(shown.len(), 8, "{}", run.stdout);
+    for node in shown {
+        assert_eq!(node.get("referrers"), None, "{node}");
+        assert_eq!(node.get("alreadyShown"), None, "{node}");
+    }
+    assert_eq!(json["truncated"], false);
+    let notes = json["notes"].as_array().unwrap();
+    // Each of the eight listed under each of the eight, and left out there.
+    assert_eq!(notes.len(), 64, "{}", run.stdout);
+    let named = format!("names {image_digest} as its subject; not shown there");
+    assert!(
+        notes.iter().all(|n| n.as_str().unwrap().contains(&named)),
+        "{}",
+        run.stdout
+    );
+    // Each referrer manifest read once (8), plus the tag resolved (1), the fallback indexes
+    // (9) and the legacy tags looked for (3).
+    assert!(
+        registry.requests(RequestKind::ManifestGet) <= 8 + 1 + 9 + 3,
+        "{} manifest reads",
+        registry.requests(RequestKind::ManifestGet)
+    );
+
+    let text = signet_or_kill(dir.path(), &["tree", &image], limit).expect_code(0);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("application/vnd.example.cycle"))
+            .count(),
+        8,
+        "{}",
+        text.stdout
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("note: ")).count(),
+        64,
+        "{}",
+        text.stdout
+    );
+}

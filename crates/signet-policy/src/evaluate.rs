@@ -400,6 +400,19 @@ fn signed_repository(signed: &str) -> Option<String> {
     signed.parse::<ImageRef>().ok().map(|r| r.name())
 }
 
+/// What follows `prefix` in the image name `name`, when `prefix` is the whole name or ends at a
+/// path boundary: `registry.corp/prod` is a prefix of `registry.corp/prod/app`, not of
+/// `registry.corp/prodx/app` (issue 12, finding 4). The boundary is the next character being
+/// `/`, `:` or `@`, as containers/image's `remapIdentity` has it (`refMatchesPrefix` in
+/// signature/policy_reference_match.go); a prefix the policy wrote with a trailing `/` carries
+/// its boundary itself. The signed side needs no such check: the remapped name is compared with
+/// the whole signed repository, never as a prefix.
+fn strip_name_prefix<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = name.strip_prefix(prefix)?;
+    let at_boundary = rest.is_empty() || prefix.ends_with('/') || rest.starts_with(['/', ':', '@']);
+    at_boundary.then_some(rest)
+}
+
 fn identity_matches(
     identity: &SignedIdentity,
     image: &ImageRef,
@@ -419,7 +432,7 @@ fn identity_matches(
             signed_prefix,
         } => {
             let name = image.name();
-            let expected = match name.strip_prefix(prefix.as_str()) {
+            let expected = match strip_name_prefix(&name, prefix) {
                 Some(rest) => format!("{signed_prefix}{rest}"),
                 None => name.clone(),
             };

@@ -360,6 +360,65 @@ fn cel_conditions_pass_fail_and_error() {
     assert!(wrong_type.reasons[0].contains("not https://cosign.sigstore.dev/attestation/vuln/v1"));
 }
 
+/// Issue 12, finding 4: `prefix: registry.corp/prod` remapped `registry.corp/prodx/app` too,
+/// so a signature for `ghcr.io/prodx/app` was taken for an image outside the remapped tree.
+#[test]
+fn remap_identity_prefix_matches_only_at_a_path_boundary() {
+    let p = policy(
+        r#"
+defaultAdmissionRule: {evaluationMode: REQUIRE_ATTESTATION, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG, requireAttestationsBy: [remap, slash]}
+attestors:
+  - name: remap
+    publicKeys: [{file: p256.pub}]
+    signedIdentity: {type: remapIdentity, prefix: registry.corp/prod, signedPrefix: ghcr.io/prod}
+  - name: slash
+    publicKeys: [{file: p256.pub}]
+    signedIdentity: {type: remapIdentity, prefix: registry.corp/prod/, signedPrefix: ghcr.io/prod/}
+"#,
+    );
+    // Whether each attestor accepts a signature for `signed` on `deployed`.
+    let satisfied = |deployed: &str, signed: &str| -> Vec<bool> {
+        let e = vec![Attested {
+            signed_reference: Some(signed.into()),
+            statement: None,
+            ..signature(".sig layer 0")
+        }];
+        p.evaluate(
+            &image(deployed),
+            Some(&digest()),
+            &ctx(None, None, None),
+            &evidence(&[("remap", e.clone()), ("slash", e)]),
+        )
+        .attestors
+        .iter()
+        .map(|a| a.satisfied)
+        .collect()
+    };
+    // Not at a boundary: no remapping, the name must be signed as it is.
+    assert_eq!(
+        satisfied("registry.corp/prodx/app:v1", "ghcr.io/prodx/app"),
+        [false, false]
+    );
+    assert_eq!(
+        satisfied("registry.corp/prodx/app:v1", "registry.corp/prodx/app"),
+        [true, true]
+    );
+    // At a `/` boundary, with or without a trailing `/` in the prefix: remapped.
+    assert_eq!(
+        satisfied("registry.corp/prod/app:v1", "ghcr.io/prod/app"),
+        [true, true]
+    );
+    assert_eq!(
+        satisfied("registry.corp/prod/app:v1", "registry.corp/prod/app"),
+        [false, false]
+    );
+    // The whole name: remapped.
+    assert_eq!(
+        satisfied("registry.corp/prod:v1", "ghcr.io/prod"),
+        [true, false]
+    );
+}
+
 #[test]
 fn signed_identity_of_simple_signing_payloads() {
     let p = policy(
