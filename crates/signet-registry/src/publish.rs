@@ -166,21 +166,7 @@ pub async fn append_legacy(
             tokio::time::sleep(Duration::from_millis(10 + 7 * u64::from(attempt))).await;
         }
         layers.push(descriptor.clone());
-        let config = legacy_config(&layers);
-        repo.put_blob(&config).await?;
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(oci::OCI_MANIFEST.to_string()),
-            artifact_type: None,
-            config: Descriptor::of("application/vnd.oci.image.config.v1+json", &config),
-            layers,
-            subject: None,
-            annotations: BTreeMap::new(),
-        };
-        let bytes = serde_json::to_vec(&manifest).map_err(|e| RegistryError::Malformed {
-            what: format!("legacy tag {tag}"),
-            reason: e.to_string(),
-        })?;
+        let bytes = put_legacy_config(repo, &tag, layers).await?;
         match repo
             .put_manifest(&tag, oci::OCI_MANIFEST, &bytes, precondition)
             .await
@@ -193,6 +179,29 @@ pub async fn append_legacy(
         tag,
         attempts: MAX_APPEND_ATTEMPTS,
         reason: "concurrent writers kept replacing the manifest".into(),
+    })
+}
+
+/// Stores the config of a legacy manifest over `layers` and returns the manifest's bytes.
+async fn put_legacy_config(
+    repo: &Repository,
+    tag: &str,
+    layers: Vec<Descriptor>,
+) -> Result<Vec<u8>, RegistryError> {
+    let config = legacy_config(&layers);
+    repo.put_blob(&config).await?;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(oci::OCI_MANIFEST.to_string()),
+        artifact_type: None,
+        config: Descriptor::of("application/vnd.oci.image.config.v1+json", &config),
+        layers,
+        subject: None,
+        annotations: BTreeMap::new(),
+    };
+    serde_json::to_vec(&manifest).map_err(|e| RegistryError::Malformed {
+        what: format!("legacy tag {tag}"),
+        reason: e.to_string(),
     })
 }
 
