@@ -144,7 +144,9 @@ pub enum Command {
     /// are kept exactly, so signatures stay valid. What the destination has already is
     /// skipped, so re-running an interrupted mirror finishes it; blobs within one registry are
     /// mounted, not copied. Where the destination has no referrers API, each referrer gets a
-    /// tag of its own and the fallback index `sha256-<hex>` is repaired once per subject.
+    /// tag of its own and the fallback index `sha256-<hex>` is repaired once per subject. A
+    /// legacy tag the destination has already keeps its layers: the source's are added in
+    /// front (a warning says how many of the destination's were kept).
     ///
     /// SRC's tag is applied at DST unless DST names its own. Progress goes to stderr: bars on a
     /// terminal, a line per object otherwise, then a summary. Exit 0 done, 2 on error.

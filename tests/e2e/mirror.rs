@@ -1045,3 +1045,73 @@ fn mirror_copies_again_a_referrer_the_destination_lists_but_lost() {
     let (code, decision) = work.decision(&format!("{target}:v1"), &target, "policy.yaml");
     assert_eq!(code, 0, "{decision:#}");
 }
+
+/// The digest a tag of `team/app` points at in `registry`, if it exists.
+fn tag_digest(registry: &Registry, tag: &str) -> Option<String> {
+    let response = reqwest::blocking::Client::new()
+        .head(manifest_url(registry, tag))
+        .header("Accept", format!("{OCI_MANIFEST}, {OCI_INDEX}"))
+        .send()
+        .unwrap();
+    if response.status() == 404 {
+        return None;
+    }
+    assert_eq!(response.status(), 200, "HEAD {tag}");
+    let digest = response.headers()["Docker-Content-Digest"]
+        .to_str()
+        .unwrap();
+    Some(digest.to_string())
+}
+
+/// Issue 12, finding 5: `mirror` replaced the destination's legacy `.sig` with the source's,
+/// dropping the signature the site had made there with its own key, without a word. The
+/// layers are united (the source's first), the progress output says what was merged, both
+/// keys verify at the destination, and a re-run writes nothing.
+#[test]
+fn mirror_replaces_the_destinations_legacy_sig_tag() {
+    let a = Registry::start(Options::plain());
+    let b = Registry::start(Options::plain());
+    let work = Work::new();
+    std::fs::copy(fixture("keys/other.key"), work.file("other.key")).unwrap();
+    let (image, digest) = push_image(&a, "team/app", "v1", b"the app");
+    let (site, site_digest) = push_image(&b, "team/app", "v1", b"the app");
+    assert_eq!(digest, site_digest);
+    work.run(&["sign", &image, "--key", "ci.key", "--format", "legacy"])
+        .expect_code(0);
+    work.run(&["sign", &site, "--key", "other.key", "--format", "legacy"])
+        .expect_code(0);
+    let verify = |key: &str| work.run(&["verify", &site, "--key", key]);
+    verify("other.pub").expect_code(0);
+    verify("ci.pub").expect_code(1);
+
+    let target = format!("{}/team/app", b.host());
+    let run = work.run(&["mirror", &image, &target]).expect_code(0);
+    for key in ["ci.pub", "other.pub"] {
+        let verified = verify(key);
+        assert_eq!(
+            verified.code,
+            0,
+            "{key} does not verify after the mirror:\n{}\nmirror:\n{}",
+            verified.all(),
+            run.stderr
+        );
+    }
+    let sig = format!("{}.sig", fallback_tag(&digest));
+    assert!(
+        run.stderr
+            .contains(&format!("merged 1 destination layer into {sig}")),
+        "{}",
+        run.stderr
+    );
+    let (_, tree) = work.tree(&site, &target);
+    let layers = &tree["legacy"][0]["layers"];
+    assert_eq!(layers.as_array().map(Vec::len), Some(2), "{tree:#}");
+
+    // Again: nothing to copy, nothing merged, the tag unchanged.
+    let merged = tag_digest(&b, &sig).unwrap();
+    let run = work.run(&["mirror", &image, &target]).expect_code(0);
+    assert!(!run.stderr.contains("merged"), "{}", run.stderr);
+    assert_eq!(summary(&run.stderr).0, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("0 tags written"), "{}", run.stderr);
+    assert_eq!(tag_digest(&b, &sig), Some(merged));
+}
