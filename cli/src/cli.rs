@@ -146,7 +146,9 @@ pub enum Command {
     /// are kept exactly, so signatures stay valid. What the destination has already is
     /// skipped, so re-running an interrupted mirror finishes it; blobs within one registry are
     /// mounted, not copied. Where the destination has no referrers API, each referrer gets a
-    /// tag of its own and the fallback index `sha256-<hex>` is repaired once per subject.
+    /// tag of its own and the fallback index `sha256-<hex>` is repaired once per subject. A
+    /// legacy tag the destination has already keeps its layers: the source's are added in
+    /// front (a warning says how many of the destination's were kept).
     ///
     /// SRC's tag is applied at DST unless DST names its own. Progress goes to stderr: bars on a
     /// terminal, a line per object otherwise, then a summary. Exit 0 done, 2 on error.
@@ -155,16 +157,18 @@ pub enum Command {
     ///
     /// Each image is named in the archive by its full reference
     /// (org.opencontainers.image.ref.name, e.g. registry.example/team/app:v1), so that
-    /// `skopeo inspect oci-archive:FILE:REF` finds it; its legacy cosign tags are named
-    /// `<repository>:sha256-<hex>.sig`, and its referrers are untagged entries. An existing
-    /// FILE gets the images added. Carry it across an air gap and `signet import` it.
+    /// `skopeo inspect oci-archive:FILE:REF` finds it; an image given by digest alone is
+    /// named by its reference with the digest (registry.example/team/app@sha256:…). Its
+    /// legacy cosign tags are named `<repository>:sha256-<hex>.sig`, and its referrers are
+    /// untagged entries. An existing FILE gets the images added. Carry it across an air gap
+    /// and `signet import` it.
     Export(ExportArgs),
     /// Push an OCI layout tarball written by `signet export` to a registry.
     ///
     /// Every blob is checked against its digest and the whole graph for completeness before
     /// anything is written: a damaged or tampered tarball is refused whole, naming the bad
-    /// blob. Each image goes to REGISTRY[/PREFIX]/<its repository path>:<its tag>, with
-    /// everything that refers to it.
+    /// blob. Each image goes to REGISTRY[/PREFIX]/<its repository path>:<its tag>, or by
+    /// digest (no tag) when the archive names it by digest, with everything that refers to it.
     Import(ImportArgs),
     /// Work with policy files.
     #[command(subcommand)]
@@ -232,7 +236,8 @@ pub struct MirrorArgs {
 /// `signet export`.
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// The images: registry/repository:tag[@digest] (or oci:/oci-archive: references).
+    /// The images: registry/repository:tag[@digest], registry/repository@digest (or
+    /// oci:/oci-archive: references).
     #[arg(required = true)]
     pub images: Vec<String>,
     /// The tarball to write.

@@ -877,8 +877,10 @@ fn import_checks_every_blob_size_before_writing_anything() {
     }
 }
 
-/// An archive entry named without a tag (by digest only, or by repository alone) is refused
-/// by name rather than imported as `latest`, which would replace the target's `latest`.
+/// An archive entry named by repository alone (no tag, no digest) is refused by name rather
+/// than imported as `latest`, which would replace the target's `latest`; one named by a digest
+/// that is not its own is refused too. An entry named by its own digest is imported by digest
+/// and gets no tag at all.
 #[test]
 fn import_refuses_an_image_named_without_a_tag() {
     let c = Registry::start(Options::plain());
@@ -896,9 +898,10 @@ fn import_refuses_an_image_named_without_a_tag() {
         )],
     );
     let digest = format!("sha256:{}", sha256_hex(&manifest));
-    for name in [
-        format!("registry.example/team/app@{digest}"),
-        "registry.example/team/app".to_string(),
+    let other = format!("sha256:{}", sha256_hex(b"another manifest"));
+    for (name, expected) in [
+        ("registry.example/team/app".to_string(), "no tag"),
+        (format!("registry.example/team/app@{other}"), "names digest"),
     ] {
         let tar = work.file("untagged.tar");
         write_archive(&tar, &[CONFIG, b"layer"], &[(&name, &manifest)]);
@@ -906,13 +909,23 @@ fn import_refuses_an_image_named_without_a_tag() {
             .run(&["import", tar.to_str().unwrap(), "--to", &c.host()])
             .expect_code(2);
         assert!(run.stderr.contains(&name), "{}", run.stderr);
-        assert!(run.stderr.contains("no tag"), "{}", run.stderr);
+        assert!(run.stderr.contains(expected), "{}", run.stderr);
         assert!(
             catalog(&c).is_empty(),
             "the registry gained {:?}",
             catalog(&c)
         );
     }
+
+    let tar = work.file("pinned.tar");
+    let name = format!("registry.example/team/app@{digest}");
+    write_archive(&tar, &[CONFIG, b"layer"], &[(&name, &manifest)]);
+    let run = work
+        .run(&["import", tar.to_str().unwrap(), "--to", &c.host()])
+        .expect_code(0);
+    assert_eq!(run.stdout.trim(), format!("{}/team/app@{digest}", c.host()));
+    assert!(has_manifest(&c, &digest), "{}", run.stderr);
+    assert!(!has_manifest(&c, "latest"), "{}", run.stderr);
 }
 
 /// The URL of a manifest (by tag or digest) in a registry's repository `team/app`.
@@ -1044,4 +1057,159 @@ fn mirror_copies_again_a_referrer_the_destination_lists_but_lost() {
     assert!(has_manifest(&b, &own_tag), "{}", run.stderr);
     let (code, decision) = work.decision(&format!("{target}:v1"), &target, "policy.yaml");
     assert_eq!(code, 0, "{decision:#}");
+}
+
+/// The digest a tag of `team/app` points at in `registry`, if it exists.
+fn tag_digest(registry: &Registry, tag: &str) -> Option<String> {
+    let response = reqwest::blocking::Client::new()
+        .head(manifest_url(registry, tag))
+        .header("Accept", format!("{OCI_MANIFEST}, {OCI_INDEX}"))
+        .send()
+        .unwrap();
+    if response.status() == 404 {
+        return None;
+    }
+    assert_eq!(response.status(), 200, "HEAD {tag}");
+    let digest = response.headers()["Docker-Content-Digest"]
+        .to_str()
+        .unwrap();
+    Some(digest.to_string())
+}
+
+/// Issue 12, finding 5: `mirror` replaced the destination's legacy `.sig` with the source's,
+/// dropping the signature the site had made there with its own key, without a word. The
+/// layers are united (the source's first), the progress output says what was merged, both
+/// keys verify at the destination, and a re-run writes nothing.
+#[test]
+fn mirror_replaces_the_destinations_legacy_sig_tag() {
+    let a = Registry::start(Options::plain());
+    let b = Registry::start(Options::plain());
+    let work = Work::new();
+    std::fs::copy(fixture("keys/other.key"), work.file("other.key")).unwrap();
+    let (image, digest) = push_image(&a, "team/app", "v1", b"the app");
+    let (site, site_digest) = push_image(&b, "team/app", "v1", b"the app");
+    assert_eq!(digest, site_digest);
+    work.run(&["sign", &image, "--key", "ci.key", "--format", "legacy"])
+        .expect_code(0);
+    work.run(&["sign", &site, "--key", "other.key", "--format", "legacy"])
+        .expect_code(0);
+    let verify = |key: &str| work.run(&["verify", &site, "--key", key]);
+    verify("other.pub").expect_code(0);
+    verify("ci.pub").expect_code(1);
+
+    let target = format!("{}/team/app", b.host());
+    let run = work.run(&["mirror", &image, &target]).expect_code(0);
+    for key in ["ci.pub", "other.pub"] {
+        let verified = verify(key);
+        assert_eq!(
+            verified.code,
+            0,
+            "{key} does not verify after the mirror:\n{}\nmirror:\n{}",
+            verified.all(),
+            run.stderr
+        );
+    }
+    let sig = format!("{}.sig", fallback_tag(&digest));
+    assert!(
+        run.stderr
+            .contains(&format!("merged 1 destination layer into {sig}")),
+        "{}",
+        run.stderr
+    );
+    let (_, tree) = work.tree(&site, &target);
+    let layers = &tree["legacy"][0]["layers"];
+    assert_eq!(layers.as_array().map(Vec::len), Some(2), "{tree:#}");
+
+    // Again: nothing to copy, nothing merged, the tag unchanged.
+    let merged = tag_digest(&b, &sig).unwrap();
+    let run = work.run(&["mirror", &image, &target]).expect_code(0);
+    assert!(!run.stderr.contains("merged"), "{}", run.stderr);
+    assert_eq!(summary(&run.stderr).0, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("0 tags written"), "{}", run.stderr);
+    assert_eq!(tag_digest(&b, &sig), Some(merged));
+}
+
+/// Issue 12, finding 8: `export` refused a digest-pinned image ("has no tag"). The archive
+/// names it by its reference with the digest (`registry/repository@sha256:…`), which skopeo
+/// and signet's `oci-archive:` reader both take; `import` pushes it by digest with its
+/// referrers and legacy tags, makes no tag for it, and prints the digest reference. A tarball
+/// with one byte of a blob changed is still refused whole, with nothing written.
+#[test]
+fn export_refuses_digest_pinned_images() {
+    let a = Registry::start(Options::plain());
+    let c = Registry::start(Options::plain());
+    let work = Work::new();
+    std::fs::copy(fixture("keys/other.key"), work.file("other.key")).unwrap();
+    let layer = b"the pinned app";
+    let (_, digest) = push_image(&a, "team/app", "v1", layer);
+    let pinned = format!("{}/team/app@{digest}", a.host());
+    work.run(&["sign", &pinned, "--key", "ci.key"])
+        .expect_code(0);
+    work.run(&["sign", &pinned, "--key", "other.key", "--format", "legacy"])
+        .expect_code(0);
+
+    let tar = work.file("pinned.tar");
+    let tar_str = tar.to_str().unwrap();
+    let run = work
+        .run(&["export", &pinned, "--output", tar_str])
+        .expect_code(0);
+    assert_eq!(run.stdout.trim(), pinned);
+
+    // skopeo finds the image by that name, and so does signet, with its evidence.
+    let in_archive = format!("oci-archive:{tar_str}:{pinned}");
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", &in_archive])
+        .output()
+        .expect("running skopeo (scripts/setup-tests.sh installs it)");
+    assert!(
+        out.status.success(),
+        "skopeo inspect --raw {in_archive} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(format!("sha256:{}", sha256_hex(&out.stdout)), digest);
+    for key in ["ci.pub", "other.pub"] {
+        work.run(&["verify", &in_archive, "--key", key])
+            .expect_code(0);
+    }
+
+    // One byte changed in the layer, or in the image manifest: refused, nothing written.
+    let to = format!("{}/site", c.host());
+    for blob in [format!("sha256:{}", sha256_hex(layer)), digest.clone()] {
+        let bad = work.file("bad.tar");
+        flip_one_byte(&tar, &bad, &blob);
+        let run = work
+            .run(&["import", bad.to_str().unwrap(), "--to", &to])
+            .expect_code(2);
+        assert!(run.stderr.contains(&blob), "{}", run.stderr);
+        assert!(
+            catalog(&c).is_empty(),
+            "the registry gained {:?}",
+            catalog(&c)
+        );
+    }
+
+    let run = work.run(&["import", tar_str, "--to", &to]).expect_code(0);
+    let imported = format!("{to}/team/app@{digest}");
+    assert_eq!(run.stdout.trim(), imported);
+    for key in ["ci.pub", "other.pub"] {
+        let run = work.run(&["verify", &imported, "--key", key]);
+        assert_eq!(run.code, 0, "{key} does not verify:\n{}", run.all());
+    }
+    // No tag was made up for the image: only signature tags are there.
+    let tags: serde_json::Value =
+        reqwest::blocking::get(format!("{}/v2/site/team/app/tags/list", c.url()))
+            .unwrap()
+            .json()
+            .unwrap();
+    let tags = tags["tags"].as_array().unwrap();
+    assert!(
+        tags.iter()
+            .all(|t| t.as_str().unwrap().starts_with(&fallback_tag(&digest))),
+        "{tags:?}"
+    );
+    assert!(
+        tags.iter()
+            .any(|t| t.as_str() == Some(&format!("{}.sig", fallback_tag(&digest)))),
+        "{tags:?}"
+    );
 }

@@ -220,26 +220,25 @@ async fn export_all(
     let mut names = Vec::new();
     for image in &cmd.images {
         let source = open_source(client, image).await?;
-        let Some(tag) = source.tag.clone() else {
-            bail!(
-                "{image} has no tag: the archive names each image by its reference \
-                 (registry/repository:tag), so give one"
-            );
-        };
         let plan = discover(&source.repo, &source.digest, options, reporter).await?;
-        let to = Repository::layout(layout.scoped(Some(&source.name)));
-        let summary = mirror::copy(
-            &plan,
-            &source.repo,
-            &to,
-            std::slice::from_ref(&tag),
-            options,
-            reporter,
-        )
-        .await
-        .with_context(|| format!("exporting {image}"))?;
+        let scoped = layout.scoped(Some(&source.name));
+        let to = Repository::layout(scoped.clone());
+        let tags: Vec<String> = source.tag.iter().cloned().collect();
+        let summary = mirror::copy(&plan, &source.repo, &to, &tags, options, reporter)
+            .await
+            .with_context(|| format!("exporting {image}"))?;
         total.add(&summary);
-        names.push(format!("{}:{tag}@{}", source.name, source.digest));
+        match &source.tag {
+            Some(tag) => names.push(format!("{}:{tag}@{}", source.name, source.digest)),
+            // A digest-pinned image is named by its reference with the digest and no tag
+            // (`registry/repository@sha256:…`): import then pushes it by digest, and no tag
+            // is made up for it.
+            None => names.push(
+                scoped
+                    .name_by_digest(&source.digest)
+                    .with_context(|| format!("naming {image} in {}", cmd.output.display()))?,
+            ),
+        }
     }
     layout
         .save()
@@ -288,7 +287,7 @@ async fn import_all(
         .with_context(|| format!("refusing {}", file.display()))?;
     let images = layout.images()?;
     if images.is_empty() {
-        bail!("{} holds no tagged image", file.display());
+        bail!("{} holds no named image", file.display());
     }
     let mut jobs = Vec::new();
     for (name, entry) in images {
@@ -299,35 +298,42 @@ async fn import_all(
             .with_context(|| {
                 format!(
                     "image {name:?} in {} is not named by a full reference \
-                     (registry/repository:tag), so its repository is unknown; \
-                     copy it with `signet mirror oci-archive:{}:{name} REGISTRY/REPOSITORY:TAG`",
+                     (registry/repository:tag or registry/repository@sha256:…), so its \
+                     repository is unknown; copy it with `signet mirror oci-archive:{}:{name} REGISTRY/REPOSITORY:TAG`",
                     file.display(),
                     file.display()
                 )
             })?;
-        // Export always tags; an entry without a tag is refused rather than imported as
-        // `latest`, which would replace the target's `latest`.
-        let Some(tag) = image.tag().map(str::to_string) else {
-            bail!(
-                "image {name:?} in {} has no tag (it is named {}), and import writes each \
-                 image under its tag; refusing it rather than guessing one. Copy it with \
+        // An image is imported under its tag, or by digest when its name has a digest and
+        // no tag (a digest-pinned export); the name's digest must be the entry's. An entry
+        // named by repository alone is refused rather than imported as `latest`, which would
+        // replace the target's `latest`.
+        let tag = image.tag().map(str::to_string);
+        match (&tag, image.digest()) {
+            (None, None) => bail!(
+                "image {name:?} in {} has no tag and no digest (it is named by repository \
+                 alone), and import writes each image under its tag or its digest; refusing \
+                 it rather than guessing a tag. Copy it with \
                  `signet mirror oci-archive:{}@{} REGISTRY/REPOSITORY:TAG`",
                 file.display(),
-                if image.digest().is_some() {
-                    "by digest only"
-                } else {
-                    "by repository alone"
-                },
                 file.display(),
                 entry.digest
-            );
-        };
+            ),
+            (_, Some(digest)) if digest != &entry.digest => bail!(
+                "image {name:?} in {} names digest {digest}, but its entry is {}; refusing \
+                 {}",
+                file.display(),
+                entry.digest,
+                file.display()
+            ),
+            _ => {}
+        }
         let repository = if prefix.is_empty() {
             image.repository().to_string()
         } else {
             format!("{prefix}/{}", image.repository())
         };
-        let target: ImageRef = format!("{host}/{repository}:{tag}")
+        let target: ImageRef = format!("{host}/{repository}")
             .parse()
             .with_context(|| format!("cannot name {name} under {}", cmd.to))?;
         let found = layout.resolve_ref(&LayoutRef {
@@ -348,18 +354,16 @@ async fn import_all(
     let mut names = Vec::new();
     for (from, plan, target, tag) in jobs {
         let to = Repository::new(client, &target);
-        let summary = mirror::copy(
-            &plan,
-            &from,
-            &to,
-            std::slice::from_ref(&tag),
-            options,
-            reporter,
-        )
-        .await
-        .with_context(|| format!("importing {target}"))?;
+        let tags: Vec<String> = tag.iter().cloned().collect();
+        let written = match &tag {
+            Some(tag) => format!("{target}:{tag}@{}", plan.root()),
+            None => format!("{target}@{}", plan.root()),
+        };
+        let summary = mirror::copy(&plan, &from, &to, &tags, options, reporter)
+            .await
+            .with_context(|| format!("importing {written}"))?;
         total.add(&summary);
-        names.push(format!("{target}@{}", plan.root()));
+        names.push(written);
     }
     Ok((total, names))
 }

@@ -378,11 +378,16 @@ impl Layout {
         let index = self.read_index()?;
         let entry: Option<Descriptor> = match (&r.tag, &r.digest) {
             (Some(tag), digest) => {
-                let entry =
-                    self.find_tag(&index, tag, true)
-                        .ok_or_else(|| RegistryError::NotFound {
-                            what: format!("tag {tag} in {}", self.describe()),
-                        })?;
+                // `oci-archive:FILE:REPO@sha256:…` is split into the tag `REPO` and the
+                // digest; a digest-pinned image is named `REPO@sha256:…` whole (see
+                // `name_by_digest`).
+                let by_digest = digest.as_ref().map(|d| format!("{tag}@{d}"));
+                let entry = self
+                    .find_tag(&index, tag, true)
+                    .or_else(|| self.find_tag(&index, by_digest.as_deref()?, false))
+                    .ok_or_else(|| RegistryError::NotFound {
+                        what: format!("tag {tag} in {}", self.describe()),
+                    })?;
                 if let Some(digest) = digest
                     && &entry.digest != digest
                 {
@@ -445,6 +450,48 @@ impl Layout {
             out.push((name.clone(), entry.clone()));
         }
         Ok(out)
+    }
+
+    /// Lists manifest `digest` (stored already) in `index.json` under the name
+    /// `<scope>@<digest>`, for an image that has no tag: a digest-pinned image `signet export`
+    /// writes. skopeo reads the name as it reads a tag (`oci-archive:FILE:<scope>@<digest>`),
+    /// and `import` pushes such an entry by digest, never under a tag. Returns the name.
+    /// Needs a scope (the image's full repository name).
+    pub fn name_by_digest(&self, digest: &Digest) -> Result<String, RegistryError> {
+        let Some(scope) = &self.scope else {
+            return Err(RegistryError::Usage(format!(
+                "cannot name {digest} in {} without its repository",
+                self.describe()
+            )));
+        };
+        let name = format!("{scope}@{digest}");
+        let fetched = self.read_manifest(digest)?;
+        let parsed = AnyManifest::parse(&fetched.media_type, &fetched.bytes).map_err(|e| {
+            RegistryError::Malformed {
+                what: format!("manifest {digest} in {}", self.describe()),
+                reason: e.to_string(),
+            }
+        })?;
+        let entry = Descriptor {
+            media_type: parsed.media_type().to_string(),
+            digest: digest.clone(),
+            size: fetched.bytes.len() as u64,
+            artifact_type: match &parsed {
+                AnyManifest::Image(m) => m.artifact_type.clone(),
+                AnyManifest::Index(i) => i.artifact_type.clone(),
+            },
+            annotations: BTreeMap::from([(REF_NAME_ANNOTATION.to_string(), name.clone())]),
+            platform: None,
+        };
+        self.update_index(|index| {
+            if index.manifests.contains(&entry) {
+                return Ok(false);
+            }
+            index.manifests.retain(|d| ref_name(d) != Some(&name));
+            index.manifests.push(entry);
+            Ok(true)
+        })?;
+        Ok(name)
     }
 
     /// Checks the whole layout before it is trusted wholesale (an import): every blob file

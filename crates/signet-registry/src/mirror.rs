@@ -13,7 +13,9 @@
 //!    two sizes is an error. A listed referrer that does not name its subject is left out.
 //! 2. [`copy`] writes it in an order that keeps the destination consistent at every moment:
 //!    blobs (several at a time, streamed, mounted when both sides are the same registry), then
-//!    manifests children first, then tags, then referrers level by level (each attached batch
+//!    manifests children first, then tags (a legacy tag the destination holds already is
+//!    merged with the source's, never replaced: [`publish::merge_legacy`]), then referrers
+//!    level by level (each attached batch
 //!    repairs the fallback index of its subject once, where the registry has no referrers
 //!    API). What the destination already has is skipped, so re-running an interrupted copy
 //!    finishes it and copies only what is missing.
@@ -41,6 +43,7 @@ use signet_core::oci::{self, AnyManifest, Descriptor};
 
 use crate::client::{FetchedManifest, Limits, Precondition};
 use crate::error::RegistryError;
+use crate::publish::{self, LegacyMerge};
 use crate::repository::{ByteStream, Repository};
 
 /// Bounds and parallelism of a copy.
@@ -1026,7 +1029,7 @@ pub async fn copy(
     }
     for (tag, digest) in &plan.legacy {
         if let Some(node) = plan.manifests.get(digest) {
-            put_tag(to, tag, digest, node, progress, &totals).await?;
+            put_legacy_tag(to, tag, digest, node, progress, &totals).await?;
         }
     }
 
@@ -1273,6 +1276,42 @@ async fn put_tag(
     to.put_manifest(tag, &node.media_type, &node.bytes, Precondition::None)
         .await?;
     totals.record(progress, &object, Outcome::Copied);
+    Ok(())
+}
+
+/// Writes the legacy tag `tag` from the source's manifest `digest`, keeping the layers the
+/// destination's tag holds and the source's lacks (another signer's signatures: see
+/// [`publish::merge_legacy`]), and says so when it kept any.
+async fn put_legacy_tag(
+    to: &Repository,
+    tag: &str,
+    digest: &Digest,
+    node: &Node,
+    progress: &dyn Progress,
+    totals: &Totals,
+) -> Result<(), RegistryError> {
+    let mut object = Object {
+        kind: Kind::Tag,
+        digest: digest.clone(),
+        size: node.bytes.len() as u64,
+        tag: Some(tag.to_string()),
+    };
+    let outcome =
+        match publish::merge_legacy(to, tag, &node.media_type, &node.bytes, digest).await? {
+            LegacyMerge::Present => Outcome::Skipped,
+            LegacyMerge::Copied => Outcome::Copied,
+            LegacyMerge::Merged { kept, digest } => {
+                progress.warning(&format!(
+                    "merged {kept} destination layer{} into {tag} in {}: the destination's own \
+                 signatures are kept next to the source's (now {digest})",
+                    if kept == 1 { "" } else { "s" },
+                    to.describe(),
+                ));
+                object.digest = digest;
+                Outcome::Copied
+            }
+        };
+    totals.record(progress, &object, outcome);
     Ok(())
 }
 
@@ -1524,6 +1563,89 @@ mod tests {
             warnings.contains(&broken.to_string()) && warnings.contains("not copied"),
             "{warnings}"
         );
+    }
+
+    /// Collects warnings.
+    #[derive(Default)]
+    struct Warnings(std::sync::Mutex<Vec<String>>);
+
+    impl Progress for Warnings {
+        fn warning(&self, message: &str) {
+            self.0.lock().unwrap().push(message.to_string());
+        }
+    }
+
+    /// The layers of the legacy tag `tag` in `repo`.
+    async fn legacy_layers(repo: &Repository, tag: &str) -> Vec<Descriptor> {
+        let fetched = repo.get_manifest_by_tag(tag).await.unwrap().unwrap();
+        match AnyManifest::parse(&fetched.media_type, &fetched.bytes).unwrap() {
+            AnyManifest::Image(m) => m.layers,
+            AnyManifest::Index(_) => panic!("{tag} is an index"),
+        }
+    }
+
+    /// Issue 12, finding 5, at the layer level: two keys signing the same image write the same
+    /// simple-signing payload, so a layer is the destination's own only by its whole
+    /// descriptor (the signature annotation differs), not by its digest. The destination's
+    /// signature over the very payload the source signed is kept; the source's layers come
+    /// first; a second copy writes nothing.
+    #[tokio::test]
+    async fn mirror_replaces_the_destinations_legacy_sig_tag_even_for_the_same_payload() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = layout(&dir, "from");
+        let to = layout(&dir, "to");
+        let config = from.put_blob(CONFIG).await.unwrap();
+        let layer = from.put_blob(b"layer").await.unwrap();
+        let root = put(
+            &from,
+            image(
+                descriptor(CONFIG_TYPE, &config, CONFIG.len() as u64),
+                vec![descriptor(LAYER_TYPE, &layer, 5)],
+            ),
+        )
+        .await;
+        let signed = |signature: &str| publish::LegacyLayer {
+            media_type: oci::SIMPLE_SIGNING_LAYER,
+            bytes: b"the same payload".to_vec(),
+            annotations: BTreeMap::from([(
+                oci::COSIGN_SIGNATURE_ANNOTATION.to_string(),
+                signature.to_string(),
+            )]),
+        };
+        publish::append_legacy(&from, &root, "sig", signed("source"))
+            .await
+            .unwrap();
+        publish::append_legacy(&to, &root, "sig", signed("site"))
+            .await
+            .unwrap();
+        let tag = format!("{}.sig", root.fallback_tag());
+        let source = legacy_layers(&from, &tag).await;
+        let site = legacy_layers(&to, &tag).await;
+        assert_eq!(source[0].digest, site[0].digest);
+
+        let plan = Plan::discover(&from, &root, &Options::default())
+            .await
+            .unwrap();
+        let warnings = Warnings::default();
+        let summary = copy(&plan, &from, &to, &[], &Options::default(), &warnings)
+            .await
+            .unwrap();
+        assert_eq!(summary.tags, 1);
+        assert_eq!(legacy_layers(&to, &tag).await, [source, site].concat());
+        let said = warnings.0.lock().unwrap().join("\n");
+        assert!(
+            said.contains(&format!("merged 1 destination layer into {tag}")),
+            "{said}"
+        );
+        let merged = to.resolve_tag(&tag).await.unwrap();
+
+        let again = Warnings::default();
+        let summary = copy(&plan, &from, &to, &[], &Options::default(), &again)
+            .await
+            .unwrap();
+        assert_eq!((summary.tags, summary.copied), (0, 0));
+        assert!(again.0.lock().unwrap().is_empty());
+        assert_eq!(to.resolve_tag(&tag).await.unwrap(), merged);
     }
 
     #[test]

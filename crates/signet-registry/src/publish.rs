@@ -171,21 +171,7 @@ pub async fn append_legacy(
             tokio::time::sleep(Duration::from_millis(10 + 7 * u64::from(attempt))).await;
         }
         layers.push(descriptor.clone());
-        let config = legacy_config(&layers);
-        repo.put_blob(&config).await?;
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(oci::OCI_MANIFEST.to_string()),
-            artifact_type: None,
-            config: Descriptor::of("application/vnd.oci.image.config.v1+json", &config),
-            layers,
-            subject: None,
-            annotations: BTreeMap::new(),
-        };
-        let bytes = serde_json::to_vec(&manifest).map_err(|e| RegistryError::Malformed {
-            what: format!("legacy tag {tag}"),
-            reason: e.to_string(),
-        })?;
+        let bytes = put_legacy_config(repo, &tag, layers).await?;
         match repo
             .put_manifest(&tag, oci::OCI_MANIFEST, &bytes, precondition)
             .await
@@ -196,6 +182,148 @@ pub async fn append_legacy(
     }
     Err(RegistryError::IndexUpdate {
         tag,
+        attempts: MAX_APPEND_ATTEMPTS,
+        reason: "concurrent writers kept replacing the manifest".into(),
+    })
+}
+
+/// Stores the config of a legacy manifest over `layers` and returns the manifest's bytes.
+async fn put_legacy_config(
+    repo: &Repository,
+    tag: &str,
+    layers: Vec<Descriptor>,
+) -> Result<Vec<u8>, RegistryError> {
+    let config = legacy_config(&layers);
+    repo.put_blob(&config).await?;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(oci::OCI_MANIFEST.to_string()),
+        artifact_type: None,
+        config: Descriptor::of("application/vnd.oci.image.config.v1+json", &config),
+        layers,
+        subject: None,
+        annotations: BTreeMap::new(),
+    };
+    serde_json::to_vec(&manifest).map_err(|e| RegistryError::Malformed {
+        what: format!("legacy tag {tag}"),
+        reason: e.to_string(),
+    })
+}
+
+/// What [`merge_legacy`] did to a legacy tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LegacyMerge {
+    /// The tag held every layer of the source already: nothing written.
+    Present,
+    /// The tag was missing, or held nothing but layers of the source: the source's manifest
+    /// was written as it is.
+    Copied,
+    /// The tag held layers the source lacks: a manifest with the source's layers, then those
+    /// `kept` layers, was written.
+    Merged {
+        /// The destination's layers kept next to the source's.
+        kept: usize,
+        /// The manifest written.
+        digest: Digest,
+    },
+}
+
+/// Writes the legacy tag `tag` (`sha256-<hex>.sig`, `.att` or `.sbom`) of a copy into `repo`
+/// from the source's manifest (`media_type`, `bytes`, whose digest is `digest`), keeping what
+/// the destination's tag holds: another signer's signature there is as much evidence as the
+/// source's. Layers are united the way [`append_legacy`] appends: the source's first, in
+/// order, then the destination's that are not among them; a layer is the same only when its
+/// whole descriptor is (two keys signing the same image write the same payload, told apart by
+/// the signature annotation). The source's layer blobs must be in `repo` already; the
+/// destination's are there. Re-reads until the tag holds every layer of the source, as
+/// `append_legacy` does against concurrent writers.
+pub async fn merge_legacy(
+    repo: &Repository,
+    tag: &str,
+    media_type: &str,
+    bytes: &[u8],
+    digest: &Digest,
+) -> Result<LegacyMerge, RegistryError> {
+    let source = match AnyManifest::parse(media_type, bytes) {
+        Ok(AnyManifest::Image(m)) => Some(m.layers),
+        _ => None,
+    };
+    let mut written = None;
+    for attempt in 0..MAX_APPEND_ATTEMPTS {
+        let existing = repo.get_manifest_by_tag(tag).await?;
+        let (precondition, outcome, merged) = match existing {
+            None => (Precondition::Absent, LegacyMerge::Copied, None),
+            Some(fetched) if &fetched.digest == digest => {
+                return Ok(written.unwrap_or(LegacyMerge::Present));
+            }
+            Some(fetched) => {
+                let there = match AnyManifest::parse(&fetched.media_type, &fetched.bytes) {
+                    Ok(AnyManifest::Image(m)) => Some(m.layers),
+                    _ => None,
+                };
+                let (Some(source), Some(there)) = (&source, there) else {
+                    return Err(RegistryError::Malformed {
+                        what: format!("legacy tag {tag} in {}", repo.describe()),
+                        reason: format!(
+                            "it holds {} and the source {digest}, not both image manifests; \
+                             refusing to replace it",
+                            fetched.digest
+                        ),
+                    });
+                };
+                if source.iter().all(|l| there.contains(l)) {
+                    return Ok(written.unwrap_or(LegacyMerge::Present));
+                }
+                let precondition = fetched
+                    .etag
+                    .map(Precondition::Matches)
+                    .unwrap_or(Precondition::None);
+                let mut kept: Vec<Descriptor> = Vec::new();
+                for layer in there {
+                    if !source.contains(&layer) && !kept.contains(&layer) {
+                        kept.push(layer);
+                    }
+                }
+                if kept.is_empty() {
+                    // Nothing of the destination's would be lost: the source's bytes as they
+                    // are, so that the digest is the source's.
+                    (precondition, LegacyMerge::Copied, None)
+                } else {
+                    let count = kept.len();
+                    let mut layers = source.clone();
+                    layers.extend(kept);
+                    let merged = put_legacy_config(repo, tag, layers).await?;
+                    let outcome = LegacyMerge::Merged {
+                        kept: count,
+                        digest: Digest::sha256_of(&merged),
+                    };
+                    (precondition, outcome, Some(merged))
+                }
+            }
+        };
+        if attempt > 0 {
+            // A concurrent writer replaced the tag after our write: wait a little.
+            tokio::time::sleep(Duration::from_millis(10 + 7 * u64::from(attempt))).await;
+        }
+        let result = match &merged {
+            Some(merged) => {
+                repo.put_manifest(tag, oci::OCI_MANIFEST, merged, precondition)
+                    .await
+            }
+            None => {
+                repo.put_manifest(tag, media_type, bytes, precondition)
+                    .await
+            }
+        };
+        match result {
+            Ok(_) => written = Some(outcome),
+            Err(RegistryError::Status { status: 412, .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(RegistryError::IndexUpdate {
+        tag: tag.to_string(),
         attempts: MAX_APPEND_ATTEMPTS,
         reason: "concurrent writers kept replacing the manifest".into(),
     })
