@@ -1,5 +1,6 @@
 //! Turning the registry flags into a store client.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -25,6 +26,45 @@ pub fn options(args: &RegistryArgs, named: &[&str]) -> anyhow::Result<ClientOpti
         None => None,
     };
     common_options(args, credentials, docker_config)
+}
+
+/// The client options of `signet serve`: per-registry credentials only, from a docker config
+/// file (`docker_config`, else `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`).
+///
+/// Flag and environment credentials are refused: the daemon verifies images that pods and
+/// `/v1/verify` callers name, on any registry, so there is no one registry they could be
+/// meant for (issue 12).
+pub fn daemon_options(
+    args: &RegistryArgs,
+    docker_config: Option<&Path>,
+) -> anyhow::Result<ClientOptions> {
+    if args.registry_username.is_some()
+        || args.registry_password.is_some()
+        || args.registry_credentials_host.is_some()
+    {
+        bail!(
+            "signet serve does not take --registry-username/--registry-password \
+             (SIGNET_REGISTRY_USERNAME/SIGNET_REGISTRY_PASSWORD/SIGNET_REGISTRY_HOST): the \
+             daemon reaches whatever registry a pod names. Give per-registry credentials in a \
+             docker config file instead: --docker-config FILE (e.g. a mounted \
+             kubernetes.io/dockerconfigjson Secret) or DOCKER_CONFIG=DIR"
+        );
+    }
+    let docker_config = match docker_config {
+        Some(path) => {
+            // Named explicitly: a missing file is a mistake, not "no credentials".
+            let loaded = DockerConfig::load(path)?;
+            Some(
+                loaded
+                    .with_context(|| format!("--docker-config {}: no such file", path.display()))?,
+            )
+        }
+        None => match auth::docker_config_path() {
+            Some(path) => DockerConfig::load(&path)?,
+            None => None,
+        },
+    };
+    common_options(args, None, docker_config)
 }
 
 /// The flag credentials, bound to the one registry they are for.
