@@ -21,10 +21,11 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Registry access")]
 pub struct RegistryArgs {
-    /// Username for the registry (overrides ~/.docker/config.json).
+    /// Username for one registry: the image's, or --registry-credentials-host (overrides
+    /// ~/.docker/config.json there; never sent to any other registry). Not for `serve`.
     #[arg(long, global = true, env = "SIGNET_REGISTRY_USERNAME")]
     pub registry_username: Option<String>,
-    /// Password or token for the registry (with --registry-username).
+    /// Password or token for that registry (with --registry-username).
     #[arg(
         long,
         global = true,
@@ -32,6 +33,17 @@ pub struct RegistryArgs {
         hide_env_values = true
     )]
     pub registry_password: Option<String>,
+    /// The one registry (host[:port], e.g. ghcr.io) that --registry-username/--registry-password
+    /// are sent to; no other registry ever gets them. Default: the registry of the image named;
+    /// required when the command names several registries (mirror, export, ...).
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNET_REGISTRY_HOST",
+        value_name = "HOST",
+        requires = "registry_username"
+    )]
+    pub registry_credentials_host: Option<String>,
     /// Reach this registry (host[:port]) over plain HTTP; loopback registries always may be.
     #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
     pub insecure_registries: Vec<String>,

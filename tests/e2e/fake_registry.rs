@@ -22,7 +22,11 @@
 //! honours `If-Match` / `If-None-Match` on manifest writes, which distribution 2.8 ignores, so
 //! that signet's conditional-write path can be tested.
 //!
-//! Not implemented: authentication, `Range` requests, `?tag=` on manifest pushes, `_catalog`,
+//! Authentication exists only to test where clients send credentials ([`Demand`]): the server
+//! can demand Basic or Bearer auth of everyone and records every `Authorization` header it
+//! receives ([`FakeRegistry::authorizations`]).
+//!
+//! Not implemented: real authentication, `Range` requests, `?tag=` on manifest pushes, `_catalog`,
 //! `digest-algorithm` on upload start.
 //!
 //! ```ignore
@@ -208,9 +212,29 @@ impl Fault {
     }
 }
 
+/// Path of the token service of [`Demand::Bearer`], on the server itself.
+const TOKEN_PATH: &str = "/token";
+
+/// Prefix of the tokens that [`Demand::Bearer`]'s token service hands out.
+const TOKEN_PREFIX: &str = "fake-anonymous-token-";
+
+/// Authentication the server demands, to test what a client sends to a registry that asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Demand {
+    /// Every request is answered `401` with `WWW-Authenticate: Basic realm="fake-registry"`:
+    /// no credentials are good here, so a client has none to send.
+    Basic,
+    /// Requests without a token of this server are answered `401` with a Bearer challenge
+    /// whose realm is the server's own `/token`; that token service gives a token to anyone
+    /// (anonymous pull, as Docker Hub does), and requests carrying one are served.
+    Bearer,
+}
+
 /// How the server behaves when it is not told to misbehave.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
+    /// Authentication demanded of every request; `None` serves everyone.
+    pub(crate) auth: Option<Demand>,
     /// Whether `GET /v2/<name>/referrers/<digest>` exists. Without it the server answers that
     /// path with distribution 2.8's `404 page not found` and sends no `OCI-Subject`, so
     /// clients must fall back to the referrers tag schema.
@@ -227,6 +251,7 @@ pub(crate) struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            auth: None,
             referrers_api: true,
             page_size: 100,
             filter_artifact_type: true,
@@ -261,6 +286,8 @@ impl FakeRegistry {
             .local_addr()
             .expect("local address of the listener");
         let shared = Arc::new(Shared {
+            realm: format!("http://{addr}{TOKEN_PATH}"),
+            authorizations: Mutex::default(),
             config,
             storage: Mutex::default(),
             fault: Mutex::default(),
@@ -323,6 +350,11 @@ impl FakeRegistry {
         self.shared.counters[kind.index()].load(Ordering::SeqCst)
     }
 
+    /// Every `Authorization` header received so far (token requests included), in order.
+    pub(crate) fn authorizations(&self) -> Vec<String> {
+        lock(&self.shared.authorizations).clone()
+    }
+
     /// How many requests of any kind arrived.
     pub(crate) fn total_requests(&self) -> usize {
         RequestKind::ALL
@@ -347,6 +379,28 @@ impl FakeRegistry {
             .put_blob(repository, &digest, bytes)
             .unwrap_or_else(|e| panic!("seed blob in {repository}: {e:?}"));
         digest
+    }
+
+    /// Stores a one-layer OCI image under `repository:tag` without going through HTTP;
+    /// returns the manifest digest.
+    pub(crate) fn seed_image(&self, repository: &str, tag: &str, content: &[u8]) -> String {
+        let config: &[u8] = br#"{"architecture":"amd64","os":"linux"}"#;
+        let config_digest = self.seed_blob(repository, config.to_vec());
+        let layer_digest = self.seed_blob(repository, content.to_vec());
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": layer_digest, "size": content.len()}],
+        });
+        self.seed_manifest(
+            repository,
+            tag,
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest.to_string().into_bytes(),
+        )
     }
 
     /// Stores a manifest under `reference` (a tag or its digest) without going through HTTP,
@@ -408,6 +462,10 @@ fn serve(listener: TcpListener, app: Router, stopped: oneshot::Receiver<()>) {
 /// State shared by the handle and the server.
 struct Shared {
     config: Config,
+    /// The token service URL of [`Demand::Bearer`].
+    realm: String,
+    /// Every `Authorization` header received.
+    authorizations: Mutex<Vec<String>>,
     storage: Mutex<Storage>,
     fault: Mutex<Option<ArmedFault>>,
     counters: [AtomicUsize; RequestKind::ALL.len()],
@@ -987,6 +1045,22 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let route = Route::parse(parts.uri.path());
     let kind = RequestKind::of(&parts.method, route.as_ref().map(|route| &route.endpoint));
     shared.counters[kind.index()].fetch_add(1, Ordering::SeqCst);
+    let authorization = parts.headers.get(header::AUTHORIZATION).map(|value| {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        lock(&shared.authorizations).push(value.clone());
+        value
+    });
+    if let Some(demand) = shared.config.auth
+        && let Some(response) = demand_auth(
+            &shared,
+            demand,
+            &parts,
+            route.as_ref(),
+            authorization.as_deref(),
+        )
+    {
+        return response;
+    }
 
     let mut response = match shared.trigger_fault(kind) {
         Some(Fault::RedirectLoop) => redirect_loop(&parts.uri),
@@ -1029,6 +1103,47 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         HeaderValue::from_static("registry/2.0"),
     );
     response
+}
+
+/// The answer of a server that demands `demand`, when the request does not get through: the
+/// token service's answer, or a `401` with the challenge.
+fn demand_auth(
+    shared: &Shared,
+    demand: Demand,
+    parts: &Parts,
+    route: Option<&Route>,
+    authorization: Option<&str>,
+) -> Option<Response> {
+    let challenge = match demand {
+        Demand::Basic => r#"Basic realm="fake-registry""#.to_owned(),
+        Demand::Bearer => {
+            if parts.uri.path() == TOKEN_PATH {
+                let issued = lock(&shared.authorizations).len();
+                let token = format!("{TOKEN_PREFIX}{issued}");
+                return Some(
+                    axum::Json(json!({"token": token, "access_token": token, "expires_in": 300}))
+                        .into_response(),
+                );
+            }
+            if authorization.is_some_and(|a| a.starts_with(&format!("Bearer {TOKEN_PREFIX}"))) {
+                return None;
+            }
+            let mut challenge =
+                format!(r#"Bearer realm="{}",service="fake-registry""#, shared.realm);
+            if let Some(route) = route.filter(|r| !r.name.is_empty()) {
+                challenge.push_str(&format!(r#",scope="repository:{}:pull""#, route.name));
+            }
+            challenge
+        }
+    };
+    let mut response = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+        "authentication required",
+    )
+    .into_response();
+    set_header(response.headers_mut(), header::WWW_AUTHENTICATE, challenge);
+    Some(response)
 }
 
 async fn answer(

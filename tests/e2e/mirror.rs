@@ -709,11 +709,15 @@ fn mirror_streams_into_a_registry_with_tls_and_basic_auth() {
     work.sign_everything(&image);
     let credentials = b.credentials().unwrap();
     let target = format!("{}/team/app", b.host());
+    let b_host = b.host();
     let auth = [
         "--registry-username",
         credentials.username.as_str(),
         "--registry-password",
         credentials.password.as_str(),
+        // Two registries named: the credentials are for the destination (issue 12).
+        "--registry-credentials-host",
+        b_host.as_str(),
         "--registry-ca",
         b.ca_pem_path().unwrap().to_str().unwrap(),
     ];

@@ -1,6 +1,7 @@
 //! `signet serve` end to end over HTTPS: real AdmissionReview bodies (fixtures/admission/)
 //! against the real registry; coalescing against the test-only registry; the registry stopped
-//! mid-run; a broken policy written over the good one.
+//! mid-run; a broken policy written over the good one; registry credentials from a docker
+//! config going only to their registry, and flag credentials refused.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -461,4 +462,173 @@ fn two_hundred_concurrent_reviews_of_one_uncached_image_make_one_referrers_looku
     });
     assert!(results.iter().all(|a| *a), "every review allowed");
     assert_eq!(registry.requests(RequestKind::Referrers), 1);
+}
+
+/// A registry on 127.0.0.1 that demands `demand` of everyone and records what it is sent,
+/// with an unsigned image (by digest).
+fn asking_registry(
+    demand: crate::fake_registry::Demand,
+) -> (crate::fake_registry::FakeRegistry, String) {
+    use crate::fake_registry::{Config, FakeRegistry};
+    let registry = FakeRegistry::start_with(Config {
+        auth: Some(demand),
+        ..Config::default()
+    });
+    let digest = registry.seed_image("evil/app", "v1", b"evil");
+    let image = format!("{}/evil/app@{digest}", registry.host());
+    (registry, image)
+}
+
+#[test]
+fn daemon_sends_registry_credentials_only_to_their_registry() {
+    use crate::fake_registry::Demand;
+    use base64::Engine as _;
+    let good = Registry::start(Options::basic_auth());
+    let creds = good.credentials().unwrap().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    signet(d, &["keygen", "--output-prefix", "build"], Some(PASSWORD)).expect_code(0);
+    let (tag, digest) = push_image(&good, "shop/web", "1.0", b"signed");
+    signet(
+        d,
+        &[
+            "sign",
+            &tag,
+            "--key",
+            "build.key",
+            "--registry-username",
+            &creds.username,
+            "--registry-password",
+            &creds.password,
+        ],
+        Some(PASSWORD),
+    )
+    .expect_code(0);
+    let signed = format!("{}/shop/web@{digest}", good.host());
+    // What a mounted kubernetes.io/dockerconfigjson Secret holds, under its own file name.
+    let auth = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", creds.username, creds.password));
+    let docker_config = d.join(".dockerconfigjson");
+    std::fs::write(
+        &docker_config,
+        serde_json::json!({"auths": {good.host(): {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    let policy = d.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "defaultAdmissionRule: {evaluationMode: REQUIRE_ATTESTATION, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG, requireAttestationsBy: [build]}\nattestors:\n  - name: build\n    publicKeys: [{file: build.pub}]\n",
+    )
+    .unwrap();
+    let basic = asking_registry(Demand::Basic);
+    let bearer = asking_registry(Demand::Bearer);
+    let daemon = Daemon::start(
+        d,
+        &policy,
+        &["--docker-config", docker_config.to_str().unwrap()],
+    );
+
+    // The registry the docker config is for gets its credentials.
+    let decision = daemon.post("/v1/verify", &serde_json::json!({"image": signed}));
+    assert_eq!(decision["allowed"], true, "{decision}");
+
+    for (registry, image) in [&basic, &bearer] {
+        let verified = daemon
+            .http
+            .post(format!("{}/v1/verify", daemon.url))
+            .json(&serde_json::json!({"image": image}))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(!verified.contains("\"allowed\":true"), "{verified}");
+        let review = daemon.post(
+            "/admission/validate",
+            &with_images(fixture("pod.json"), image),
+        );
+        assert_eq!(response(&review)["allowed"], false, "{review}");
+        let received = registry.authorizations();
+        assert!(
+            received
+                .iter()
+                .all(|a| a.starts_with("Bearer fake-anonymous-token-")),
+            "{image}: the registry received credentials: {received:?}"
+        );
+        for text in [&verified, &review.to_string()] {
+            assert!(
+                !text.contains(&creds.password) && !text.contains(&auth),
+                "{text}"
+            );
+        }
+    }
+    assert!(
+        !bearer.0.authorizations().is_empty(),
+        "the bearer registry was never asked with a token: the test did not exercise it"
+    );
+    drop(daemon);
+    let log = std::fs::read_to_string(d.join("serve.log")).unwrap_or_default()
+        + &std::fs::read_to_string(d.join("audit.jsonl")).unwrap_or_default();
+    assert!(
+        !log.contains(&creds.password) && !log.contains(&auth),
+        "{log}"
+    );
+}
+
+#[test]
+fn serve_refuses_flag_credentials_that_would_go_to_every_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let policy = d.join("policy.yaml");
+    std::fs::write(&policy, "defaultAdmissionRule: {evaluationMode: ALWAYS_ALLOW, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG}\n").unwrap();
+    let secret = "daemon-secret-0123";
+    let listen = format!("127.0.0.1:{}", free_port());
+    let base = [
+        "serve",
+        "--policy",
+        "policy.yaml",
+        "--insecure-http",
+        "--listen",
+        &listen,
+    ];
+    let flags: Vec<&str> = base
+        .iter()
+        .copied()
+        .chain(["--registry-username", "u", "--registry-password", secret])
+        .collect();
+    let environment = [
+        ("SIGNET_REGISTRY_USERNAME", "u"),
+        ("SIGNET_REGISTRY_PASSWORD", secret),
+    ];
+    for (args, env) in [(&flags[..], &[][..]), (&base[..], &environment[..])] {
+        let mut child = Command::new(crate::cli::signet_bin())
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(d)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // It must stop by itself, at once; a daemon still running after 20 s took them.
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("signet serve started with flag credentials ({env:?})");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("--docker-config") && stderr.contains("DOCKER_CONFIG"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(secret), "{stderr}");
+    }
 }

@@ -34,7 +34,7 @@ impl Target {
     pub fn open(args: &RegistryArgs, given: &str) -> anyhow::Result<Target> {
         match given.parse::<Location>()? {
             Location::Registry(image) => Ok(Target {
-                repo: Repository::new(&registry::client(args)?, &image),
+                repo: Repository::new(&registry::client(args, &[image.registry()])?, &image),
                 image,
                 given: None,
             }),

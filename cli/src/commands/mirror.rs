@@ -87,8 +87,27 @@ fn layout_target(
     Ok((layout.scoped(None), Some(reference.to_string())))
 }
 
+/// The registry hosts among `locations` (layouts have none), for binding flag credentials.
+fn registries_of<'a>(locations: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    locations
+        .into_iter()
+        .filter_map(|l| match l.parse::<Location>() {
+            Ok(Location::Registry(image)) => Some(image.registry().to_string()),
+            // A layout reaches no registry; a bad reference is reported where it is opened.
+            _ => None,
+        })
+        .collect()
+}
+
+/// A client whose flag credentials go to the one registry among `named`, or to the one the
+/// user names when there are several.
+fn client_for(args: &RegistryArgs, named: &[String]) -> anyhow::Result<Client> {
+    let named: Vec<&str> = named.iter().map(String::as_str).collect();
+    registry::client(args, &named)
+}
+
 pub async fn mirror(args: &RegistryArgs, cmd: &MirrorArgs) -> anyhow::Result<ExitCode> {
-    let client = registry::client(args)?;
+    let client = client_for(args, &registries_of([&cmd.source, &cmd.destination]))?;
     let options = options(&cmd.copy);
     let reporter = Reporter::new(cmd.copy.quiet);
     let source = open_source(&client, &cmd.source).await?;
@@ -202,7 +221,7 @@ fn finish(
 }
 
 pub async fn export(args: &RegistryArgs, cmd: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let client = registry::client(args)?;
+    let client = client_for(args, &registries_of(&cmd.images))?;
     let options = options(&cmd.copy);
     let reporter = Reporter::new(cmd.copy.quiet);
     let result = export_all(&client, cmd, &options, &reporter).await;
@@ -247,7 +266,10 @@ async fn export_all(
 }
 
 pub async fn import(args: &RegistryArgs, cmd: &ImportArgs) -> anyhow::Result<ExitCode> {
-    let client = registry::client(args)?;
+    // Only the registry of --to is contacted (the archive's own names are never reached), so
+    // it is the one the credentials are for.
+    let (host, _) = parse_target(&cmd.to)?;
+    let client = client_for(args, &[host])?;
     let options = options(&cmd.copy);
     let reporter = Reporter::new(cmd.copy.quiet);
     let result = import_all(&client, cmd, &options, &reporter).await;

@@ -81,7 +81,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => block_on(mirror::import(&cli.registry, &args)),
         Command::Policy(PolicyCommand::Check { file }) => policy::check(&file),
         Command::Policy(PolicyCommand::Init { output }) => policy::init(output.as_deref()),
-        Command::Serve(args) => serve::run(&args, registry::options(&cli.registry)?),
+        Command::Serve(args) => serve::run(
+            &args,
+            registry::daemon_options(&cli.registry, args.docker_config.as_deref())?,
+        ),
     }
 }
 

@@ -68,6 +68,13 @@ pub struct ServeArgs {
     /// Most entries in each cache.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub cache_max_entries: u64,
+    /// Registry credentials, per registry: a docker config.json file, e.g. the
+    /// `.dockerconfigjson` of a mounted kubernetes.io/dockerconfigjson Secret (credHelpers and
+    /// credsStore work too). Default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json.
+    /// The daemon refuses --registry-username/--registry-password: it reaches whatever
+    /// registry a pod names, and they would go to that registry too.
+    #[arg(long, value_name = "FILE")]
+    pub docker_config: Option<PathBuf>,
 }
 
 impl ServeArgs {

@@ -359,6 +359,122 @@ fn strip_scheme(s: &str) -> (u8, &str) {
     (0, s)
 }
 
+/// Credentials given for one registry, such as `--registry-username/--registry-password`:
+/// they go to that registry and to no other.
+///
+/// Why a type: credentials that apply "to whatever registry asks" are handed to any registry a
+/// pod or a `/v1/verify` caller names, an attacker's included (issue 12). Binding them to a
+/// host when they are given makes that impossible to get wrong later.
+///
+/// Hosts compare as Docker compares them: case-insensitively, the port included (`r.example`
+/// and `r.example:443` are different registries), and Docker Hub's names (`docker.io`,
+/// `index.docker.io`, `registry-1.docker.io`) as one.
+///
+/// ```
+/// use signet_registry::auth::{BoundCredentials, Credentials};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let bound = BoundCredentials::new("ghcr.io", Credentials::basic("ci", "secret"))?;
+/// assert!(bound.credentials_for("GHCR.io").is_some());
+/// assert!(bound.credentials_for("evil.example").is_none());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct BoundCredentials {
+    host: String,
+    credentials: Credentials,
+}
+
+impl BoundCredentials {
+    /// `credentials` for the registry `host` (`host[:port]`, nothing else: no scheme, no
+    /// path, so that what the user wrote cannot be read two ways).
+    pub fn new(host: &str, credentials: Credentials) -> Result<Self, AuthError> {
+        let invalid = |reason: &str| AuthError::InvalidCredentialsHost {
+            host: host.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if host.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        if host.contains("://") {
+            return Err(invalid("give the host without a scheme, e.g. ghcr.io"));
+        }
+        if host.contains('/') {
+            return Err(invalid(
+                "give the registry host only, without a repository path; credentials apply to \
+                 the whole registry",
+            ));
+        }
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+        {
+            return Err(invalid("it is not a host[:port]"));
+        }
+        Ok(Self {
+            host: host.to_owned(),
+            credentials,
+        })
+    }
+
+    /// The registry the credentials are for, as given.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The credentials if `registry` (a host, optionally with port) is the one they are
+    /// bound to; `None` for every other registry.
+    pub fn credentials_for(&self, registry: &str) -> Option<&Credentials> {
+        same_registry(&self.host, registry).then_some(&self.credentials)
+    }
+}
+
+impl fmt::Debug for BoundCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `Credentials`' own `Debug` redacts the secret.
+        f.debug_struct("BoundCredentials")
+            .field("host", &self.host)
+            .field("credentials", &self.credentials)
+            .finish()
+    }
+}
+
+/// Whether two registry hosts (with optional ports) name the same registry, as Docker keys
+/// its credentials: case-insensitively, ports included, Docker Hub's names as one.
+pub fn same_registry(a: &str, b: &str) -> bool {
+    let (a, b) = (Target::new(a), Target::new(b));
+    (a.hub && b.hub) || a.host.eq_ignore_ascii_case(&b.host)
+}
+
+/// Binds explicitly given credentials to one registry: `host` when the user named one,
+/// otherwise the one registry among `named` (the registries of the images on the command
+/// line). Several different registries and no `host` is [`AuthError::AmbiguousCredentialsHost`]:
+/// which one the user meant is theirs to say, never a guess. No registry at all (an image in
+/// an OCI layout) binds them to nothing: `Ok(None)`, and no registry gets them.
+pub fn bind_credentials(
+    credentials: Credentials,
+    host: Option<&str>,
+    named: &[&str],
+) -> Result<Option<BoundCredentials>, AuthError> {
+    if let Some(host) = host {
+        return BoundCredentials::new(host, credentials).map(Some);
+    }
+    let mut registries: Vec<&str> = Vec::new();
+    for registry in named {
+        if !registries.iter().any(|r| same_registry(r, registry)) {
+            registries.push(registry);
+        }
+    }
+    match registries.as_slice() {
+        [] => Ok(None),
+        [one] => BoundCredentials::new(one, credentials).map(Some),
+        several => Err(AuthError::AmbiguousCredentialsHost {
+            registries: several.iter().map(|r| r.to_string()).collect(),
+        }),
+    }
+}
+
 /// The credentials Docker would use for `registry` (a host, optionally with port).
 ///
 /// Follows Docker's order: a `credHelpers` entry for the registry runs that helper; otherwise
@@ -1104,6 +1220,25 @@ pub enum AuthError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The registry host given for explicit credentials is not a plain `host[:port]`.
+    #[error("invalid registry host {host:?} for the credentials: {reason}")]
+    InvalidCredentialsHost {
+        /// The host as given.
+        host: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Explicit credentials were given, the command names images on several registries, and
+    /// nobody said which one the credentials are for.
+    #[error(
+        "credentials were given for one registry, but several are named ({}); say which one \
+         they are for",
+        registries.join(", ")
+    )]
+    AmbiguousCredentialsHost {
+        /// The registries named, in order of appearance.
+        registries: Vec<String>,
+    },
     /// The token realm is a URL, but not an HTTP(S) one.
     #[error("token realm {realm:?} has scheme {scheme}; only http and https are supported")]
     UnsupportedRealmScheme {
@@ -1142,6 +1277,118 @@ mod tests {
         credentials_with(registry, Some(config), &runner)
             .await
             .unwrap()
+    }
+
+    #[test]
+    fn flag_credentials_are_not_sent_to_other_registries() {
+        let bound =
+            BoundCredentials::new("127.0.0.1:5000", Credentials::basic("u", SECRET)).unwrap();
+        assert_eq!(
+            bound.credentials_for("127.0.0.1:5000"),
+            basic("u", SECRET).as_ref()
+        );
+        // Another port is another registry, as for Docker; so is another host.
+        for other in [
+            "127.0.0.1:5001",
+            "127.0.0.1",
+            "evil.example",
+            "127.0.0.1:5000.evil.example",
+        ] {
+            assert_eq!(bound.credentials_for(other), None, "{other}");
+        }
+        let hub = BoundCredentials::new("docker.io", Credentials::basic("u", SECRET)).unwrap();
+        for name in [
+            "docker.io",
+            "index.docker.io",
+            "registry-1.docker.io",
+            "Docker.IO",
+        ] {
+            assert!(hub.credentials_for(name).is_some(), "{name}");
+        }
+        assert!(hub.credentials_for("docker.io.evil.example").is_none());
+        assert!(hub.credentials_for("ghcr.io").is_none());
+        let shown = format!("{bound:?}");
+        assert!(
+            shown.contains("127.0.0.1:5000") && !shown.contains(SECRET),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn credentials_host_must_be_a_plain_host() {
+        for (host, why) in [
+            ("", "empty"),
+            ("https://ghcr.io", "scheme"),
+            ("ghcr.io/owner", "repository path"),
+            ("user@ghcr.io", "host[:port]"),
+            ("ghcr.io ", "host[:port]"),
+        ] {
+            let err = BoundCredentials::new(host, Credentials::basic("u", SECRET)).unwrap_err();
+            assert!(
+                matches!(err, AuthError::InvalidCredentialsHost { .. }),
+                "{host}"
+            );
+            assert!(err.to_string().contains(why), "{host}: {err}");
+            assert!(!err.to_string().contains(SECRET), "{err}");
+        }
+        for host in [
+            "ghcr.io",
+            "localhost:5000",
+            "[::1]:5000",
+            "my-registry.example:8443",
+        ] {
+            assert!(
+                BoundCredentials::new(host, Credentials::basic("u", "p")).is_ok(),
+                "{host}"
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_bind_to_the_one_registry_named_or_the_one_given() {
+        let c = || Credentials::basic("u", SECRET);
+        // The one registry named on the command line.
+        let bound = bind_credentials(c(), None, &["ghcr.io"]).unwrap().unwrap();
+        assert_eq!(bound.host(), "ghcr.io");
+        // The same registry twice (mirror within one registry, export of two of its images).
+        let bound = bind_credentials(c(), None, &["ghcr.io", "GHCR.IO", "ghcr.io"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(bound.host(), "ghcr.io");
+        let bound = bind_credentials(c(), None, &["docker.io", "registry-1.docker.io"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(bound.host(), "docker.io");
+        // No registry (an OCI layout): bound to nothing.
+        assert_eq!(bind_credentials(c(), None, &[]).unwrap(), None);
+        // Several registries: an error naming them, never a guess.
+        let err =
+            bind_credentials(c(), None, &["a.example", "b.example:5000", "a.example"]).unwrap_err();
+        assert!(
+            matches!(&err, AuthError::AmbiguousCredentialsHost { registries }
+                if registries == &["a.example", "b.example:5000"]),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("a.example, b.example:5000"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains(SECRET), "{err}");
+        // Given explicitly: that host, whatever is named.
+        let bound = bind_credentials(
+            c(),
+            Some("b.example:5000"),
+            &["a.example", "b.example:5000"],
+        )
+        .unwrap()
+        .unwrap();
+        assert!(bound.credentials_for("b.example:5000").is_some());
+        assert!(bound.credentials_for("a.example").is_none());
+        let bound = bind_credentials(c(), Some("c.example"), &["a.example"])
+            .unwrap()
+            .unwrap();
+        assert!(bound.credentials_for("a.example").is_none());
+        assert!(bind_credentials(c(), Some("https://a.example"), &["a.example"]).is_err());
     }
 
     #[test]

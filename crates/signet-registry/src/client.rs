@@ -20,7 +20,7 @@ use reqwest::{Method, StatusCode};
 use signet_core::digest::Digest;
 use tokio::sync::Mutex;
 
-use crate::auth::{self, Challenge, Credentials, DockerConfig};
+use crate::auth::{self, BoundCredentials, Challenge, Credentials, DockerConfig};
 use crate::error::RegistryError;
 
 /// Bounds on everything the store reads and on how long it tries.
@@ -65,9 +65,10 @@ impl Default for Limits {
 /// How to reach registries.
 #[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
-    /// Credentials given explicitly (`--registry-username/--registry-password`); they take
-    /// precedence over the docker config for every registry.
-    pub credentials: Option<Credentials>,
+    /// Credentials given explicitly (`--registry-username/--registry-password`), bound to
+    /// the one registry they are for: there they take precedence over the docker config, and
+    /// no other registry ever sees them.
+    pub credentials: Option<BoundCredentials>,
     /// The docker config (`~/.docker/config.json`), if any.
     pub docker_config: Option<DockerConfig>,
     /// Hosts (with port) that may be reached over plain HTTP besides loopback ones.
@@ -479,8 +480,18 @@ impl Client {
         basic.get(registry).and_then(basic_header)
     }
 
+    /// The credentials for `registry` and for no other: the explicit ones if they are bound
+    /// to it, else what the docker config holds for this host (a helper is asked about this
+    /// host only). A registry signet has none for gets none: at most an anonymous token
+    /// request, never someone else's secret (issue 12).
     async fn credentials(&self, registry: &str) -> Result<Option<Credentials>, RegistryError> {
-        if let Some(c) = &self.inner.options.credentials {
+        if let Some(c) = self
+            .inner
+            .options
+            .credentials
+            .as_ref()
+            .and_then(|bound| bound.credentials_for(registry))
+        {
             return Ok(Some(c.clone()));
         }
         // Credential helpers are processes: ask each registry's once per client.
@@ -505,11 +516,21 @@ impl Client {
         match challenge {
             Challenge::Basic { .. } => {
                 let Some(credentials) = credentials else {
-                    return Err(RegistryError::Authentication {
-                        registry: registry.to_string(),
-                        reason: "the registry requires a login and no credentials were found \
+                    let reason = match &self.inner.options.credentials {
+                        // Say why the credentials given were not used here.
+                        Some(bound) => format!(
+                            "the registry requires a login and no credentials were found for \
+                             it; the credentials given are for {} only (docker login, \
+                             ~/.docker/config.json, or --registry-credentials-host)",
+                            bound.host()
+                        ),
+                        None => "the registry requires a login and no credentials were found \
                                  (docker login, ~/.docker/config.json, or --registry-username)"
                             .into(),
+                    };
+                    return Err(RegistryError::Authentication {
+                        registry: registry.to_string(),
+                        reason,
                     });
                 };
                 self.inner
@@ -776,6 +797,34 @@ mod tests {
             "localhost.example",
         ] {
             assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[tokio::test]
+    async fn credentials_are_not_sent_to_other_registries() {
+        let docker_config: DockerConfig = serde_json::from_str(
+            r#"{"auths": {"docker-config.example": {"username": "dc", "password": "dc-secret"}}}"#,
+        )
+        .unwrap();
+        let client = Client::new(ClientOptions {
+            credentials: Some(
+                BoundCredentials::new("flags.example:5000", Credentials::basic("f", "f-secret"))
+                    .unwrap(),
+            ),
+            docker_config: Some(docker_config),
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        assert_eq!(
+            client.credentials("flags.example:5000").await.unwrap(),
+            Some(Credentials::basic("f", "f-secret"))
+        );
+        assert_eq!(
+            client.credentials("docker-config.example").await.unwrap(),
+            Some(Credentials::basic("dc", "dc-secret"))
+        );
+        for other in ["evil.example", "flags.example", "flags.example:5001"] {
+            assert_eq!(client.credentials(other).await.unwrap(), None, "{other}");
         }
     }
 

@@ -201,6 +201,36 @@ fn deployment_runs_two_probed_replicas_of_signet_serve_over_tls() {
         Some("signet-tls")
     );
 
+    // Registry credentials: the optional dockerconfigjson Secret, mounted where DOCKER_CONFIG
+    // points, and never flag or environment credentials, which `serve` refuses (issue 12).
+    let env = container.env.clone().unwrap();
+    let docker_config = env
+        .iter()
+        .find(|e| e.name == "DOCKER_CONFIG")
+        .and_then(|e| e.value.clone())
+        .unwrap();
+    assert_eq!(mount("registry-credentials"), docker_config);
+    let credentials = volumes
+        .iter()
+        .find(|v| v.name == "registry-credentials")
+        .and_then(|v| v.secret.clone())
+        .unwrap();
+    assert_eq!(
+        credentials.secret_name.as_deref(),
+        Some("signet-registry-credentials")
+    );
+    assert_eq!(credentials.optional, Some(true));
+    let items = credentials.items.unwrap();
+    assert_eq!(
+        (items[0].key.as_str(), items[0].path.as_str()),
+        (".dockerconfigjson", "config.json")
+    );
+    assert!(
+        env.iter().all(|e| !e.name.starts_with("SIGNET_REGISTRY_"))
+            && args.iter().all(|a| !a.starts_with("--registry-")),
+        "serve refuses flag credentials: {env:?} {args:?}"
+    );
+
     // The Service and the disruption budget select these pods.
     let labels = spec.template.metadata.unwrap().labels.unwrap();
     let selects = |selector: &LabelSelector| {
