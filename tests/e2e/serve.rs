@@ -632,3 +632,43 @@ fn serve_refuses_flag_credentials_that_would_go_to_every_registry() {
         assert!(!stderr.contains(secret), "{stderr}");
     }
 }
+
+/// Issue 11: with typed rejections the daemon counts rejected evidence by cause. The signed
+/// image carries bundles by `build` and by `qa`; each attestor's keys reject the other's bundle
+/// as signed by a key it does not know.
+#[test]
+fn metrics_count_rejected_evidence_by_cause() {
+    let w = world();
+    let daemon = Daemon::start(w.dir.path(), &w.policy, &[]);
+    let metric = |name: &str| -> Option<f64> {
+        daemon
+            .metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+    };
+    assert_eq!(
+        metric("signet_rejected_evidence_total{reason=\"unknown_key\"}"),
+        Some(0.0)
+    );
+    let decision = daemon.post("/v1/verify", &serde_json::json!({"image": w.signed}));
+    assert_eq!(decision["allowed"], true, "{decision}");
+    assert_eq!(
+        decision["rejected"].as_array().unwrap().len(),
+        2,
+        "{decision}"
+    );
+    assert_eq!(
+        metric("signet_rejected_evidence_total{reason=\"unknown_key\"}"),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric("signet_rejected_evidence_total{reason=\"wrong_digest\"}"),
+        Some(0.0)
+    );
+    // A cached decision is not counted again.
+    daemon.post("/v1/verify", &serde_json::json!({"image": w.signed}));
+    assert_eq!(
+        metric("signet_rejected_evidence_total{reason=\"unknown_key\"}"),
+        Some(2.0)
+    );
+}
