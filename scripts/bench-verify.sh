@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark of `signet verify` with 1, 10 and 100 attestations on the local registry: requests,
+# Benchmark of `signet verify` with 1, 10, 100 and 1,000 attestations, and a hostile image (60
+# referrers naming one 16 MiB blob), on the local registry: requests,
 # sequential round trips, wall time and peak memory. Prints a table; see
 # cli/examples/bench_verify.rs for how each number is measured.
 set -euo pipefail

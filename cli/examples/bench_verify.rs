@@ -1,5 +1,6 @@
-//! Benchmark of `signet verify` on a digest-pinned image with 1, 10 and 100 attestations, on
-//! the real local registry (Debian's distribution 2.8), cold process each run.
+//! Benchmark of `signet verify` on a digest-pinned image with 1, 10, 100 and 1,000 attestations,
+//! and on a hostile image (60 bundle referrers that all name one 16 MiB blob, issue 12), on the
+//! real local registry (Debian's distribution 2.8), cold process each run.
 //!
 //! For each size it prints: HTTP requests the verify made, busy periods on the wire (requests
 //! that overlap in time belong to one period, so this counts sequential round trips), wall
@@ -168,24 +169,57 @@ async fn main() {
         "{:>12} {:>9} {:>13} {:>12} {:>14}",
         "attestations", "requests", "busy periods", "wall ms", "peak RSS MiB"
     );
-    for n in [1usize, 10, 100] {
-        let image: ImageRef = format!("{}/bench/app{n}:v1", registry.host())
-            .parse()
-            .unwrap();
+    // (label, attestations, hostile): the hostile image's referrers all name one 16 MiB blob
+    // that is not a bundle; `verify` must deny it within its evidence budget.
+    let cases: [(&str, usize, bool); 5] = [
+        ("1", 1, false),
+        ("10", 10, false),
+        ("100", 100, false),
+        ("1000", 1000, false),
+        ("60 x 16 MiB", 60, true),
+    ];
+    for (label, n, hostile) in cases {
+        let image: ImageRef = format!(
+            "{}/bench/app{n}{}:v1",
+            registry.host(),
+            if hostile { "h" } else { "" }
+        )
+        .parse()
+        .unwrap();
         let repo = Repository::new(&client, &image);
-        let digest = push_image(&repo, "v1", format!("layer {n}").as_bytes()).await;
+        let digest = push_image(&repo, "v1", format!("layer {label}").as_bytes()).await;
         let subject = publish::subject_descriptor(&repo, &digest).await.unwrap();
-        for i in 0..n {
-            let statement = Statement::new(
-                "bench",
-                &digest,
-                "https://cosign.sigstore.dev/attestation/v1",
-                serde_json::json!({ "i": i }),
-            );
-            publish::push_bundle(&repo, &subject, &Bundle::sign_statement(&statement, &key))
-                .await
-                .unwrap();
+        repo.put_blob(oci::EMPTY_JSON_BYTES).await.unwrap();
+        let mut manifests = Vec::with_capacity(n);
+        if hostile {
+            let big: Vec<u8> = (0..16u32 << 20).map(|i| (i % 251) as u8).collect();
+            repo.put_blob(&big).await.unwrap();
+            for i in 0..n {
+                let layer = Descriptor::of(signet_core::bundle::BUNDLE_V03_MEDIA_TYPE, &big);
+                let bytes =
+                    publish::bundle_manifest(&subject, layer, Some(format!("https://hostile/{i}")))
+                        .unwrap();
+                manifests.push((oci::OCI_MANIFEST.to_string(), bytes));
+            }
+        } else {
+            for i in 0..n {
+                let statement = Statement::new(
+                    "bench",
+                    &digest,
+                    "https://cosign.sigstore.dev/attestation/v1",
+                    serde_json::json!({ "i": i }),
+                );
+                let bundle = Bundle::sign_statement(&statement, &key);
+                let json = bundle.to_json();
+                repo.put_blob(&json).await.unwrap();
+                let layer = Descriptor::of(signet_core::bundle::BUNDLE_V03_MEDIA_TYPE, &json);
+                let bytes =
+                    publish::bundle_manifest(&subject, layer, bundle.unverified_predicate_type())
+                        .unwrap();
+                manifests.push((oci::OCI_MANIFEST.to_string(), bytes));
+            }
         }
+        repo.attach_referrers(&digest, &manifests).await.unwrap();
         let target = format!("{proxy_host}/bench/app{n}@{digest}");
         let (mut walls, mut rss, mut requests, mut periods) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -200,9 +234,12 @@ async fn main() {
                 .output()
                 .unwrap();
             let wall = start.elapsed();
-            assert!(
-                out.status.success(),
-                "verify failed: {}",
+            // Allowed (0) for signed images; denied (1), not an error, for the hostile one.
+            let want = if hostile { 1 } else { 0 };
+            assert_eq!(
+                out.status.code(),
+                Some(want),
+                "verify: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
             // Let the proxy finish recording the last response.
@@ -221,7 +258,7 @@ async fn main() {
         }
         println!(
             "{:>12} {:>9} {:>13} {:>12.1} {:>14.1}",
-            n,
+            label,
             median(requests),
             median(periods),
             median(walls),

@@ -149,6 +149,10 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
+        /// Most bytes of signature and attestation blobs to fetch for this verification (each
+        /// distinct blob counted once); evidence past it is rejected, not fetched.
+        #[arg(long, value_name = "BYTES", default_value_t = signet_verify::DEFAULT_MAX_EVIDENCE_BYTES)]
+        max_evidence_bytes: u64,
     },
     /// Copy an image and everything that refers to it to another registry or layout.
     ///

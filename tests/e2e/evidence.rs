@@ -57,3 +57,94 @@ fn one_malformed_legacy_tag_does_not_make_an_image_unverifiable() {
     .unwrap();
     run(&["verify", &image, "--policy", "policy.yaml"]).expect_code(0);
 }
+
+/// Issue 12, finding 2: 60 bundle referrers that all name one 16 MiB blob made `verify` fetch
+/// and hold it 60 times (1.0 GB peak). Each distinct blob is now fetched once, and all blobs of
+/// one verification together stay within `--max-evidence-bytes`; what would exceed it is
+/// rejected unread, with a reason that says so.
+#[test]
+fn evidence_memory_is_bounded_referrers_naming_one_blob_fetch_it_once() {
+    use crate::fake_registry::{FakeRegistry, RequestKind};
+
+    let registry = FakeRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| signet(d, args, Some(PASSWORD));
+    run(&["keygen", "--output-prefix", "ci"]).expect_code(0);
+    let digest = registry.seed_image("team/app", "v1", b"hostile referrers");
+    let image_manifest = format!("{}/v2/team/app/manifests/{digest}", registry.url());
+    let image_size = reqwest::blocking::get(&image_manifest)
+        .unwrap()
+        .bytes()
+        .unwrap()
+        .len();
+    let big: Vec<u8> = (0..2u32 << 20).map(|i| (i % 251) as u8).collect();
+    let blob = registry.seed_blob("team/app", big.clone());
+    let empty = registry.seed_blob("team/app", b"{}".to_vec());
+    for i in 0..60 {
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+            "layers": [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                        "digest": blob, "size": big.len()}],
+            "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "digest": digest, "size": image_size},
+            "annotations": {"n": i.to_string()},
+        });
+        let bytes = manifest.to_string().into_bytes();
+        let referrer = format!(
+            "sha256:{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
+        );
+        registry.seed_manifest(
+            "team/app",
+            &referrer,
+            "application/vnd.oci.image.manifest.v1+json",
+            bytes,
+        );
+    }
+    let pinned = format!("{}/team/app@{digest}", registry.host());
+
+    registry.reset_counters();
+    let out = run(&["verify", &pinned, "--key", "ci.pub", "--output", "json"]).expect_code(1);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        json["rejected"].as_array().unwrap().len(),
+        60,
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        registry.requests(RequestKind::BlobGet),
+        1,
+        "the shared blob is fetched once"
+    );
+
+    // A budget smaller than the blob: nothing is fetched, and every piece says why.
+    registry.reset_counters();
+    let out = run(&[
+        "verify",
+        &pinned,
+        "--key",
+        "ci.pub",
+        "--output",
+        "json",
+        "--max-evidence-bytes",
+        "1000000",
+    ])
+    .expect_code(1);
+    assert_eq!(registry.requests(RequestKind::BlobGet), 0);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let rejected = json["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 60, "{}", out.stdout);
+    assert!(
+        rejected.iter().all(|r| r["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("evidence exceeds 1000000 bytes for this verification")),
+        "{}",
+        out.stdout
+    );
+}

@@ -201,15 +201,17 @@ pub async fn verify(
     image: &str,
     keys: &[PathBuf],
     output: Output,
+    max_evidence_bytes: u64,
 ) -> anyhow::Result<ExitCode> {
     let keys: Vec<PublicKey> = keys
         .iter()
         .map(|k| load_public_key(k))
         .collect::<anyhow::Result<_>>()?;
     let target = Target::open(args, image)?;
-    let decision = signet_verify::verify_with_keys_in(&target.repo, &target.image, &keys)
-        .await
-        .with_context(|| format!("verifying {}", target.shown_given()))?;
+    let decision =
+        signet_verify::verify_with_keys_in(&target.repo, &target.image, &keys, max_evidence_bytes)
+            .await
+            .with_context(|| format!("verifying {}", target.shown_given()))?;
     print_decision(&target, decision, output)
 }
 

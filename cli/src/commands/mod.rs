@@ -58,8 +58,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             key,
             policy: None,
             output,
+            max_evidence_bytes,
             ..
-        } => block_on(image::verify(&cli.registry, &image, &key, output)),
+        } => block_on(image::verify(
+            &cli.registry,
+            &image,
+            &key,
+            output,
+            max_evidence_bytes,
+        )),
         Command::Verify {
             image,
             policy: Some(policy),
@@ -67,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             namespace,
             service_account,
             output,
+            max_evidence_bytes,
             ..
         } => {
             let ctx = signet_verify::AdmissionContext {
@@ -74,7 +82,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 namespace,
                 service_account,
             };
-            block_on(policy::verify(&cli.registry, &image, &policy, &ctx, output))
+            block_on(policy::verify(
+                &cli.registry,
+                &image,
+                &policy,
+                &ctx,
+                output,
+                max_evidence_bytes,
+            ))
         }
         Command::Mirror(args) => block_on(mirror::mirror(&cli.registry, &args)),
         Command::Export(args) => block_on(mirror::export(&cli.registry, &args)),

@@ -58,14 +58,21 @@ pub async fn verify(
     policy_path: &Path,
     ctx: &AdmissionContext,
     out: Output,
+    max_evidence_bytes: u64,
 ) -> anyhow::Result<ExitCode> {
     let policy = match signet_policy::load(policy_path) {
         Ok(p) => p,
         Err(errors) => bail!("invalid policy:\n{errors}"),
     };
     let target = Target::open(args, image)?;
-    let decision = signet_verify::verify_with_policy_in(&target.repo, &policy, &target.image, ctx)
-        .await
-        .with_context(|| format!("verifying {image}"))?;
+    let decision = signet_verify::verify_with_policy_in(
+        &target.repo,
+        &policy,
+        &target.image,
+        ctx,
+        max_evidence_bytes,
+    )
+    .await
+    .with_context(|| format!("verifying {image}"))?;
     print_decision(&target, decision, out)
 }

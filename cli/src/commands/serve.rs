@@ -65,9 +65,13 @@ pub struct ServeArgs {
     /// Reuse the digest a tag resolved to (mutating webhook, verify API) for this long.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub cache_tag_ttl: u64,
-    /// Most entries in each cache.
+    /// Most entries in the decision and tag caches.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub cache_max_entries: u64,
+    /// Most bytes of signatures and attestations the evidence cache holds (least recently
+    /// used digests are dropped first).
+    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
+    pub cache_max_evidence_bytes: u64,
     /// Registry credentials, per registry: a docker config.json file, e.g. the
     /// `.dockerconfigjson` of a mounted kubernetes.io/dockerconfigjson Secret (credHelpers and
     /// credsStore work too). Default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json.
@@ -99,6 +103,7 @@ impl ServeArgs {
         config.registry = registry;
         config.cache = CacheConfig {
             max_entries: self.cache_max_entries,
+            max_evidence_bytes: self.cache_max_evidence_bytes,
             allow_ttl: Duration::from_secs(self.cache_allow_ttl),
             deny_ttl: Duration::from_secs(self.cache_deny_ttl),
             evidence_ttl: Duration::from_secs(self.cache_evidence_ttl),

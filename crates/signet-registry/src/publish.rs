@@ -83,6 +83,20 @@ pub async fn push_bundle(
     let bundle_json = bundle.to_json();
     repo.put_blob(oci::EMPTY_JSON_BYTES).await?;
     repo.put_blob(&bundle_json).await?;
+    let layer = Descriptor::of(bundle::BUNDLE_V03_MEDIA_TYPE, &bundle_json);
+    let bytes = bundle_manifest(subject, layer, bundle.unverified_predicate_type())?;
+    repo.attach_referrer(&subject.digest, oci::OCI_MANIFEST, &bytes)
+        .await
+}
+
+/// The referrer manifest of a bundle in cosign v3's layout: `layer` is the bundle blob's
+/// descriptor, `predicate_type` the annotation readers filter on. The blobs (the empty config
+/// and the bundle) must be stored first.
+pub fn bundle_manifest(
+    subject: &Descriptor,
+    layer: Descriptor,
+    predicate_type: Option<String>,
+) -> Result<Vec<u8>, RegistryError> {
     let mut annotations = BTreeMap::from([
         (
             oci::BUNDLE_CONTENT_ANNOTATION.to_string(),
@@ -93,7 +107,7 @@ pub async fn push_bundle(
             rfc3339(SystemTime::now()),
         ),
     ]);
-    if let Some(predicate_type) = bundle.unverified_predicate_type() {
+    if let Some(predicate_type) = predicate_type {
         annotations.insert(
             oci::BUNDLE_PREDICATE_TYPE_ANNOTATION.to_string(),
             predicate_type,
@@ -104,16 +118,14 @@ pub async fn push_bundle(
         media_type: Some(oci::OCI_MANIFEST.to_string()),
         artifact_type: Some(bundle::BUNDLE_V03_MEDIA_TYPE.to_string()),
         config: Descriptor::of(oci::EMPTY_JSON, oci::EMPTY_JSON_BYTES),
-        layers: vec![Descriptor::of(bundle::BUNDLE_V03_MEDIA_TYPE, &bundle_json)],
+        layers: vec![layer],
         subject: Some(subject.clone()),
         annotations,
     };
-    let bytes = serde_json::to_vec(&manifest).map_err(|e| RegistryError::Malformed {
+    serde_json::to_vec(&manifest).map_err(|e| RegistryError::Malformed {
         what: "referrer manifest".into(),
         reason: e.to_string(),
-    })?;
-    repo.attach_referrer(&subject.digest, oci::OCI_MANIFEST, &bytes)
-        .await
+    })
 }
 
 /// A layer to append to a legacy cosign tag.

@@ -144,6 +144,30 @@ impl Repository {
         dispatch!(self.get_blob(digest))
     }
 
+    /// Fetches the small blob `descriptor` names, checked against its digest and its declared
+    /// size, reading no more than that size from a registry (a registry that declares 1 KiB and
+    /// sends 16 MiB is cut off as it streams).
+    pub async fn get_blob_sized(&self, descriptor: &Descriptor) -> Result<Vec<u8>, RegistryError> {
+        let bytes = match &self.backend {
+            Backend::Remote(r) => {
+                r.get_blob_limited(&descriptor.digest, descriptor.size)
+                    .await?
+            }
+            Backend::Layout(l) => l.get_blob(&descriptor.digest).await?,
+        };
+        if bytes.len() as u64 != descriptor.size {
+            return Err(RegistryError::Malformed {
+                what: format!("blob {}", descriptor.digest),
+                reason: format!(
+                    "{} bytes, but its descriptor says {}",
+                    bytes.len(),
+                    descriptor.size
+                ),
+            });
+        }
+        Ok(bytes)
+    }
+
     /// Whether the blob exists here.
     pub async fn blob_exists(&self, digest: &Digest) -> Result<bool, RegistryError> {
         dispatch!(self.blob_exists(digest))

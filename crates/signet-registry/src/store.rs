@@ -192,6 +192,18 @@ impl Remote {
 
     /// Fetches a small blob (attestation, signature payload) into memory, bounded and checked.
     pub async fn get_blob(&self, digest: &Digest) -> Result<Vec<u8>, RegistryError> {
+        self.get_blob_limited(digest, self.client.limits().max_blob_bytes)
+            .await
+    }
+
+    /// [`Remote::get_blob`], reading no more than `limit` bytes (at most the blob limit): a
+    /// registry that sends more is cut off as it streams, before the bytes pile up.
+    pub async fn get_blob_limited(
+        &self,
+        digest: &Digest,
+        limit: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let limit = limit.min(self.client.limits().max_blob_bytes);
         let what = self.what("blob", &digest.to_string());
         self.client
             .within(format!("fetching {what}"), async {
@@ -208,9 +220,7 @@ impl Remote {
                 if !reply.status.is_success() {
                     return Err(self.status_error(reply, &what).await);
                 }
-                let bytes = reply
-                    .bytes(self.client.limits().max_blob_bytes, &what)
-                    .await?;
+                let bytes = reply.bytes(limit, &what).await?;
                 check_digest(&what, digest, &bytes)?;
                 Ok(bytes)
             })

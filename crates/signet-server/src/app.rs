@@ -15,7 +15,7 @@ use signet_policy::evaluate::Need;
 use signet_policy::model::EnforcementMode;
 use signet_registry::{Client, Repository};
 use signet_verify::{AdmissionContext, Decision};
-use signet_verify::{Evidence, Filter};
+use signet_verify::{Evidence, Filter, Payload};
 
 use crate::audit::Audit;
 use crate::metrics::{CacheKind, Metrics};
@@ -93,8 +93,11 @@ impl Caches {
                     deny: config.deny_ttl,
                 })
                 .build(),
+            // Bounded in bytes, not entries: one entry can hold up to a verification's whole
+            // evidence budget (issue 12: three hostile digests held 2.96 GB by entry count).
             evidence: Cache::builder()
-                .max_capacity(config.max_entries)
+                .max_capacity(config.max_evidence_bytes)
+                .weigher(|_key, found: &Arc<Vec<Evidence>>| evidence_weight(found))
                 .time_to_live(config.evidence_ttl)
                 .build(),
             tags: Cache::builder()
@@ -103,6 +106,24 @@ impl Caches {
                 .build(),
         }
     }
+}
+
+/// The bytes an evidence cache entry holds, roughly: its blobs (a blob shared by several pieces
+/// of evidence is counted for each, which errs on the safe side) and a small overhead each.
+fn evidence_weight(found: &[Evidence]) -> u32 {
+    const OVERHEAD: u64 = 512;
+    let bytes: u64 = found
+        .iter()
+        .map(|e| {
+            let blob = match &e.payload {
+                Payload::Bundle(b) | Payload::Dsse(b) => b.len(),
+                Payload::SimpleSigning { payload, signature } => payload.len() + signature.len(),
+                Payload::Unreadable(_) => 0,
+            };
+            blob as u64 + OVERHEAD
+        })
+        .sum();
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
 /// What became of one image.

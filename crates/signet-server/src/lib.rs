@@ -69,8 +69,11 @@ pub struct TlsFiles {
 /// Bounds and lifetimes of the daemon's caches.
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
-    /// Most entries in each cache (decisions, evidence, tags).
+    /// Most entries in the decision and tag caches.
     pub max_entries: u64,
+    /// Most bytes of evidence (signature and attestation blobs) the evidence cache holds;
+    /// the least recently used digests are dropped first.
+    pub max_evidence_bytes: u64,
     /// How long a decision that admits is reused.
     pub allow_ttl: Duration,
     /// How long a decision that denies (or would deny, in dry run) is reused. Short, so that an
@@ -87,6 +90,7 @@ impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
             max_entries: 10_000,
+            max_evidence_bytes: 64 << 20,
             allow_ttl: Duration::from_secs(120),
             deny_ttl: Duration::from_secs(10),
             evidence_ttl: Duration::from_secs(30),

@@ -10,6 +10,9 @@
 //! once; (2) the referrer manifests and the legacy layers, in parallel; (3) the bundle blobs,
 //! in parallel. Referrers whose artifact type or annotations rule them out are never fetched.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use futures_util::stream::{self, StreamExt as _};
 use signet_core::bundle;
 use signet_core::digest::Digest;
@@ -23,16 +26,16 @@ use signet_registry::{RegistryError, Repository};
 #[derive(Debug, Clone)]
 pub enum Payload {
     /// Bundle JSON.
-    Bundle(Vec<u8>),
+    Bundle(Blob),
     /// A simple-signing payload and its base64 signature from the layer annotation.
     SimpleSigning {
         /// The payload bytes as stored.
-        payload: Vec<u8>,
+        payload: Blob,
         /// The `dev.cosignproject.cosign/signature` annotation.
         signature: String,
     },
     /// A DSSE envelope (legacy attestation layer).
-    Dsse(Vec<u8>),
+    Dsse(Blob),
     /// It could not be fetched or read; reported as this rejection.
     Unreadable(Rejection),
 }
@@ -49,12 +52,34 @@ pub struct Evidence {
     pub payload: Payload,
 }
 
+/// Blob bytes as fetched, shared: evidence that names the same blob (60 referrers pointing at
+/// one 16 MiB layer) holds it once.
+pub type Blob = Arc<[u8]>;
+
+/// The default for [`Filter::max_bytes`]: 16 MiB, one attestation blob of the largest size the
+/// store reads. Measured with `scripts/bench-verify.sh`: 60 referrers naming one 16 MiB blob
+/// (issue 12) stay well under 64 MiB of peak memory for the whole `signet verify` process.
+pub const DEFAULT_MAX_EVIDENCE_BYTES: u64 = 16 << 20;
+
 /// What to fetch.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Filter {
     /// Only evidence that may carry one of these predicate types (signatures count as
     /// `https://sigstore.dev/cosign/sign/v1`). Empty: everything.
     pub predicate_types: Vec<String>,
+    /// Most bytes of evidence blobs fetched for one verification, each distinct blob counted
+    /// once at its declared size. Evidence past it is not fetched and is rejected ("evidence
+    /// exceeds N bytes"), so memory stays bounded whatever a registry lists.
+    pub max_bytes: u64,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter {
+            predicate_types: Vec::new(),
+            max_bytes: DEFAULT_MAX_EVIDENCE_BYTES,
+        }
+    }
 }
 
 impl Filter {
@@ -85,6 +110,7 @@ pub async fn gather(
     .await;
     let referrers = referrers?;
     let concurrency = repo.concurrency();
+    let blobs = &Blobs::new(repo, filter.max_bytes);
 
     // Round trip 2: referrer manifests, and legacy layers.
     let bundle_referrers: Vec<Descriptor> = referrers
@@ -159,8 +185,8 @@ pub async fn gather(
         })
         .map(|(location, layer)| async move {
             let format = location.format();
-            let payload = match repo.get_blob(&layer.digest).await {
-                Err(e) => Payload::Unreadable(rejection(e)),
+            let payload = match blobs.get(&layer).await {
+                Err(reason) => Payload::Unreadable(reason),
                 Ok(bytes) => match format {
                     Format::LegacySignature => {
                         match layer.annotations.get(oci::COSIGN_SIGNATURE_ANNOTATION) {
@@ -196,9 +222,9 @@ pub async fn gather(
                 Err(e) => Payload::Unreadable(rejection(e)),
                 Ok(fetched) => match bundle_layer(&fetched.media_type, &fetched.bytes) {
                     Err(reason) => Payload::Unreadable(reason),
-                    Ok(layer) => match repo.get_blob(&layer).await {
+                    Ok(layer) => match blobs.get(&layer).await {
                         Ok(bytes) => Payload::Bundle(bytes),
-                        Err(e) => Payload::Unreadable(rejection(e)),
+                        Err(reason) => Payload::Unreadable(reason),
                     },
                 },
             };
@@ -277,19 +303,85 @@ fn is_bundle_type(artifact_type: Option<&str>) -> bool {
     })
 }
 
-/// The digest of the bundle layer of a bundle referrer manifest.
-fn bundle_layer(media_type: &str, bytes: &[u8]) -> Result<Digest, Rejection> {
+/// The bundle layer of a bundle referrer manifest.
+fn bundle_layer(media_type: &str, bytes: &[u8]) -> Result<Descriptor, Rejection> {
     match AnyManifest::parse(media_type, bytes) {
         Ok(AnyManifest::Image(m)) => m
             .layers
             .iter()
             .find(|l| is_bundle_type(Some(&l.media_type)))
             .or(m.layers.first())
-            .map(|l| l.digest.clone())
+            .cloned()
             .ok_or_else(|| Rejection::malformed("bundle referrer has no layer")),
         Ok(AnyManifest::Index(_)) => Err(Rejection::malformed(
             "bundle referrer is an index, not a manifest",
         )),
         Err(e) => Err(Rejection::malformed(e.to_string())),
+    }
+}
+
+/// The blobs of one verification: each distinct blob fetched once, at most at its declared
+/// size, and all of them together within the byte budget.
+struct Blobs<'r> {
+    repo: &'r Repository,
+    limit: u64,
+    state: Mutex<BlobState>,
+}
+
+#[derive(Default)]
+struct BlobState {
+    /// Bytes reserved so far (declared sizes of the distinct blobs asked for).
+    reserved: u64,
+    /// One cell per digest: the first asker fetches, the others wait for the same result.
+    cells: HashMap<Digest, Arc<tokio::sync::OnceCell<Result<Blob, Rejection>>>>,
+}
+
+impl<'r> Blobs<'r> {
+    fn new(repo: &'r Repository, limit: u64) -> Self {
+        Blobs {
+            repo,
+            limit,
+            state: Mutex::new(BlobState::default()),
+        }
+    }
+
+    async fn get(&self, descriptor: &Descriptor) -> Result<Blob, Rejection> {
+        let cell = {
+            // A poisoned lock means another fetch panicked; the state is still consistent
+            // (plain counters and a map), so go on with it.
+            let mut state = self
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(cell) = state.cells.get(&descriptor.digest) {
+                cell.clone()
+            } else {
+                let cell = Arc::new(tokio::sync::OnceCell::new());
+                let within = state
+                    .reserved
+                    .checked_add(descriptor.size)
+                    .is_some_and(|total| total <= self.limit);
+                if within {
+                    state.reserved += descriptor.size;
+                } else {
+                    // Over budget: decided now, never fetched.
+                    let _ = cell.set(Err(Rejection::OverBudget {
+                        limit: self.limit,
+                        what: format!("blob {} ({} bytes)", descriptor.digest, descriptor.size),
+                    }));
+                }
+                state.cells.insert(descriptor.digest.clone(), cell.clone());
+                cell
+            }
+        };
+        cell.get_or_init(|| async {
+            self.repo
+                .get_blob_sized(descriptor)
+                .await
+                .map(Blob::from)
+                .map_err(rejection)
+        })
+        .await
+        .clone()
     }
 }

@@ -22,7 +22,7 @@ use signet_core::keys::PublicKey;
 use signet_core::reference::ImageRef;
 use signet_registry::{Client, RegistryError, Repository};
 
-pub use gather::{Evidence, Filter, Payload, gather};
+pub use gather::{Blob, DEFAULT_MAX_EVIDENCE_BYTES, Evidence, Filter, Payload, gather};
 pub use keyed::with_keys as keyed_decision;
 pub use policy::{decide_with_evidence, verify_with_policy, verify_with_policy_in};
 pub use proof::{Accepted, Checked, check};
@@ -38,19 +38,31 @@ pub async fn verify_with_keys(
     image: &ImageRef,
     keys: &[PublicKey],
 ) -> Result<Decision, RegistryError> {
-    verify_with_keys_in(&Repository::new(client, image), image, keys).await
+    verify_with_keys_in(
+        &Repository::new(client, image),
+        image,
+        keys,
+        DEFAULT_MAX_EVIDENCE_BYTES,
+    )
+    .await
 }
 
 /// [`verify_with_keys`] for an image in `repo`, a registry repository or an OCI layout.
 /// `image` is the name the image is known by there (for a layout, its identity from
-/// [`signet_registry::Layout::resolve_ref`]); a tag is resolved in `repo` once.
+/// [`signet_registry::Layout::resolve_ref`]); a tag is resolved in `repo` once. At most
+/// `max_evidence_bytes` of evidence blobs are fetched (see [`Filter::max_bytes`]).
 pub async fn verify_with_keys_in(
     repo: &Repository,
     image: &ImageRef,
     keys: &[PublicKey],
+    max_evidence_bytes: u64,
 ) -> Result<Decision, RegistryError> {
     let pinned = repo.resolve(image).await?;
-    let found = gather(repo, &pinned, &Filter::default()).await?;
+    let filter = Filter {
+        max_bytes: max_evidence_bytes,
+        ..Filter::default()
+    };
+    let found = gather(repo, &pinned, &filter).await?;
     let checked = check(&found, keys, pinned.digest());
     Ok(keyed::with_keys(&pinned, keys, &checked))
 }

@@ -9,7 +9,7 @@ use signet_policy::Policy;
 use signet_policy::evaluate::{AdmissionContext, AttestorEvidence, Need, Proof};
 use signet_registry::{Client, RegistryError, Repository};
 
-use crate::gather::{Evidence, Filter, gather};
+use crate::gather::{DEFAULT_MAX_EVIDENCE_BYTES, Evidence, Filter, gather};
 use crate::proof::{Checked, check};
 
 /// Decides whether `image` may run in `ctx` under `policy`. Registry calls happen only when
@@ -21,17 +21,26 @@ pub async fn verify_with_policy(
     ctx: &AdmissionContext,
 ) -> Result<Decision, RegistryError> {
     // Making the repository handle costs nothing; it is contacted only if evidence is needed.
-    verify_with_policy_in(&Repository::new(client, image), policy, image, ctx).await
+    verify_with_policy_in(
+        &Repository::new(client, image),
+        policy,
+        image,
+        ctx,
+        DEFAULT_MAX_EVIDENCE_BYTES,
+    )
+    .await
 }
 
 /// [`verify_with_policy`] for an image in `repo`, a registry repository or an OCI layout.
 /// `image` is the name the policy judges (for a layout, its identity from
 /// [`signet_registry::Layout::resolve_ref`]); `repo` is read only when the rule needs evidence.
+/// At most `max_evidence_bytes` of evidence blobs are fetched (see [`Filter::max_bytes`]).
 pub async fn verify_with_policy_in(
     repo: &Repository,
     policy: &Policy,
     image: &ImageRef,
     ctx: &AdmissionContext,
+    max_evidence_bytes: u64,
 ) -> Result<Decision, RegistryError> {
     let attestors = match policy.needs(image, ctx) {
         Need::Nothing => {
@@ -44,15 +53,17 @@ pub async fn verify_with_policy_in(
     let pinned = repo.resolve(image).await?;
     // Fetch only what some attestor could use: if every attestor demands a predicate type,
     // evidence claiming another type is never downloaded.
-    let filter = if attestors.iter().all(|a| a.predicate_type.is_some()) {
-        Filter {
-            predicate_types: attestors
-                .iter()
-                .filter_map(|a| a.predicate_type.clone())
-                .collect(),
-        }
+    let predicate_types = if attestors.iter().all(|a| a.predicate_type.is_some()) {
+        attestors
+            .iter()
+            .filter_map(|a| a.predicate_type.clone())
+            .collect()
     } else {
-        Filter::default()
+        Vec::new()
+    };
+    let filter = Filter {
+        predicate_types,
+        max_bytes: max_evidence_bytes,
     };
     let found = gather(repo, &pinned, &filter).await?;
     Ok(decide_with_evidence(policy, image, &pinned, ctx, &found))
