@@ -187,7 +187,7 @@ fn verify_and_tree_output_matches_snapshots() {
         ));
         cases.push(("tree", vec!["tree", &image]));
         for (_, args) in cases.iter_mut() {
-            if args.len() > 0 && !args.contains(&"--output") {
+            if !args.is_empty() && !args.contains(&"--output") {
                 args.extend(["--output", output]);
             }
         }
