@@ -241,7 +241,7 @@ impl RunningServer {
 
     /// Reloads the policy now, as `SIGHUP` does (even when the file looks unchanged).
     pub async fn reload_policy(&self) {
-        reload::reload_policy(&self.stop.app, true).await;
+        reload::reload_policy(&self.stop.app, reload::Reload::Always).await;
     }
 
     /// The number of HTTP requests the daemon has sent to registries.
