@@ -232,6 +232,14 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// No rustls crypto provider is installed for the process: the program must install one
+    /// (the `signet` binary installs ring) before [`bind`] or [`run`]. This library never
+    /// chooses it, because the choice is process-wide.
+    #[error(
+        "no TLS crypto provider is installed: the program must call \
+         rustls::crypto::ring::default_provider().install_default() before starting the server"
+    )]
+    NoCryptoProvider,
     /// The registry client could not be built.
     #[error("cannot set up the registry client: {0}")]
     Registry(#[source] RegistryError),
@@ -316,11 +324,17 @@ impl RunningServer {
 
 /// Loads the policy, binds the listening socket and starts serving in the background.
 ///
-/// Fails when the policy does not load, the address cannot be bound, or the TLS files are
-/// unusable, so that a broken deployment stops at start-up with the reason.
+/// Fails when no rustls crypto provider is installed, the policy does not load, the address
+/// cannot be bound, or the TLS files are unusable, so that a broken deployment stops at
+/// start-up with the reason.
 pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
-    // The registry client and the TLS listener use rustls with the ring provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // The registry client and the TLS listener use rustls, built without a default crypto
+    // provider; the binary installs one. Checked first, so that a missing provider is one clear
+    // error rather than a registry-client error, or rustls picking one on its own for the TLS
+    // listener.
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        return Err(ServerError::NoCryptoProvider);
+    }
 
     let (policy, contents) = reload::load_initial(&config.policy_path).await?;
     let client = Client::new(config.registry.clone()).map_err(ServerError::Registry)?;

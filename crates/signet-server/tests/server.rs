@@ -75,6 +75,13 @@ fn pod_spec(review: &mut Value) -> &mut Value {
     &mut review["request"]["object"]["spec"]
 }
 
+/// The binary installs the rustls crypto provider at start-up and the library never does (see
+/// the workspace Cargo.toml); a test stands in for the binary. Idempotent.
+fn install_crypto_provider() {
+    // Err only means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 struct Daemon {
     server: RunningServer,
     dir: TempDir,
@@ -91,6 +98,7 @@ impl Daemon {
         )
         .unwrap();
         std::fs::write(dir.path().join("policy.yaml"), policy).unwrap();
+        install_crypto_provider();
         // Plain HTTP keeps most tests free of certificates; HTTPS has its own tests below.
         let mut config = ServerConfig::danger_plain_http(dir.path().join("policy.yaml"));
         config.listen = "127.0.0.1:0".parse().unwrap();
@@ -636,6 +644,7 @@ async fn a_policy_that_does_not_load_stops_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("policy.yaml");
     std::fs::write(&path, "defaultAdmissionRule: {evaluationMode: MAYBE}\n").unwrap();
+    install_crypto_provider();
     let mut config = ServerConfig::danger_plain_http(&path);
     config.listen = "127.0.0.1:0".parse().unwrap();
     let error = match signet_server::bind(config).await {
@@ -921,7 +930,7 @@ fn pki(name: &str) -> Pki {
 }
 
 fn https_client(ca_pem: &str) -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_crypto_provider();
     reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap()])
         .build()
