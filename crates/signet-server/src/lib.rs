@@ -382,9 +382,11 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
             let server = axum_server::from_tcp(listener)
                 .map_err(bind_error)?
                 .handle(handle.clone());
+            // The library does not know which flag or setting chose this; the caller says
+            // (the CLI names `--insecure-http`).
             tracing::warn!(
                 %addr,
-                "signet serving plain HTTP (--insecure-http): for local development only; \
+                "signet serving plain HTTP: for local development only; \
                  Kubernetes webhooks need HTTPS"
             );
             tokio::spawn(server.serve(service))
