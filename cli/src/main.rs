@@ -16,6 +16,10 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
+    // The workspace builds rustls without a default crypto provider (no aws-lc-sys build, see
+    // the root Cargo.toml) and the libraries never install one: the binary picks ring, before
+    // any registry client or TLS listener is built. Err only means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let args = cli::Cli::parse();
     match commands::run(args) {
         Ok(code) => code,

@@ -71,6 +71,8 @@ fn block_on<T>(fut: impl std::future::Future<Output = T>) -> T {
 }
 
 fn repo_for(image: &str) -> (Repository, ImageRef) {
+    // The library client needs the provider the `signet` binary installs for itself.
+    crate::harness::install_crypto_provider();
     let image: ImageRef = image.parse().unwrap();
     let client = Client::new(ClientOptions::default()).unwrap();
     (Repository::new(&client, &image), image)

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{ArgGroup, Args};
 use signet_registry::ClientOptions;
-use signet_server::{CacheConfig, ServerConfig, TlsFiles};
+use signet_server::{CacheConfig, OnVerificationError, ServerConfig, TlsFiles, Transport};
 
 /// Serve the admission webhooks and the verify API.
 ///
@@ -87,18 +87,26 @@ impl ServeArgs {
         let deadline = Duration::from_secs(self.deadline);
         // A registry operation cannot usefully outlive the request that waits for it.
         registry.limits.deadline = registry.limits.deadline.min(deadline);
-        let mut config = ServerConfig::new(&self.policy);
-        config.listen = self.listen;
-        config.tls = match (&self.tls_cert, &self.tls_key) {
-            (Some(cert), Some(key)) => Some(TlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-            }),
-            _ => None,
+        // clap makes `--tls-cert`/`--tls-key` and `--insecure-http` exclusive and one of them
+        // required, so the plain-HTTP arm is reached only by `--insecure-http`.
+        let mut config = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => ServerConfig::new(
+                &self.policy,
+                TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                },
+            ),
+            _ => ServerConfig::danger_plain_http(&self.policy),
         };
+        config.listen = self.listen;
         config.cluster = self.cluster.clone();
         config.audit_log = self.audit_log.clone();
-        config.fail_open = self.fail_open;
+        config.on_verification_error = if self.fail_open {
+            OnVerificationError::DangerFailOpen
+        } else {
+            OnVerificationError::FailClosed
+        };
         config.request_deadline = deadline;
         config.registry = registry;
         config.cache = CacheConfig {
@@ -116,14 +124,14 @@ impl ServeArgs {
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(args: &ServeArgs, client_options: ClientOptions) -> anyhow::Result<ExitCode> {
     let config = args.config(client_options);
-    if config.tls.is_none() {
+    if matches!(config.transport, Transport::DangerPlainHttp) {
         eprintln!(
             "warning: --insecure-http: serving plain HTTP on {}, for local development only; \
              Kubernetes webhooks need --tls-cert and --tls-key",
             config.listen
         );
     }
-    if config.fail_open {
+    if config.on_verification_error == OnVerificationError::DangerFailOpen {
         eprintln!(
             "warning: --fail-open: images are admitted unverified when the registry cannot be \
              reached in time"
@@ -183,14 +191,28 @@ mod tests {
         );
         let args = parse(&["--policy", "p.yaml", "--tls-cert", "c", "--tls-key", "k"]).unwrap();
         let config = args.config(ClientOptions::default());
-        assert!(config.tls.is_some());
+        assert!(matches!(config.transport, Transport::Tls(_)));
+        assert_eq!(
+            config.on_verification_error,
+            OnVerificationError::FailClosed
+        );
         assert_eq!(config.listen.to_string(), "0.0.0.0:8443");
         assert_eq!(config.request_deadline, Duration::from_secs(8));
         assert_eq!(config.registry.limits.deadline, Duration::from_secs(8));
         let args = parse(&["--policy", "p.yaml", "--insecure-http", "--deadline", "3"]).unwrap();
         let config = args.config(ClientOptions::default());
-        assert!(config.tls.is_none());
+        assert!(matches!(config.transport, Transport::DangerPlainHttp));
         assert_eq!(config.request_deadline, Duration::from_secs(3));
         assert!(parse(&["--policy", "p.yaml", "--insecure-http", "--deadline", "0"]).is_err());
+    }
+
+    #[test]
+    fn fail_open_flag_is_the_danger_fail_open_mode() {
+        let args = parse(&["--policy", "p.yaml", "--insecure-http", "--fail-open"]).unwrap();
+        let config = args.config(ClientOptions::default());
+        assert_eq!(
+            config.on_verification_error,
+            OnVerificationError::DangerFailOpen
+        );
     }
 }

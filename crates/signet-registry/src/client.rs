@@ -176,9 +176,16 @@ pub(crate) struct Reply {
 
 impl Client {
     /// A client with `options`.
+    ///
+    /// The process must have a rustls crypto provider installed (the `signet` binary installs
+    /// ring at start-up); without one this fails with [`RegistryError::NoCryptoProvider`].
     pub fn new(options: ClientOptions) -> Result<Client, RegistryError> {
-        // reqwest is built without a default crypto provider (no aws-lc build); use ring.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        // reqwest is built without a default crypto provider (no aws-lc build) and would panic
+        // without one; a library must not pick it for the whole process behind the caller's
+        // back, so say what is missing instead.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            return Err(RegistryError::NoCryptoProvider);
+        }
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::limited(
@@ -802,6 +809,8 @@ mod tests {
 
     #[tokio::test]
     async fn credentials_are_not_sent_to_other_registries() {
+        // The binary's job, done here for the test (the provider is per process).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let docker_config: DockerConfig = serde_json::from_str(
             r#"{"auths": {"docker-config.example": {"username": "dc", "password": "dc-secret"}}}"#,
         )

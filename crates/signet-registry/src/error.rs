@@ -118,6 +118,13 @@ pub enum RegistryError {
     /// A reference or option signet cannot use (for example a tag where a digest is needed).
     #[error("{0}")]
     Usage(String),
+    /// No rustls crypto provider is installed for the process. The workspace builds rustls
+    /// without a default one, and choosing it is the application's call, not a library's.
+    #[error(
+        "no TLS crypto provider is installed: the program must call \
+         rustls::crypto::ring::default_provider().install_default() before building a client"
+    )]
+    NoCryptoProvider,
 }
 
 fn detail(message: &str) -> String {

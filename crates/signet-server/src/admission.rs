@@ -167,10 +167,12 @@ pub(crate) fn parse(body: &[u8]) -> Result<Review, ReviewError> {
         body,
     };
     match (gvk.group.as_str(), gvk.kind.as_str(), sub) {
-        ("", "Pod", "") => typed.read::<Pod>("Pod", |p| pod(&p.metadata, p.spec.as_ref(), false)),
-        ("", "Pod", "ephemeralcontainers") => {
-            typed.read::<Pod>("Pod", |p| pod(&p.metadata, p.spec.as_ref(), true))
-        }
+        ("", "Pod", "") => typed.read::<Pod>("Pod", |p| {
+            pod(&p.metadata, p.spec.as_ref(), Containers::All)
+        }),
+        ("", "Pod", "ephemeralcontainers") => typed.read::<Pod>("Pod", |p| {
+            pod(&p.metadata, p.spec.as_ref(), Containers::EphemeralOnly)
+        }),
         ("apps", "Deployment", "") => typed.read::<Deployment>("Deployment", |d| {
             template(&d.metadata, d.spec.as_ref().map(|s| &s.template), TEMPLATE)
         }),
@@ -229,20 +231,30 @@ struct PodPart<'a> {
     metas: Vec<&'a ObjectMeta>,
     spec: &'a PodSpec,
     prefix: &'static [&'static str],
-    /// Only ephemeral containers are being changed.
-    ephemeral_only: bool,
+    /// Which of its containers the request changes.
+    containers: Containers,
+}
+
+/// Which containers of a pod spec a request changes, so which images to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Containers {
+    /// Init, regular and ephemeral containers: a new pod or pod template.
+    All,
+    /// Only the ephemeral ones: the `pods/ephemeralcontainers` subresource (`kubectl debug`),
+    /// where the pod's other containers already run and were checked when it was created.
+    EphemeralOnly,
 }
 
 fn pod<'a>(
     meta: &'a ObjectMeta,
     spec: Option<&'a PodSpec>,
-    ephemeral_only: bool,
+    containers: Containers,
 ) -> Option<PodPart<'a>> {
     Some(PodPart {
         metas: vec![meta],
         spec: spec?,
         prefix: POD,
-        ephemeral_only,
+        containers,
     })
 }
 
@@ -258,7 +270,7 @@ fn template<'a>(
         metas,
         spec: template.spec.as_ref()?,
         prefix,
-        ephemeral_only: false,
+        containers: Containers::All,
     })
 }
 
@@ -373,7 +385,7 @@ fn workload<K: kube_core::Resource>(
             });
         }
     };
-    if !part.ephemeral_only {
+    if part.containers == Containers::All {
         for (i, c) in spec.init_containers.iter().flatten().enumerate() {
             push("initContainers", i, &c.name, c.image.as_ref());
         }

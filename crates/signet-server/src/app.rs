@@ -19,7 +19,7 @@ use signet_verify::{Evidence, Filter, Payload};
 
 use crate::audit::Audit;
 use crate::metrics::{CacheKind, Metrics};
-use crate::{CacheConfig, ServerConfig};
+use crate::{CacheConfig, OnVerificationError, ServerConfig};
 
 /// A policy in force, with its generation (1 for the policy loaded at start-up, then one more
 /// for each reload that took effect).
@@ -158,7 +158,7 @@ pub(crate) struct App {
     pub(crate) metrics: Metrics,
     pub(crate) audit: Audit,
     pub(crate) cluster: Option<String>,
-    pub(crate) fail_open: bool,
+    pub(crate) on_verification_error: OnVerificationError,
     pub(crate) deadline: Duration,
     pub(crate) policy_path: std::path::PathBuf,
     /// Held for the whole of a reload, so that a SIGHUP and a file change do not race.
@@ -186,7 +186,7 @@ impl App {
             metrics,
             audit,
             cluster: config.cluster.clone(),
-            fail_open: config.fail_open,
+            on_verification_error: config.on_verification_error,
             deadline: config.request_deadline,
             policy_path: config.policy_path.clone(),
             reload_state: tokio::sync::Mutex::new(Seen {

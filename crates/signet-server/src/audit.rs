@@ -20,7 +20,7 @@ pub(crate) enum EventKind {
     BreakGlass,
     /// Admitted under a dry-run rule that would have denied.
     DryRun,
-    /// Admitted without verification because of `--fail-open`.
+    /// Admitted without verification because of [`crate::OnVerificationError::DangerFailOpen`].
     FailOpen,
     /// A new policy took effect.
     PolicyReload,

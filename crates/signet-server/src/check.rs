@@ -12,6 +12,7 @@ use signet_core::reference::ImageRef;
 use signet_verify::AdmissionContext;
 use tokio::time::Instant;
 
+use crate::OnVerificationError;
 use crate::admission::{Review, Workload};
 use crate::app::{App, Tags, Verdict};
 use crate::audit::{Event, EventKind, ImageRecord};
@@ -226,7 +227,8 @@ pub(crate) async fn validate(app: &App, review: Review) -> Checked {
             .write(&event(EventKind::DryRun, &uid, &w, &rule, &verdicts));
     }
 
-    let outcome = if !denied.is_empty() || (!failed.is_empty() && !app.fail_open) {
+    let fail_closed = app.on_verification_error == OnVerificationError::FailClosed;
+    let outcome = if !denied.is_empty() || (!failed.is_empty() && fail_closed) {
         let mut listed: Vec<String> = denied.iter().map(|r| r.summary()).collect();
         listed.extend(failed.iter().map(|r| {
             truncate(

@@ -26,11 +26,13 @@
 //! # async fn example() -> Result<(), signet_server::ServerError> {
 //! use signet_server::{ServerConfig, TlsFiles};
 //!
-//! let mut config = ServerConfig::new("/etc/signet/policy.yaml");
-//! config.tls = Some(TlsFiles {
+//! // The binary installs the rustls crypto provider; this library never does.
+//! let _ = rustls::crypto::ring::default_provider().install_default();
+//! let tls = TlsFiles {
 //!     cert: "/etc/signet/tls/tls.crt".into(),
 //!     key: "/etc/signet/tls/tls.key".into(),
-//! });
+//! };
+//! let mut config = ServerConfig::new("/etc/signet/policy.yaml", tls);
 //! config.cluster = Some("prod-eu".into());
 //! // Serves until SIGTERM or SIGINT, then drains connections.
 //! signet_server::run(config).await
@@ -64,6 +66,32 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
+}
+
+/// How the daemon is reached.
+///
+/// HTTPS is the only transport Kubernetes accepts for webhooks, so it is what
+/// [`ServerConfig::new`] asks for; plain HTTP has a name that says what it costs, in the manner
+/// of rustls' `danger` module.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// HTTPS with these files, reloaded when they change.
+    Tls(TlsFiles),
+    /// Plain HTTP, for local development only: requests, decisions and the images they name
+    /// travel unauthenticated and in the clear, and Kubernetes will not call such a webhook.
+    DangerPlainHttp,
+}
+
+/// What an admission review gets when verification cannot finish for a reason other than the
+/// policy (registry unreachable, deadline exceeded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnVerificationError {
+    /// Deny, with the reason (the default).
+    #[default]
+    FailClosed,
+    /// Admit the workload unverified, with a warning in the response, an audit event and a
+    /// metric. Anyone who can make the registry slow or unreachable can then run any image.
+    DangerFailOpen,
 }
 
 /// Bounds and lifetimes of the daemon's caches.
@@ -106,15 +134,16 @@ pub struct ServerConfig {
     pub policy_path: PathBuf,
     /// Where to listen (`0.0.0.0:8443` by default; port 0 picks a free port).
     pub listen: SocketAddr,
-    /// TLS files; `None` serves plain HTTP, for local development only.
-    pub tls: Option<TlsFiles>,
+    /// HTTPS (with the TLS files), or plain HTTP by its dangerous name.
+    pub transport: Transport,
     /// The cluster name the policy's `clusterAdmissionRules` are keyed by.
     pub cluster: Option<String>,
     /// The audit log file (appended to); `None` writes audit events to stdout.
     pub audit_log: Option<PathBuf>,
-    /// Admit (with a warning and an audit event) when verification fails for a reason other
-    /// than the policy: registry unreachable, timeout. The default is to deny (fail closed).
-    pub fail_open: bool,
+    /// What happens when verification fails for a reason other than the policy (registry
+    /// unreachable, timeout): deny (fail closed, the default) unless
+    /// [`OnVerificationError::DangerFailOpen`].
+    pub on_verification_error: OnVerificationError,
     /// The deadline for verifying one request, below the webhook timeout (8 s of Kubernetes'
     /// 10 s by default).
     pub request_deadline: Duration,
@@ -129,16 +158,34 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// The defaults, with the policy at `policy_path`: listen on `0.0.0.0:8443`, plain HTTP
-    /// until [`ServerConfig::tls`] is set, fail closed, 8 s deadline.
-    pub fn new(policy_path: impl Into<PathBuf>) -> Self {
+    /// The defaults, with the policy at `policy_path`, serving HTTPS with `tls`: listen on
+    /// `0.0.0.0:8443`, fail closed, 8 s deadline.
+    ///
+    /// There is no way to get plain HTTP by leaving something out:
+    ///
+    /// ```compile_fail
+    /// let config = signet_server::ServerConfig::new("policy.yaml");
+    /// ```
+    ///
+    /// it takes [`ServerConfig::danger_plain_http`].
+    pub fn new(policy_path: impl Into<PathBuf>, tls: TlsFiles) -> Self {
+        Self::with_transport(policy_path.into(), Transport::Tls(tls))
+    }
+
+    /// The same defaults, serving plain HTTP: for local development only (Kubernetes calls
+    /// webhooks over HTTPS only, and nothing on the wire is authenticated).
+    pub fn danger_plain_http(policy_path: impl Into<PathBuf>) -> Self {
+        Self::with_transport(policy_path.into(), Transport::DangerPlainHttp)
+    }
+
+    fn with_transport(policy_path: PathBuf, transport: Transport) -> Self {
         ServerConfig {
-            policy_path: policy_path.into(),
+            policy_path,
             listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
-            tls: None,
+            transport,
             cluster: None,
             audit_log: None,
-            fail_open: false,
+            on_verification_error: OnVerificationError::FailClosed,
             request_deadline: Duration::from_secs(8),
             registry: ClientOptions::default(),
             cache: CacheConfig::default(),
@@ -189,6 +236,14 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// No rustls crypto provider is installed for the process: the program must install one
+    /// (the `signet` binary installs ring) before [`bind`] or [`run`]. This library never
+    /// chooses it, because the choice is process-wide.
+    #[error(
+        "no TLS crypto provider is installed: the program must call \
+         rustls::crypto::ring::default_provider().install_default() before starting the server"
+    )]
+    NoCryptoProvider,
     /// The registry client could not be built.
     #[error("cannot set up the registry client: {0}")]
     Registry(#[source] RegistryError),
@@ -245,7 +300,7 @@ impl RunningServer {
 
     /// Reloads the policy now, as `SIGHUP` does (even when the file looks unchanged).
     pub async fn reload_policy(&self) {
-        reload::reload_policy(&self.stop.app, true).await;
+        reload::reload_policy(&self.stop.app, reload::Reload::Always).await;
     }
 
     /// The number of HTTP requests the daemon has sent to registries.
@@ -273,11 +328,17 @@ impl RunningServer {
 
 /// Loads the policy, binds the listening socket and starts serving in the background.
 ///
-/// Fails when the policy does not load, the address cannot be bound, or the TLS files are
-/// unusable, so that a broken deployment stops at start-up with the reason.
+/// Fails when no rustls crypto provider is installed, the policy does not load, the address
+/// cannot be bound, or the TLS files are unusable, so that a broken deployment stops at
+/// start-up with the reason.
 pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
-    // The registry client and the TLS listener use rustls with the ring provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // The registry client and the TLS listener use rustls, built without a default crypto
+    // provider; the binary installs one. Checked first, so that a missing provider is one clear
+    // error rather than a registry-client error, or rustls picking one on its own for the TLS
+    // listener.
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        return Err(ServerError::NoCryptoProvider);
+    }
 
     let (policy, contents) = reload::load_initial(&config.policy_path).await?;
     let client = Client::new(config.registry.clone()).map_err(ServerError::Registry)?;
@@ -300,8 +361,9 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
         source,
     };
 
-    let tls = match &config.tls {
-        Some(files) => Some(
+    let tls = match &config.transport {
+        Transport::Tls(files) => Some((
+            files.clone(),
             RustlsConfig::from_pem_file(&files.cert, &files.key)
                 .await
                 .map_err(|source| ServerError::Tls {
@@ -309,11 +371,11 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
                     key: files.key.clone(),
                     source,
                 })?,
-        ),
-        None => None,
+        )),
+        Transport::DangerPlainHttp => None,
     };
     let server = match &tls {
-        Some(tls) => {
+        Some((_, tls)) => {
             let server = axum_server::tls_rustls::from_tcp_rustls(listener, tls.clone())
                 .map_err(bind_error)?
                 .handle(handle.clone());
@@ -324,20 +386,18 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
             let server = axum_server::from_tcp(listener)
                 .map_err(bind_error)?
                 .handle(handle.clone());
+            // The library does not know which flag or setting chose this; the caller says
+            // (the CLI names `--insecure-http`).
             tracing::warn!(
                 %addr,
-                "signet serving plain HTTP (--insecure-http): for local development only; \
+                "signet serving plain HTTP: for local development only; \
                  Kubernetes webhooks need HTTPS"
             );
             tokio::spawn(server.serve(service))
         }
     };
 
-    let reloader = tokio::spawn(reload::watch(
-        app.clone(),
-        config.tls.clone().zip(tls),
-        config.reload_interval,
-    ));
+    let reloader = tokio::spawn(reload::watch(app.clone(), tls, config.reload_interval));
     app.set_ready(true);
     Ok(RunningServer {
         addr,

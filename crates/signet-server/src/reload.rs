@@ -43,9 +43,19 @@ async fn load(path: &Path) -> Result<Policy, String> {
     }
 }
 
-/// Reloads the policy if its file changed, or in any case when `force`d (SIGHUP: key files
-/// the policy names may have changed too).
-pub(crate) async fn reload_policy(app: &App, force: bool) {
+/// When [`reload_policy`] loads the policy file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reload {
+    /// Only if its content changed (or it cannot be read for a new reason): the periodic check.
+    IfChanged,
+    /// In any case, and a read error is reported again: `SIGHUP`, because key files the policy
+    /// names may have changed while the policy file did not.
+    Always,
+}
+
+/// Reloads the policy as `when` says.
+pub(crate) async fn reload_policy(app: &App, when: Reload) {
+    let force = when == Reload::Always;
     let mut seen = app.reload_state.lock().await;
     let path = &app.policy_path;
     let contents = match tokio::fs::read(path).await {
@@ -186,14 +196,14 @@ pub(crate) async fn watch(
         None => None,
     };
     loop {
-        let forced = tokio::select! {
-            _ = ticks.tick() => false,
-            () = next_hangup(&mut hangup) => true,
+        let when = tokio::select! {
+            _ = ticks.tick() => Reload::IfChanged,
+            () = next_hangup(&mut hangup) => Reload::Always,
         };
-        if forced {
+        if when == Reload::Always {
             tracing::info!("SIGHUP: reloading the policy");
         }
-        reload_policy(&app, forced).await;
+        reload_policy(&app, when).await;
         if let Some((files, config)) = &tls {
             reload_tls(&app, files, config, &mut tls_seen).await;
         }

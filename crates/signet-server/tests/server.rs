@@ -22,7 +22,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use signet_server::{RunningServer, ServerConfig, TlsFiles};
+use signet_server::{OnVerificationError, RunningServer, ServerConfig, TlsFiles, Transport};
 use tempfile::TempDir;
 
 const DIGEST_A: &str = "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4";
@@ -75,6 +75,13 @@ fn pod_spec(review: &mut Value) -> &mut Value {
     &mut review["request"]["object"]["spec"]
 }
 
+/// The binary installs the rustls crypto provider at start-up and the library never does (see
+/// the workspace Cargo.toml); a test stands in for the binary. Idempotent.
+fn install_crypto_provider() {
+    // Err only means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 struct Daemon {
     server: RunningServer,
     dir: TempDir,
@@ -91,7 +98,9 @@ impl Daemon {
         )
         .unwrap();
         std::fs::write(dir.path().join("policy.yaml"), policy).unwrap();
-        let mut config = ServerConfig::new(dir.path().join("policy.yaml"));
+        install_crypto_provider();
+        // Plain HTTP keeps most tests free of certificates; HTTPS has its own tests below.
+        let mut config = ServerConfig::danger_plain_http(dir.path().join("policy.yaml"));
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.audit_log = Some(dir.path().join("audit.log"));
         config.reload_interval = Duration::from_millis(50);
@@ -635,7 +644,8 @@ async fn a_policy_that_does_not_load_stops_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("policy.yaml");
     std::fs::write(&path, "defaultAdmissionRule: {evaluationMode: MAYBE}\n").unwrap();
-    let mut config = ServerConfig::new(&path);
+    install_crypto_provider();
+    let mut config = ServerConfig::danger_plain_http(&path);
     config.listen = "127.0.0.1:0".parse().unwrap();
     let error = match signet_server::bind(config).await {
         Ok(_) => panic!("a broken policy started"),
@@ -851,7 +861,7 @@ async fn unreachable_registry_fails_closed_or_open_as_configured() {
     closed.server.shutdown().await.unwrap();
 
     let open = Daemon::start(POLICY, |c| {
-        c.fail_open = true;
+        c.on_verification_error = OnVerificationError::DangerFailOpen;
         c.request_deadline = Duration::from_secs(2);
         c.registry.limits.max_attempts = 1;
     })
@@ -920,7 +930,7 @@ fn pki(name: &str) -> Pki {
 }
 
 fn https_client(ca_pem: &str) -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_crypto_provider();
     reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap()])
         .build()
@@ -935,7 +945,7 @@ async fn https_serves_reviews_and_picks_up_a_new_certificate() {
     std::fs::write(&cert, &first.cert_pem).unwrap();
     std::fs::write(&key, &first.key_pem).unwrap();
     let d = Daemon::start(POLICY, |c| {
-        c.tls = Some(TlsFiles {
+        c.transport = Transport::Tls(TlsFiles {
             cert: cert.clone(),
             key: key.clone(),
         })
