@@ -8,6 +8,7 @@ use signet_core::digest::Digest;
 use signet_core::oci::{self, Descriptor, Index};
 use signet_core::reference::{ImageRef, PinnedRef};
 
+use crate::auth::Access;
 use crate::client::{Client, FetchedManifest, Precondition, PutManifest, Reply, Request};
 use crate::error::RegistryError;
 
@@ -64,7 +65,7 @@ impl Remote {
 
     async fn send(
         &self,
-        push: bool,
+        access: Access,
         method: Method,
         path: &str,
         headers: HeaderMap,
@@ -72,7 +73,7 @@ impl Remote {
         what: &str,
     ) -> Result<Reply, RegistryError> {
         let request = Request {
-            push,
+            access,
             method,
             path_and_query: path,
             headers,
@@ -152,7 +153,7 @@ impl Remote {
             .within(format!("fetching {what}"), async {
                 let reply = self
                     .send(
-                        false,
+                        Access::Pull,
                         Method::GET,
                         &format!("/v2/{}/manifests/{reference}", self.name),
                         Self::accept_manifests(),
@@ -197,7 +198,7 @@ impl Remote {
             .within(format!("fetching {what}"), async {
                 let reply = self
                     .send(
-                        false,
+                        Access::Pull,
                         Method::GET,
                         &format!("/v2/{}/blobs/{digest}", self.name),
                         HeaderMap::new(),
@@ -222,7 +223,7 @@ impl Remote {
         let what = self.what("blob", &digest.to_string());
         let reply = self
             .send(
-                false,
+                Access::Pull,
                 Method::HEAD,
                 &format!("/v2/{}/blobs/{digest}", self.name),
                 HeaderMap::new(),
@@ -248,7 +249,7 @@ impl Remote {
                 }
                 let reply = self
                     .send(
-                        true,
+                        Access::Push,
                         Method::POST,
                         &format!("/v2/{}/blobs/uploads/", self.name),
                         HeaderMap::new(),
@@ -275,7 +276,7 @@ impl Remote {
                 );
                 let reply = self
                     .send(
-                        true,
+                        Access::Push,
                         Method::PUT,
                         &format!("{path}{sep}digest={digest}"),
                         headers,
@@ -324,7 +325,7 @@ impl Remote {
                 }
                 let reply = self
                     .send(
-                        true,
+                        Access::Push,
                         Method::PUT,
                         &format!("/v2/{}/manifests/{reference}", self.name),
                         headers,
@@ -373,7 +374,14 @@ impl Remote {
                 let mut path = format!("/v2/{}/tags/list?n=1000&last={prefix}", self.name);
                 for _ in 0..limits.max_pages {
                     let reply = self
-                        .send(false, Method::GET, &path, HeaderMap::new(), None, &what)
+                        .send(
+                            Access::Pull,
+                            Method::GET,
+                            &path,
+                            HeaderMap::new(),
+                            None,
+                            &what,
+                        )
                         .await?;
                     if reply.status == StatusCode::NOT_FOUND {
                         return Ok(out);
@@ -445,7 +453,14 @@ impl Remote {
                 headers.insert(header::ACCEPT, HeaderValue::from_static(oci::OCI_INDEX));
                 for page in 0..limits.max_pages {
                     let reply = self
-                        .send(false, Method::GET, &path, headers.clone(), None, &what)
+                        .send(
+                            Access::Pull,
+                            Method::GET,
+                            &path,
+                            headers.clone(),
+                            None,
+                            &what,
+                        )
                         .await?;
                     if reply.status == StatusCode::NOT_FOUND && page == 0 {
                         return Ok(ReferrersApi::Unsupported);

@@ -9,14 +9,16 @@
 //! [`AuthEntry`] and [`TokenResponse`] redact them, and no [`AuthError`] carries one.
 //!
 //! ```
-//! use signet_registry::auth::{parse_www_authenticate, scope_for, token_request_url, Challenge};
+//! use signet_registry::auth::{
+//!     Access, Challenge, parse_www_authenticate, scope_for, token_request_url,
+//! };
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let header = r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io""#;
 //! let Challenge::Bearer { realm, service, .. } = parse_www_authenticate(header)? else {
 //!     return Err("expected a bearer challenge".into());
 //! };
-//! let url = token_request_url(&realm, service.as_deref(), &[scope_for("library/alpine", false)])?;
+//! let url = token_request_url(&realm, service.as_deref(), &[scope_for("library/alpine", Access::Pull)])?;
 //! assert_eq!(
 //!     url.as_str(),
 //!     "https://auth.docker.io/token?service=registry.docker.io&scope=repository%3Alibrary%2Falpine%3Apull"
@@ -40,4 +42,4 @@ pub use docker_config::{
     AuthEntry, DOCKER_HUB_SERVER, DockerConfig, credentials_for, docker_config_path,
 };
 pub use error::AuthError;
-pub use token::{TokenResponse, scope_for, token_request_url};
+pub use token::{Access, TokenResponse, scope_for, token_request_url};

@@ -691,8 +691,8 @@ fn token_url_encodes_service_and_scopes() {
         "https://auth.example/token?client=x",
         Some("registry example"),
         &[
-            scope_for("library/alpine", false),
-            scope_for("me/app", true),
+            scope_for("library/alpine", Access::Pull),
+            scope_for("me/app", Access::Push),
             String::new(),
         ],
     )
@@ -744,8 +744,8 @@ fn token_response_variants() {
 
 #[test]
 fn scopes() {
-    assert_eq!(scope_for("a/b", false), "repository:a/b:pull");
-    assert_eq!(scope_for("a/b", true), "repository:a/b:pull,push");
+    assert_eq!(scope_for("a/b", Access::Pull), "repository:a/b:pull");
+    assert_eq!(scope_for("a/b", Access::Push), "repository:a/b:pull,push");
 }
 
 #[test]

@@ -112,8 +112,20 @@ impl TokenResponse {
     }
 }
 
+/// What a request needs to do to a repository; it decides the token scope asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read: manifests, blobs, tags, referrers.
+    Pull,
+    /// Write as well (uploads, manifest pushes, deletes); a push token also serves pulls.
+    Push,
+}
+
 /// The token scope for `repository`: `repository:<repo>:pull`, or `...:pull,push`.
-pub fn scope_for(repository: &str, push: bool) -> String {
-    let actions = if push { "pull,push" } else { "pull" };
+pub fn scope_for(repository: &str, access: Access) -> String {
+    let actions = match access {
+        Access::Pull => "pull",
+        Access::Push => "pull,push",
+    };
     format!("repository:{repository}:{actions}")
 }
