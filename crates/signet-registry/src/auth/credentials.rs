@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use secrecy::{ExposeSecret as _, SecretString};
+
 use super::AuthError;
 use super::docker_config::Target;
 
@@ -11,18 +13,18 @@ pub(super) const IDENTITY_TOKEN_USERNAME: &str = "<token>";
 /// Credentials for one registry.
 ///
 /// `Debug` prints the user name but never the password or token.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Credentials {
     /// A user name and password (or a personal access token used as one).
     Basic {
         /// The user name.
         username: String,
         /// The password; secret.
-        password: String,
+        password: SecretString,
     },
     /// An identity token: an OAuth2 refresh token that Docker stores with the user name
     /// `<token>` and that is exchanged for a bearer token with `grant_type=refresh_token`.
-    IdentityToken(String),
+    IdentityToken(SecretString),
 }
 
 impl Credentials {
@@ -30,7 +32,7 @@ impl Credentials {
     pub fn basic(username: impl Into<String>, password: impl Into<String>) -> Self {
         Self::Basic {
             username: username.into(),
-            password: password.into(),
+            password: SecretString::from(password.into()),
         }
     }
 
@@ -44,6 +46,8 @@ impl Credentials {
 }
 
 impl fmt::Debug for Credentials {
+    // By hand rather than derived: the user name helps debugging and is shown; the secret is
+    // a `SecretString`, which never prints.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Basic { username, .. } => f
@@ -55,6 +59,29 @@ impl fmt::Debug for Credentials {
         }
     }
 }
+
+impl PartialEq for Credentials {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                Self::Basic { username, password },
+                Self::Basic {
+                    username: other_username,
+                    password: other_password,
+                },
+            ) => {
+                username == other_username
+                    && password.expose_secret() == other_password.expose_secret()
+            }
+            (Self::IdentityToken(a), Self::IdentityToken(b)) => {
+                a.expose_secret() == b.expose_secret()
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Credentials {}
 
 /// Credentials given for one registry, such as `--registry-username/--registry-password`:
 /// they go to that registry and to no other.
@@ -77,7 +104,7 @@ impl fmt::Debug for Credentials {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BoundCredentials {
     host: String,
     credentials: Credentials,
@@ -124,16 +151,6 @@ impl BoundCredentials {
     /// bound to; `None` for every other registry.
     pub fn credentials_for(&self, registry: &str) -> Option<&Credentials> {
         same_registry(&self.host, registry).then_some(&self.credentials)
-    }
-}
-
-impl fmt::Debug for BoundCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // `Credentials`' own `Debug` redacts the secret.
-        f.debug_struct("BoundCredentials")
-            .field("host", &self.host)
-            .field("credentials", &self.credentials)
-            .finish()
     }
 }
 

@@ -2,12 +2,13 @@
 //! registry, the way the Docker CLI matches them.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer};
+use zeroize::Zeroizing;
 
 use super::AuthError;
 use super::credentials::{Credentials, IDENTITY_TOKEN_USERNAME};
@@ -62,49 +63,44 @@ pub struct DockerConfig {
 
 /// One entry of `auths` in `config.json`.
 ///
-/// `Debug` prints the user name but never `auth`, the password or the identity token.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+/// `Debug` prints the user name but never `auth`, the password or the identity token: they
+/// are [`SecretString`]s.
+#[derive(Clone, Debug, Default, Deserialize)]
 pub struct AuthEntry {
     /// Base64 of `user:password`, as `docker login` writes it.
     #[serde(default)]
-    pub auth: Option<String>,
+    pub auth: Option<SecretString>,
     /// A user name given on its own.
     #[serde(default)]
     pub username: Option<String>,
     /// A password given on its own; secret.
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<SecretString>,
     /// An identity token (OAuth2 refresh token); secret.
     #[serde(default, alias = "identityToken")]
-    pub identitytoken: Option<String>,
+    pub identitytoken: Option<SecretString>,
 }
 
-impl fmt::Debug for AuthEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
-        f.debug_struct("AuthEntry")
-            .field("auth", &redacted(&self.auth))
-            .field("username", &self.username)
-            .field("password", &redacted(&self.password))
-            .field("identitytoken", &redacted(&self.identitytoken))
-            .finish()
+impl PartialEq for AuthEntry {
+    fn eq(&self, other: &Self) -> bool {
+        exposed(&self.auth) == exposed(&other.auth)
+            && self.username == other.username
+            && exposed(&self.password) == exposed(&other.password)
+            && exposed(&self.identitytoken) == exposed(&other.identitytoken)
     }
 }
+
+impl Eq for AuthEntry {}
 
 impl AuthEntry {
     /// The credentials this entry holds inline, if any; `server` is its key, for errors.
     ///
     /// An identity token wins over a password, as in Docker.
     pub fn credentials(&self, server: &str) -> Result<Option<Credentials>, AuthError> {
-        if let Some(token) = self.identitytoken.as_deref().filter(|t| !t.is_empty()) {
-            return Ok(Some(Credentials::IdentityToken(token.to_owned())));
+        if let Some(token) = exposed(&self.identitytoken).filter(|t| !t.is_empty()) {
+            return Ok(Some(Credentials::IdentityToken(token.into())));
         }
-        if let Some(auth) = self
-            .auth
-            .as_deref()
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-        {
+        if let Some(auth) = exposed(&self.auth).map(str::trim).filter(|a| !a.is_empty()) {
             let invalid = || AuthError::InvalidAuthField {
                 server: server.to_owned(),
             };
@@ -115,23 +111,27 @@ impl AuthEntry {
                     .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
             );
             let decoded = engine.decode(auth).map_err(|_| invalid())?;
-            let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
+            let decoded = Zeroizing::new(String::from_utf8(decoded).map_err(|_| invalid())?);
             let (username, password) = decoded.split_once(':').ok_or_else(invalid)?;
             // Docker trims NULs that some Windows tools leave at the end of the password.
             let password = password.trim_end_matches('\0');
             return Ok(credentials_from(username, password));
         }
         let username = self.username.as_deref().unwrap_or_default();
-        let password = self.password.as_deref().unwrap_or_default();
+        let password = exposed(&self.password).unwrap_or_default();
         Ok(credentials_from(username, password))
     }
+}
+
+fn exposed(secret: &Option<SecretString>) -> Option<&str> {
+    secret.as_ref().map(|s| s.expose_secret())
 }
 
 /// Credentials from a user name and secret as Docker stores them: `<token>` marks an identity
 /// token, and an empty pair means none.
 pub(super) fn credentials_from(username: &str, secret: &str) -> Option<Credentials> {
     if username == IDENTITY_TOKEN_USERNAME {
-        return (!secret.is_empty()).then(|| Credentials::IdentityToken(secret.to_owned()));
+        return (!secret.is_empty()).then(|| Credentials::IdentityToken(secret.into()));
     }
     if username.is_empty() && secret.is_empty() {
         return None;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -46,7 +47,7 @@ struct HelperResponse {
     #[serde(rename = "Username", default)]
     username: String,
     #[serde(rename = "Secret", default)]
-    secret: String,
+    secret: SecretString,
 }
 
 impl HelperRunner {
@@ -90,7 +91,10 @@ impl HelperRunner {
             });
         }
         match serde_json::from_slice::<HelperResponse>(&stdout) {
-            Ok(response) => Ok(credentials_from(&response.username, &response.secret)),
+            Ok(response) => Ok(credentials_from(
+                &response.username,
+                response.secret.expose_secret(),
+            )),
             Err(_) if not_found(&stdout) => Ok(None),
             // As for config.json, serde_json's message could quote the secret.
             Err(e) => Err(AuthError::HelperResponseInvalid {

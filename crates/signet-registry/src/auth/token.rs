@@ -1,9 +1,9 @@
 //! Token-service requests and answers (the distribution token spec and its OAuth2 variant),
 //! and the scopes they are asked for.
 
-use std::fmt;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer};
 
 use super::AuthError;
@@ -52,15 +52,15 @@ pub fn token_request_url(
 
 /// A token service's answer (distribution token spec, and its OAuth2 variant).
 ///
-/// `Debug` never prints the tokens.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+/// `Debug` never prints the tokens: they are [`SecretString`]s.
+#[derive(Clone, Debug, Default, Deserialize)]
 pub struct TokenResponse {
     /// The bearer token.
     #[serde(default)]
-    pub token: Option<String>,
+    pub token: Option<SecretString>,
     /// The same token under its OAuth2 name; some services send only this one.
     #[serde(default)]
-    pub access_token: Option<String>,
+    pub access_token: Option<SecretString>,
     /// Seconds the token stays valid after `issued_at`; 60 when absent.
     #[serde(default, deserialize_with = "lenient_seconds")]
     pub expires_in: Option<i64>,
@@ -68,18 +68,6 @@ pub struct TokenResponse {
     /// comparing it with the local clock would only import the server's clock skew.
     #[serde(default)]
     pub issued_at: Option<String>,
-}
-
-impl fmt::Debug for TokenResponse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
-        f.debug_struct("TokenResponse")
-            .field("token", &redacted(&self.token))
-            .field("access_token", &redacted(&self.access_token))
-            .field("expires_in", &self.expires_in)
-            .field("issued_at", &self.issued_at)
-            .finish()
-    }
 }
 
 /// Accepts any JSON number of seconds (some services send `300.0`).
@@ -97,7 +85,7 @@ impl TokenResponse {
     pub fn bearer(&self) -> Option<&str> {
         [&self.token, &self.access_token]
             .into_iter()
-            .filter_map(|t| t.as_deref())
+            .filter_map(|t| t.as_ref().map(|t| t.expose_secret()))
             .find(|t| !t.is_empty())
     }
 

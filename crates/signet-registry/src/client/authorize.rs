@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use reqwest::header::{self, HeaderValue};
+use secrecy::{ExposeSecret as _, SecretString};
+use zeroize::Zeroizing;
 
 use super::{Client, error_chain, read_error_message, read_limited};
 use crate::auth::{self, Challenge, Credentials};
@@ -43,7 +45,7 @@ impl Client {
         if let Some((token, expiry)) = self.inner.tokens.lock().await.get(&key)
             && Instant::now() < *expiry
         {
-            return HeaderValue::from_str(&format!("Bearer {token}")).ok();
+            return bearer_header(token);
         }
         // A token for pull+push also serves pull.
         if !scope.ends_with(":push") && !scope.ends_with(",push") {
@@ -51,7 +53,7 @@ impl Client {
             if let Some((token, expiry)) = self.inner.tokens.lock().await.get(&push_key)
                 && Instant::now() < *expiry
             {
-                return HeaderValue::from_str(&format!("Bearer {token}")).ok();
+                return bearer_header(token);
             }
         }
         let basic = self.inner.basic.lock().await;
@@ -138,7 +140,7 @@ impl Client {
                 self.inner.tokens.lock().await.insert(
                     (registry.to_string(), scope.to_string()),
                     (
-                        token.bearer().unwrap_or_default().to_string(),
+                        SecretString::from(token.bearer().unwrap_or_default()),
                         Instant::now() + token.lifetime(),
                     ),
                 );
@@ -160,7 +162,7 @@ impl Client {
             Some(Credentials::IdentityToken(token)) => {
                 let mut form = vec![
                     ("grant_type", "refresh_token".to_string()),
-                    ("refresh_token", token.clone()),
+                    ("refresh_token", token.expose_secret().to_string()),
                     ("client_id", "signet".to_string()),
                 ];
                 if let Some(service) = service {
@@ -226,13 +228,18 @@ pub(super) async fn refused(
     }
 }
 
+fn bearer_header(token: &SecretString) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).ok()
+}
+
 fn basic_header(credentials: &Credentials) -> Option<HeaderValue> {
     let (user, pass) = match credentials {
-        Credentials::Basic { username, password } => (username.as_str(), password.as_str()),
+        Credentials::Basic { username, password } => (username.as_str(), password.expose_secret()),
         Credentials::IdentityToken(_) => return None,
     };
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-    let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
+    let pair = Zeroizing::new(format!("{user}:{pass}"));
+    let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()));
+    let mut value = HeaderValue::from_str(&format!("Basic {}", encoded.as_str())).ok()?;
     value.set_sensitive(true);
     Some(value)
 }

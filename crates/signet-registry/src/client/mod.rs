@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
 use signet_core::digest::Digest;
 use tokio::sync::Mutex;
 
@@ -131,7 +132,7 @@ struct Inner {
     http: reqwest::Client,
     options: ClientOptions,
     /// Bearer tokens by (registry, scope), with their expiry.
-    tokens: Mutex<HashMap<(String, String), (String, Instant)>>,
+    tokens: Mutex<HashMap<(String, String), (SecretString, Instant)>>,
     /// Registries that asked for Basic auth, with the credentials that worked.
     basic: Mutex<HashMap<String, Credentials>>,
     /// Credentials found per registry (None: anonymous).
