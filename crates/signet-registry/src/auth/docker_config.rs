@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer};
+use signet_core::reference::{DOCKER_HUB_HOSTS, is_docker_hub};
 use zeroize::Zeroizing;
 
 use super::AuthError;
@@ -17,9 +18,6 @@ use super::helpers::HelperRunner;
 /// The key Docker uses for Docker Hub in `auths` and `credHelpers`, and the server URL it
 /// hands to credential helpers for Docker Hub.
 pub const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
-
-/// Host names that all mean Docker Hub.
-const DOCKER_HUB_HOSTS: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
 
 /// The largest `config.json` read; real ones are a few kilobytes.
 const CONFIG_SIZE_LIMIT: u64 = 4 * 1024 * 1024;
@@ -200,9 +198,7 @@ impl Target {
     pub(super) fn new(registry: &str) -> Self {
         let (_, rest) = strip_scheme(registry.trim());
         let host = rest.split('/').next().unwrap_or(rest);
-        let hub = DOCKER_HUB_HOSTS
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(host));
+        let hub = is_docker_hub(host);
         Self {
             host: host.to_owned(),
             hub,
