@@ -29,13 +29,16 @@ use std::str::FromStr;
 use crate::digest::{Digest, DigestError};
 
 /// The registry name Docker Hub references are normalised to.
-const DOCKER_HUB: &str = "docker.io";
+pub const DOCKER_HUB: &str = "docker.io";
 /// Docker Hub's legacy name, normalised to [`DOCKER_HUB`].
 const DOCKER_HUB_LEGACY: &str = "index.docker.io";
 /// The host that actually serves Docker Hub's registry API.
 const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
 /// The namespace of Docker Hub's official images.
 const DOCKER_HUB_OFFICIAL_NAMESPACE: &str = "library/";
+/// Every name of Docker Hub, the canonical one first (the Docker CLI prefers credentials
+/// stored under the earlier ones).
+pub const DOCKER_HUB_HOSTS: [&str; 3] = [DOCKER_HUB, DOCKER_HUB_LEGACY, DOCKER_HUB_API_HOST];
 /// distribution's `NameTotalLengthMax`: the longest `registry/repository`.
 const NAME_MAX: usize = 255;
 /// The longest tag (`[\w][\w.-]{0,127}`).
@@ -385,6 +388,48 @@ macro_rules! serde_as_string {
 serde_as_string!(ImageRef);
 serde_as_string!(PinnedRef);
 
+/// Whether `host` is one of Docker Hub's names ([`DOCKER_HUB_HOSTS`]), in any case.
+pub fn is_docker_hub(host: &str) -> bool {
+    DOCKER_HUB_HOSTS
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(host))
+}
+
+/// Whether `first`, the first `/`-separated component of a name, names a registry: it
+/// contains `.` or `:` or is `localhost` (distribution's `splitDockerDomain`, minus its
+/// uppercase rule). Otherwise the name is on Docker Hub.
+pub fn names_registry(first: &str) -> bool {
+    first.contains(['.', ':']) || first == "localhost"
+}
+
+/// Whether a name of a single component (no `/`, maybe with `:tag`) looks like a registry
+/// host rather than a Docker Hub image: `example.com`, `localhost:5000`, `[::1]:5000`. Such
+/// a name lacks its repository; `localhost:latest` stays an image.
+pub fn looks_like_host(single: &str) -> bool {
+    let name = single.split_once(':').map_or(single, |(n, _)| n);
+    name.contains('.') || name == "localhost" || single.starts_with('[')
+}
+
+/// The name references use for `registry`: [`DOCKER_HUB`] for its legacy name
+/// `index.docker.io`, anything else unchanged.
+pub fn canonical_registry(registry: &str) -> &str {
+    if registry == DOCKER_HUB_LEGACY {
+        DOCKER_HUB
+    } else {
+        registry
+    }
+}
+
+/// The repository path of `path` on the canonical `registry`: on Docker Hub a single component
+/// is an official image (`alpine` is `library/alpine`); elsewhere `path` unchanged.
+pub fn repository_path<'a>(registry: &str, path: &'a str) -> std::borrow::Cow<'a, str> {
+    if registry == DOCKER_HUB && !path.contains('/') {
+        format!("{DOCKER_HUB_OFFICIAL_NAMESPACE}{path}").into()
+    } else {
+        path.into()
+    }
+}
+
 fn api_host(registry: &str) -> &str {
     if registry == DOCKER_HUB {
         DOCKER_HUB_API_HOST
@@ -412,24 +457,15 @@ fn parse(input: &str) -> Result<ImageRef, ReferenceError> {
         None => (input, None),
     };
 
-    // The first component is a registry only if it contains "." or ":" or is "localhost"
-    // (distribution's splitDockerDomain, minus its uppercase rule).
     let (registry, path_and_tag) = match name_and_tag.split_once('/') {
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
-            (Some(first), rest)
-        }
+        Some((first, rest)) if names_registry(first) => (Some(first), rest),
         Some(_) => (None, name_and_tag),
         None => {
             // A single component that is a valid host (and port), and looks like one, is a
             // registry missing its repository. distribution would read "localhost:5000" as
             // docker.io/library/localhost:5000; its own FIXME says bare "localhost" and
             // "example.com" should be domains. "localhost:latest" stays an image on Docker Hub.
-            let name = name_and_tag
-                .split_once(':')
-                .map_or(name_and_tag, |(n, _)| n);
-            let looks_like_host =
-                name.contains('.') || name == "localhost" || name_and_tag.starts_with('[');
-            if looks_like_host && check_registry(input, name_and_tag).is_ok() {
+            if looks_like_host(name_and_tag) && check_registry(input, name_and_tag).is_ok() {
                 return Err(ReferenceError::MissingRepository { input: owned() });
             }
             (None, name_and_tag)
@@ -447,17 +483,10 @@ fn parse(input: &str) -> Result<ImageRef, ReferenceError> {
     if let Some(registry) = registry {
         check_registry(input, registry)?;
     }
-    let registry = match registry {
-        None | Some(DOCKER_HUB_LEGACY) => DOCKER_HUB,
-        Some(registry) => registry,
-    };
+    let registry = registry.map_or(DOCKER_HUB, canonical_registry);
 
     check_path(input, path)?;
-    let repository = if registry == DOCKER_HUB && !path.contains('/') {
-        format!("{DOCKER_HUB_OFFICIAL_NAMESPACE}{path}")
-    } else {
-        path.to_owned()
-    };
+    let repository = repository_path(registry, path).into_owned();
     let length = registry.len() + 1 + repository.len();
     if length > NAME_MAX {
         return Err(ReferenceError::NameTooLong {

@@ -37,14 +37,10 @@
 
 use std::fmt;
 
-use signet_core::reference::{ImageRef, ReferenceError};
-
-/// The registry Docker Hub names are normalised to.
-const DOCKER_HUB: &str = "docker.io";
-/// Docker Hub's legacy name.
-const DOCKER_HUB_LEGACY: &str = "index.docker.io";
-/// The namespace of Docker Hub's official images.
-const DOCKER_HUB_OFFICIAL_NAMESPACE: &str = "library";
+use signet_core::reference::{
+    DOCKER_HUB, ImageRef, ReferenceError, canonical_registry, looks_like_host, names_registry,
+    repository_path,
+};
 /// distribution's `NameTotalLengthMax`: the longest `registry/repository`.
 const NAME_MAX: usize = 255;
 
@@ -225,14 +221,11 @@ fn normalize(pattern: &str) -> Result<String, GlobError> {
     // Split off the registry with the reference parser's rule; "**" first spans registries.
     let (registry, path) = match pattern.split_once('/') {
         Some(("**", _)) => (None, pattern),
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
-            (Some(first), rest)
-        }
+        Some((first, rest)) if names_registry(first) => (Some(first), rest),
         Some(_) => (Some(DOCKER_HUB), pattern),
         None if pattern == "**" => (None, pattern),
         None => {
-            let name = pattern.split_once(':').map_or(pattern, |(n, _)| n);
-            if name.contains('.') || name == "localhost" || pattern.starts_with('[') {
+            if looks_like_host(pattern) {
                 return Err(GlobError::MissingRepository { pattern: owned() });
             }
             (Some(DOCKER_HUB), pattern)
@@ -271,17 +264,13 @@ fn normalize(pattern: &str) -> Result<String, GlobError> {
         return Ok(pattern.to_owned());
     };
     check_registry(pattern, registry)?;
-    let registry = if registry == DOCKER_HUB_LEGACY {
-        DOCKER_HUB
-    } else {
-        registry
-    };
+    let registry = canonical_registry(registry);
     // A single path component on Docker Hub is an official image, unless `**` may span
     // several components.
-    let normalized = if registry == DOCKER_HUB && !path.contains('/') && !path.contains("**") {
-        format!("{DOCKER_HUB}/{DOCKER_HUB_OFFICIAL_NAMESPACE}/{path}")
-    } else {
+    let normalized = if path.contains("**") {
         format!("{registry}/{path}")
+    } else {
+        format!("{registry}/{}", repository_path(registry, path))
     };
     // Each wildcard matches at least nothing; counting each as one character is generous.
     let shortest = normalized.replace("**", "*").len();

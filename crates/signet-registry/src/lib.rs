@@ -26,7 +26,8 @@ mod store;
 mod transfer;
 
 pub use client::{
-    Client, ClientOptions, FetchedManifest, Limits, Precondition, PutManifest, is_loopback,
+    Client, ClientOptions, FetchedManifest, Limits, Precondition, PutManifest, ResponseCounts,
+    is_loopback,
 };
 pub use error::RegistryError;
 pub use layout::{Layout, LayoutImage, LayoutKind, LayoutRef, Location};

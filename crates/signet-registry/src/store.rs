@@ -8,6 +8,7 @@ use signet_core::digest::Digest;
 use signet_core::oci::{self, Descriptor, Index};
 use signet_core::reference::{ImageRef, PinnedRef};
 
+use crate::auth::Access;
 use crate::client::{Client, FetchedManifest, Precondition, PutManifest, Reply, Request};
 use crate::error::RegistryError;
 
@@ -64,7 +65,7 @@ impl Remote {
 
     async fn send(
         &self,
-        push: bool,
+        access: Access,
         method: Method,
         path: &str,
         headers: HeaderMap,
@@ -72,7 +73,7 @@ impl Remote {
         what: &str,
     ) -> Result<Reply, RegistryError> {
         let request = Request {
-            push,
+            access,
             method,
             path_and_query: path,
             headers,
@@ -152,7 +153,7 @@ impl Remote {
             .within(format!("fetching {what}"), async {
                 let reply = self
                     .send(
-                        false,
+                        Access::Pull,
                         Method::GET,
                         &format!("/v2/{}/manifests/{reference}", self.name),
                         Self::accept_manifests(),
@@ -209,7 +210,7 @@ impl Remote {
             .within(format!("fetching {what}"), async {
                 let reply = self
                     .send(
-                        false,
+                        Access::Pull,
                         Method::GET,
                         &format!("/v2/{}/blobs/{digest}", self.name),
                         HeaderMap::new(),
@@ -232,7 +233,7 @@ impl Remote {
         let what = self.what("blob", &digest.to_string());
         let reply = self
             .send(
-                false,
+                Access::Pull,
                 Method::HEAD,
                 &format!("/v2/{}/blobs/{digest}", self.name),
                 HeaderMap::new(),
@@ -258,7 +259,7 @@ impl Remote {
                 }
                 let reply = self
                     .send(
-                        true,
+                        Access::Push,
                         Method::POST,
                         &format!("/v2/{}/blobs/uploads/", self.name),
                         HeaderMap::new(),
@@ -285,7 +286,7 @@ impl Remote {
                 );
                 let reply = self
                     .send(
-                        true,
+                        Access::Push,
                         Method::PUT,
                         &format!("{path}{sep}digest={digest}"),
                         headers,
@@ -334,7 +335,7 @@ impl Remote {
                 }
                 let reply = self
                     .send(
-                        true,
+                        Access::Push,
                         Method::PUT,
                         &format!("/v2/{}/manifests/{reference}", self.name),
                         headers,
@@ -383,7 +384,14 @@ impl Remote {
                 let mut path = format!("/v2/{}/tags/list?n=1000&last={prefix}", self.name);
                 for _ in 0..limits.max_pages {
                     let reply = self
-                        .send(false, Method::GET, &path, HeaderMap::new(), None, &what)
+                        .send(
+                            Access::Pull,
+                            Method::GET,
+                            &path,
+                            HeaderMap::new(),
+                            None,
+                            &what,
+                        )
                         .await?;
                     if reply.status == StatusCode::NOT_FOUND {
                         return Ok(out);
@@ -455,7 +463,14 @@ impl Remote {
                 headers.insert(header::ACCEPT, HeaderValue::from_static(oci::OCI_INDEX));
                 for page in 0..limits.max_pages {
                     let reply = self
-                        .send(false, Method::GET, &path, headers.clone(), None, &what)
+                        .send(
+                            Access::Pull,
+                            Method::GET,
+                            &path,
+                            headers.clone(),
+                            None,
+                            &what,
+                        )
                         .await?;
                     if reply.status == StatusCode::NOT_FOUND && page == 0 {
                         return Ok(ReferrersApi::Unsupported);

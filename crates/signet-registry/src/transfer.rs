@@ -17,6 +17,7 @@ use reqwest::header::{self, HeaderValue};
 use reqwest::{Method, StatusCode};
 use signet_core::digest::Digest;
 
+use crate::auth::Access;
 use crate::client::{Request, error_chain};
 use crate::error::RegistryError;
 use crate::hashing::Hasher;
@@ -34,7 +35,7 @@ impl Remote {
         let path = format!("/v2/{}/manifests/{digest}", self.name());
         self.client()
             .within(format!("checking {what}"), async {
-                let mut request = Request::new(false, Method::HEAD, &path, &what);
+                let mut request = Request::new(Access::Pull, Method::HEAD, &path, &what);
                 request.headers = Remote::accept_manifests();
                 let reply = self
                     .client()
@@ -57,7 +58,7 @@ impl Remote {
         let reply = self
             .client()
             .within(format!("resolving {what}"), async {
-                let mut request = Request::new(false, Method::HEAD, &path, &what);
+                let mut request = Request::new(Access::Pull, Method::HEAD, &path, &what);
                 request.headers = Remote::accept_manifests();
                 self.client()
                     .send(self.registry(), self.name(), request)
@@ -88,7 +89,7 @@ impl Remote {
         let reply = self
             .client()
             .within(format!("fetching {what}"), async {
-                let mut request = Request::new(false, Method::GET, &path, &what);
+                let mut request = Request::new(Access::Pull, Method::GET, &path, &what);
                 request.timeout = Some(unbounded);
                 let reply = self
                     .client()
@@ -128,7 +129,7 @@ impl Remote {
                 if self.blob_exists(digest).await? {
                     return Ok(None);
                 }
-                let request = Request::new(true, Method::POST, &start, &what);
+                let request = Request::new(Access::Push, Method::POST, &start, &what);
                 let reply = self
                     .client()
                     .send(self.registry(), self.name(), request)
@@ -153,7 +154,7 @@ impl Remote {
         let put = format!("{path}{sep}digest={digest}");
         let failure = Arc::new(Mutex::new(None));
         let checked = checked(body, digest.clone(), size, what.clone(), failure.clone());
-        let mut request = Request::new(true, Method::PUT, &put, &what);
+        let mut request = Request::new(Access::Push, Method::PUT, &put, &what);
         request.headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
@@ -222,7 +223,7 @@ impl Remote {
         );
         self.client()
             .within(format!("mounting {what} from {from}"), async {
-                let request = Request::new(true, Method::POST, &path, &what);
+                let request = Request::new(Access::Push, Method::POST, &path, &what);
                 let reply = self
                     .client()
                     .send(self.registry(), self.name(), request)
@@ -245,7 +246,7 @@ impl Remote {
 
     /// Cancels an upload session, best effort: a registry forgets abandoned sessions anyway.
     async fn cancel_upload(&self, path: &str) {
-        let request = Request::new(true, Method::DELETE, path, "upload session");
+        let request = Request::new(Access::Push, Method::DELETE, path, "upload session");
         let cancel = self.client().send(self.registry(), self.name(), request);
         let _ = tokio::time::timeout(Duration::from_secs(5), cancel).await;
     }

@@ -7,20 +7,30 @@
 //! that honour `Retry-After`. The distribution protocol is small; owning it keeps every byte
 //! from the registry under our bounds.
 
+mod authorize;
+mod counts;
+mod retry;
+mod scheme;
+
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use futures_util::StreamExt as _;
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
 use signet_core::digest::Digest;
 use tokio::sync::Mutex;
 
-use crate::auth::{self, BoundCredentials, Challenge, Credentials, DockerConfig};
+use self::authorize::refused;
+use self::counts::Counters;
+pub use self::counts::ResponseCounts;
+use self::retry::{Retry, is_retryable, retry_after};
+pub use self::scheme::is_loopback;
+use self::scheme::{Scheme, Settled};
+use crate::auth::{self, Access, BoundCredentials, Credentials, DockerConfig};
 use crate::error::RegistryError;
 
 /// Bounds on everything the store reads and on how long it tries.
@@ -122,20 +132,31 @@ struct Inner {
     http: reqwest::Client,
     options: ClientOptions,
     /// Bearer tokens by (registry, scope), with their expiry.
-    tokens: Mutex<HashMap<(String, String), (String, Instant)>>,
+    tokens: Mutex<HashMap<(String, String), (SecretString, Instant)>>,
     /// Registries that asked for Basic auth, with the credentials that worked.
     basic: Mutex<HashMap<String, Credentials>>,
     /// Credentials found per registry (None: anonymous).
     credentials: Mutex<HashMap<String, Option<Credentials>>>,
     /// Scheme chosen per registry.
-    schemes: Mutex<HashMap<String, &'static str>>,
+    schemes: Mutex<HashMap<String, Scheme>>,
     requests: AtomicU64,
+    responses: Counters,
+}
+
+/// Whether a request's body can be sent more than once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Once {
+    /// A streamed body: it goes out once, so no retry, no second try over HTTPS and no
+    /// re-send after an auth challenge.
+    Only,
+    /// No body or a buffered one: the request can be sent again.
+    Repeatable,
 }
 
 /// One request to a registry, before auth and retries.
 pub(crate) struct Request<'a> {
     /// Whether it needs push rights (decides the token scope).
-    pub(crate) push: bool,
+    pub(crate) access: Access,
     pub(crate) method: Method,
     pub(crate) path_and_query: &'a str,
     pub(crate) headers: HeaderMap,
@@ -153,9 +174,14 @@ pub(crate) struct Request<'a> {
 
 impl<'a> Request<'a> {
     /// A request without a body.
-    pub(crate) fn new(push: bool, method: Method, path_and_query: &'a str, what: &'a str) -> Self {
+    pub(crate) fn new(
+        access: Access,
+        method: Method,
+        path_and_query: &'a str,
+        what: &'a str,
+    ) -> Self {
         Request {
-            push,
+            access,
             method,
             path_and_query,
             headers: HeaderMap::new(),
@@ -213,6 +239,7 @@ impl Client {
                 credentials: Mutex::new(HashMap::new()),
                 schemes: Mutex::new(HashMap::new()),
                 requests: AtomicU64::new(0),
+                responses: Counters::default(),
             }),
         })
     }
@@ -225,6 +252,14 @@ impl Client {
     /// How many HTTP requests this client has sent (auth and retries included).
     pub fn request_count(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// How many HTTP responses this client has received, by status class (`1xx` … `5xx`),
+    /// and how many requests got none (`error`: connection refused, TLS failure, timeout,
+    /// too many redirects). Auth, token and retried requests are counted like the rest;
+    /// redirects followed inside one request count once, as their final answer.
+    pub fn responses_by_class(&self) -> ResponseCounts {
+        self.inner.responses.snapshot()
     }
 
     /// Runs `fut` under the operation deadline.
@@ -243,33 +278,10 @@ impl Client {
         }
     }
 
-    fn plain_http_allowed(&self, registry: &str) -> bool {
-        if self
-            .inner
-            .options
-            .insecure_registries
-            .iter()
-            .any(|h| h == registry)
-        {
-            return true;
-        }
-        is_loopback(registry)
-    }
-
-    async fn scheme(&self, registry: &str) -> &'static str {
-        if let Some(s) = self.inner.schemes.lock().await.get(registry) {
-            return s;
-        }
-        if self.plain_http_allowed(registry) {
-            "http"
-        } else {
-            "https"
-        }
-    }
-
-    /// Sends one request to `registry` for `repository`, handling auth challenges, 429/5xx
-    /// retries (honouring `Retry-After`), and for loopback and `--insecure-registry` hosts
-    /// the choice between HTTPS and plain HTTP.
+    /// Sends one request to `registry` for `repository`: the scheme is settled by
+    /// [`scheme`](self::scheme), authorization by [`authorize`](self::authorize), and this
+    /// loop retries 429/5xx answers and refused connections (honouring `Retry-After`, within
+    /// the operation deadline).
     pub(crate) async fn send(
         &self,
         registry: &str,
@@ -277,7 +289,7 @@ impl Client {
         request: Request<'_>,
     ) -> Result<Reply, RegistryError> {
         let Request {
-            push,
+            access,
             method,
             path_and_query,
             headers,
@@ -286,15 +298,18 @@ impl Client {
             timeout,
             what,
         } = request;
-        let scope = auth::scope_for(repository, push);
-        let mut attempt = 0u32;
+        let scope = auth::scope_for(repository, access);
         // A streamed body goes out once: no retry, no second try over HTTPS, no re-send
         // after an auth challenge.
-        let once = stream.is_some();
-        let mut authenticated_once = once;
-        let started = Instant::now();
+        let once = if stream.is_some() {
+            Once::Only
+        } else {
+            Once::Repeatable
+        };
+        let mut challenge_answered = once == Once::Only;
+        let mut retry = Retry::new(self.limits(), once);
         loop {
-            attempt += 1;
+            retry.begin_attempt();
             let scheme = self.scheme(registry).await;
             let url = format!("{scheme}://{registry}{path_and_query}");
             let mut request = self
@@ -314,8 +329,7 @@ impl Client {
             if let Some(timeout) = timeout {
                 request = request.timeout(timeout);
             }
-            self.inner.requests.fetch_add(1, Ordering::Relaxed);
-            let response = match request.send().await {
+            let response = match self.exchange(request).await {
                 Ok(r) => r,
                 Err(e) => {
                     if e.is_redirect() {
@@ -326,30 +340,19 @@ impl Client {
                         });
                     }
                     let reason = error_chain(&e);
-                    // A loopback or insecure registry may speak HTTPS: try it once before
-                    // giving up on plain HTTP.
-                    if scheme == "http"
-                        && !once
-                        && self.plain_http_allowed(registry)
-                        && !self.inner.schemes.lock().await.contains_key(registry)
-                        && looks_like_protocol_mismatch(&reason)
-                    {
-                        self.inner
-                            .schemes
-                            .lock()
+                    if once == Once::Repeatable
+                        && self
+                            .switch_scheme_after_failure(registry, scheme, &reason)
                             .await
-                            .insert(registry.to_string(), "https");
+                    {
                         continue;
                     }
                     let err = RegistryError::Unreachable {
                         registry: registry.to_string(),
                         reason,
                     };
-                    let wait = backoff_delay(attempt, None);
-                    if attempt < self.limits().max_attempts
-                        && !once
-                        && e.is_connect()
-                        && started.elapsed() + wait < self.limits().deadline
+                    if e.is_connect()
+                        && let Some(wait) = retry.wait(None)
                     {
                         tokio::time::sleep(wait).await;
                         continue;
@@ -357,92 +360,29 @@ impl Client {
                     return Err(err);
                 }
             };
-            let status = response.status();
-            if status == StatusCode::BAD_REQUEST
-                && scheme == "http"
-                && !once
-                && self.plain_http_allowed(registry)
+            let response = match self
+                .settle_scheme(registry, scheme, once, response, what)
+                .await?
             {
-                // Go's TLS servers answer a plain-HTTP request with 400 "Client sent an HTTP
-                // request to an HTTPS server": switch to HTTPS for this registry.
-                if self.inner.schemes.lock().await.get(registry) == Some(&"https") {
-                    // A concurrent request found out while this one was on its way.
-                    continue;
-                }
-                let mut message = read_error_message(response).await;
-                if message.is_empty() && !self.inner.schemes.lock().await.contains_key(registry) {
-                    // A HEAD answer has no body to tell why: ask the API root once.
-                    message = self.ping_message(registry).await;
-                }
-                if message.contains("HTTPS server") {
-                    self.inner
-                        .schemes
-                        .lock()
-                        .await
-                        .insert(registry.to_string(), "https");
-                    continue;
-                }
-                return Err(RegistryError::Status {
-                    registry: registry.to_string(),
-                    what: what.to_string(),
-                    status: 400,
-                    message,
-                });
-            }
-            self.inner
-                .schemes
-                .lock()
-                .await
-                .entry(registry.to_string())
-                .or_insert(scheme);
-            if status == StatusCode::UNAUTHORIZED && !authenticated_once {
-                authenticated_once = true;
-                let challenge = response
-                    .headers()
-                    .get(header::WWW_AUTHENTICATE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                let Some(challenge) = challenge else {
-                    return Err(RegistryError::Authentication {
-                        registry: registry.to_string(),
-                        reason: "401 without a WWW-Authenticate challenge".into(),
-                    });
-                };
-                self.authenticate(registry, &scope, &challenge).await?;
-                attempt -= 1;
+                Settled::Switched => continue,
+                Settled::Kept(response) => response,
+            };
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED && !challenge_answered {
+                challenge_answered = true;
+                self.answer_challenge(registry, &scope, &response).await?;
+                // Answering the challenge is part of this attempt, not a retry.
+                retry.forget_attempt();
                 continue;
             }
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                let message = read_error_message(response).await;
-                return Err(RegistryError::Authentication {
-                    registry: registry.to_string(),
-                    reason: format!(
-                        "{} for {what}{}",
-                        status.as_u16(),
-                        if message.is_empty() {
-                            String::new()
-                        } else {
-                            format!(": {message}")
-                        }
-                    ),
-                });
+                return Err(refused(registry, what, response).await);
             }
-            if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
-                && !once
-                && attempt < self.limits().max_attempts
+            if is_retryable(status)
+                && let Some(wait) = retry.wait(retry_after(response.headers()))
             {
-                let retry_after = response
-                    .headers()
-                    .get(header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_retry_after);
-                let wait = backoff_delay(attempt, retry_after);
-                // Retry only if the wait leaves time before the deadline; otherwise report
-                // this answer now rather than a bare timeout later.
-                if started.elapsed() + wait < self.limits().deadline {
-                    tokio::time::sleep(wait).await;
-                    continue;
-                }
+                tokio::time::sleep(wait).await;
+                continue;
             }
             return Ok(Reply {
                 status,
@@ -452,182 +392,19 @@ impl Client {
         }
     }
 
-    /// The body of `GET http://REGISTRY/v2/`, bounded, for diagnosing a 400 on HEAD.
-    async fn ping_message(&self, registry: &str) -> String {
-        self.inner.requests.fetch_add(1, Ordering::Relaxed);
-        match self
-            .inner
-            .http
-            .get(format!("http://{registry}/v2/"))
-            .send()
-            .await
-        {
-            Ok(response) => read_error_message(response).await,
-            Err(_) => String::new(),
-        }
-    }
-
-    async fn cached_authorization(&self, registry: &str, scope: &str) -> Option<HeaderValue> {
-        let key = (registry.to_string(), scope.to_string());
-        if let Some((token, expiry)) = self.inner.tokens.lock().await.get(&key)
-            && Instant::now() < *expiry
-        {
-            return HeaderValue::from_str(&format!("Bearer {token}")).ok();
-        }
-        // A token for pull+push also serves pull.
-        if !scope.ends_with(":push") && !scope.ends_with(",push") {
-            let push_key = (registry.to_string(), format!("{scope},push"));
-            if let Some((token, expiry)) = self.inner.tokens.lock().await.get(&push_key)
-                && Instant::now() < *expiry
-            {
-                return HeaderValue::from_str(&format!("Bearer {token}")).ok();
-            }
-        }
-        let basic = self.inner.basic.lock().await;
-        basic.get(registry).and_then(basic_header)
-    }
-
-    /// The credentials for `registry` and for no other: the explicit ones if they are bound
-    /// to it, else what the docker config holds for this host (a helper is asked about this
-    /// host only). A registry signet has none for gets none: at most an anonymous token
-    /// request, never someone else's secret (issue 12).
-    async fn credentials(&self, registry: &str) -> Result<Option<Credentials>, RegistryError> {
-        if let Some(c) = self
-            .inner
-            .options
-            .credentials
-            .as_ref()
-            .and_then(|bound| bound.credentials_for(registry))
-        {
-            return Ok(Some(c.clone()));
-        }
-        // Credential helpers are processes: ask each registry's once per client.
-        let mut cache = self.inner.credentials.lock().await;
-        if let Some(found) = cache.get(registry) {
-            return Ok(found.clone());
-        }
-        let found =
-            auth::credentials_for(registry, self.inner.options.docker_config.as_ref()).await?;
-        cache.insert(registry.to_string(), found.clone());
-        Ok(found)
-    }
-
-    async fn authenticate(
+    /// Sends `request`, counting it and its outcome: every HTTP exchange of this client goes
+    /// through here, so that [`request_count`](Self::request_count) and
+    /// [`responses_by_class`](Self::responses_by_class) see them all.
+    pub(crate) async fn exchange(
         &self,
-        registry: &str,
-        scope: &str,
-        challenge: &str,
-    ) -> Result<(), RegistryError> {
-        let challenge = auth::parse_www_authenticate(challenge)?;
-        let credentials = self.credentials(registry).await?;
-        match challenge {
-            Challenge::Basic { .. } => {
-                let Some(credentials) = credentials else {
-                    let reason = match &self.inner.options.credentials {
-                        // Say why the credentials given were not used here.
-                        Some(bound) => format!(
-                            "the registry requires a login and no credentials were found for \
-                             it; the credentials given are for {} only (docker login, \
-                             ~/.docker/config.json, or --registry-credentials-host)",
-                            bound.host()
-                        ),
-                        None => "the registry requires a login and no credentials were found \
-                                 (docker login, ~/.docker/config.json, or --registry-username)"
-                            .into(),
-                    };
-                    return Err(RegistryError::Authentication {
-                        registry: registry.to_string(),
-                        reason,
-                    });
-                };
-                self.inner
-                    .basic
-                    .lock()
-                    .await
-                    .insert(registry.to_string(), credentials);
-                Ok(())
-            }
-            Challenge::Bearer {
-                realm,
-                service,
-                scope: challenge_scope,
-            } => {
-                let mut scopes = vec![scope.to_string()];
-                if let Some(s) = challenge_scope
-                    && !scopes.contains(&s)
-                {
-                    scopes.push(s);
-                }
-                let token = self
-                    .fetch_token(registry, &realm, service.as_deref(), &scopes, credentials)
-                    .await?;
-                self.inner.tokens.lock().await.insert(
-                    (registry.to_string(), scope.to_string()),
-                    (
-                        token.bearer().unwrap_or_default().to_string(),
-                        Instant::now() + token.lifetime(),
-                    ),
-                );
-                Ok(())
-            }
-        }
-    }
-
-    async fn fetch_token(
-        &self,
-        registry: &str,
-        realm: &str,
-        service: Option<&str>,
-        scopes: &[String],
-        credentials: Option<Credentials>,
-    ) -> Result<auth::TokenResponse, RegistryError> {
-        let url = auth::token_request_url(realm, service, scopes)?;
-        let mut request = match &credentials {
-            Some(Credentials::IdentityToken(token)) => {
-                let mut form = vec![
-                    ("grant_type", "refresh_token".to_string()),
-                    ("refresh_token", token.clone()),
-                    ("client_id", "signet".to_string()),
-                ];
-                if let Some(service) = service {
-                    form.push(("service", service.to_string()));
-                }
-                form.push(("scope", scopes.join(" ")));
-                self.inner.http.post(realm).form(&form)
-            }
-            _ => self.inner.http.get(url.as_str()),
-        };
-        if let Some(value) = credentials.as_ref().and_then(basic_header) {
-            request = request.header(header::AUTHORIZATION, value);
-        }
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, reqwest::Error> {
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
-        let response = request
-            .send()
-            .await
-            .map_err(|e| RegistryError::Authentication {
-                registry: registry.to_string(),
-                reason: format!("token service unreachable: {}", error_chain(&e)),
-            })?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(RegistryError::Authentication {
-                registry: registry.to_string(),
-                reason: format!("token service answered {}", status.as_u16()),
-            });
-        }
-        let body = read_limited(response, 1 << 20, "token response").await?;
-        let token: auth::TokenResponse =
-            serde_json::from_slice(&body).map_err(|e| RegistryError::Malformed {
-                what: format!("token response from {registry}"),
-                reason: e.to_string(),
-            })?;
-        if token.bearer().is_none() {
-            return Err(RegistryError::Authentication {
-                registry: registry.to_string(),
-                reason: "token service returned no token".into(),
-            });
-        }
-        Ok(token)
+        let result = request.send().await;
+        self.inner
+            .responses
+            .record(result.as_ref().ok().map(reqwest::Response::status));
+        result
     }
 }
 
@@ -721,53 +498,6 @@ async fn read_error_message(response: reqwest::Response) -> String {
     line.trim().to_string()
 }
 
-fn basic_header(credentials: &Credentials) -> Option<HeaderValue> {
-    let (user, pass) = match credentials {
-        Credentials::Basic { username, password } => (username.as_str(), password.as_str()),
-        Credentials::IdentityToken(_) => return None,
-    };
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-    let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
-    value.set_sensitive(true);
-    Some(value)
-}
-
-/// Whether `registry` (host, optionally with port) is a loopback address.
-pub fn is_loopback(registry: &str) -> bool {
-    let host = if let Some(rest) = registry.strip_prefix('[') {
-        rest.split(']').next().unwrap_or(rest)
-    } else {
-        registry.rsplit_once(':').map_or(registry, |(h, _)| h)
-    };
-    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-fn looks_like_protocol_mismatch(reason: &str) -> bool {
-    // A TLS server spoken to in plain HTTP closes the connection or answers garbage.
-    let r = reason.to_ascii_lowercase();
-    r.contains("connection closed")
-        || r.contains("invalid http")
-        || r.contains("parse")
-        || r.contains("reset")
-}
-
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    if let Ok(secs) = value.trim().parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = httpdate::parse_http_date(value.trim()).ok()?;
-    when.duration_since(std::time::SystemTime::now()).ok()
-}
-
-fn backoff_delay(attempt: u32, retry_after: Option<Duration>) -> Duration {
-    // Exponential from 200 ms, capped; a server's Retry-After wins but is capped at 30 s so a
-    // hostile registry cannot park us (the operation deadline still applies on top).
-    let exponential = Duration::from_millis(100u64 << attempt.min(6));
-    retry_after
-        .unwrap_or(exponential)
-        .min(Duration::from_secs(30))
-}
-
 /// A transport error with its causes, on one line.
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
@@ -835,12 +565,5 @@ mod tests {
         for other in ["evil.example", "flags.example", "flags.example:5001"] {
             assert_eq!(client.credentials(other).await.unwrap(), None, "{other}");
         }
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(parse_retry_after("soon"), None);
     }
 }
