@@ -633,11 +633,11 @@ fn serve_refuses_flag_credentials_that_would_go_to_every_registry() {
     }
 }
 
-/// Issue 11: with typed rejections the daemon counts rejected evidence by cause. The signed
-/// image carries bundles by `build` and by `qa`; each attestor's keys reject the other's bundle
-/// as signed by a key it does not know.
+/// Issue 11: with typed rejections the daemon counts rejected evidence by cause, and registry
+/// responses by status class. The signed image carries bundles by `build` and by `qa`; each
+/// attestor's keys reject the other's bundle as signed by a key it does not know.
 #[test]
-fn metrics_count_rejected_evidence_by_cause() {
+fn metrics_count_rejected_evidence_by_cause_and_registry_responses_by_class() {
     let w = world();
     let daemon = Daemon::start(w.dir.path(), &w.policy, &[]);
     let metric = |name: &str| -> Option<f64> {
@@ -670,5 +670,14 @@ fn metrics_count_rejected_evidence_by_cause() {
     assert_eq!(
         metric("signet_rejected_evidence_total{reason=\"unknown_key\"}"),
         Some(2.0)
+    );
+    // distribution 2.8 has no referrers API and no legacy tags here: 404s, and 2xx for the
+    // fallback index and the bundles.
+    let ok = metric("signet_registry_responses_total{class=\"2xx\"}").unwrap();
+    let not_found = metric("signet_registry_responses_total{class=\"4xx\"}").unwrap();
+    assert!(ok >= 3.0 && not_found >= 2.0, "{}", daemon.metrics());
+    assert_eq!(
+        metric("signet_registry_responses_total{class=\"5xx\"}"),
+        Some(0.0)
     );
 }

@@ -104,6 +104,9 @@ pub(crate) struct Metrics {
     registry_requests: Counter,
     registry_requests_seen: AtomicU64,
     registry_errors: Family<[(&'static str, String); 1], Counter>,
+    registry_responses: Family<Labels1, Counter>,
+    /// The client's running totals per class as last exported, to add only what is new.
+    registry_responses_seen: std::sync::Mutex<Vec<(&'static str, u64)>>,
     rejected_evidence: Family<Labels1, Counter>,
     pub(crate) policy_reloads: Counter,
     pub(crate) policy_reload_errors: Counter,
@@ -124,6 +127,7 @@ impl Metrics {
         let registry_requests = Counter::default();
         let registry_errors = Family::<[(&'static str, String); 1], Counter>::default();
         let rejected_evidence = Family::<Labels1, Counter>::default();
+        let registry_responses = Family::<Labels1, Counter>::default();
         let policy_reloads = Counter::default();
         let policy_reload_errors = Counter::default();
         let policy_generation = Gauge::default();
@@ -159,6 +163,11 @@ impl Metrics {
             "registry_errors",
             "Failed registry operations by HTTP status or kind of failure",
             registry_errors.clone(),
+        );
+        registry.register(
+            "registry_responses",
+            "Registry HTTP responses by status class (1xx to 5xx; error: no answer)",
+            registry_responses.clone(),
         );
         registry.register(
             "rejected_evidence",
@@ -206,6 +215,9 @@ impl Metrics {
             }
         }
 
+        for (class, _) in signet_registry::ResponseCounts::default().iter() {
+            drop(registry_responses.get_or_create(&[("class", class)]));
+        }
         for cause in Rejection::CAUSES {
             drop(rejected_evidence.get_or_create(&[("reason", cause)]));
         }
@@ -223,6 +235,8 @@ impl Metrics {
             registry_requests_seen: AtomicU64::new(0),
             registry_errors,
             rejected_evidence,
+            registry_responses,
+            registry_responses_seen: std::sync::Mutex::new(Vec::new()),
             policy_reloads,
             policy_reload_errors,
             policy_generation,
@@ -292,13 +306,37 @@ impl Metrics {
         self.pins.get_or_create(&[("result", result)]).inc();
     }
 
-    /// The metrics page; `registry_requests` is the registry client's running total and
-    /// `sizes` the caches' entry counts.
+    /// The metrics page; `registry_requests` and `responses` are the registry client's running
+    /// totals and `sizes` the caches' entry counts.
     pub(crate) fn render(
         &self,
         registry_requests: u64,
+        responses: &signet_registry::ResponseCounts,
         sizes: &[(CacheKind, u64)],
     ) -> Result<String, std::fmt::Error> {
+        {
+            // Poisoning only means another render panicked; the numbers are still whole.
+            let mut seen = self
+                .registry_responses_seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (class, total) in responses.iter() {
+                let i = match seen.iter().position(|(c, _)| *c == class) {
+                    Some(i) => i,
+                    None => {
+                        seen.push((class, 0));
+                        seen.len() - 1
+                    }
+                };
+                let before = seen[i].1;
+                if total > before {
+                    self.registry_responses
+                        .get_or_create(&[("class", class)])
+                        .inc_by(total - before);
+                    seen[i].1 = total;
+                }
+            }
+        }
         let seen = self
             .registry_requests_seen
             .fetch_max(registry_requests, Ordering::Relaxed);

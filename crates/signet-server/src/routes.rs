@@ -239,10 +239,11 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    match app
-        .metrics
-        .render(app.client.request_count(), &app.cache_sizes())
-    {
+    match app.metrics.render(
+        app.client.request_count(),
+        &app.client.responses_by_class(),
+        &app.cache_sizes(),
+    ) {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,
