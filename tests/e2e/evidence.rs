@@ -148,3 +148,75 @@ fn evidence_memory_is_bounded_referrers_naming_one_blob_fetch_it_once() {
         out.stdout
     );
 }
+
+/// The same hostile shape on the real registry (no referrers API: the fallback index and the
+/// per-referrer tags): every referrer is listed and rejected, the shared blob is read within
+/// the budget, and a budget below the blob's size leaves all 60 unread.
+#[test]
+fn evidence_memory_is_bounded_on_the_real_registry_too() {
+    use signet_core::oci;
+    use signet_registry::{Client, ClientOptions, Repository, publish};
+
+    let registry = Registry::start(Options::plain());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| signet(d, args, Some(PASSWORD));
+    run(&["keygen", "--output-prefix", "ci"]).expect_code(0);
+    let (image, digest) = push_image(&registry, "team/app", "v1", b"hostile on distribution");
+    crate::harness::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let image: signet_core::reference::ImageRef = image.parse().unwrap();
+        let client = Client::new(ClientOptions::default()).unwrap();
+        let repo = Repository::new(&client, &image);
+        let digest = digest.parse().unwrap();
+        let subject = publish::subject_descriptor(&repo, &digest).await.unwrap();
+        repo.put_blob(oci::EMPTY_JSON_BYTES).await.unwrap();
+        let big: Vec<u8> = (0..2u32 << 20).map(|i| (i % 251) as u8).collect();
+        repo.put_blob(&big).await.unwrap();
+        let manifests: Vec<(String, Vec<u8>)> = (0..60)
+            .map(|i| {
+                let layer = oci::Descriptor::of(signet_core::bundle::BUNDLE_V03_MEDIA_TYPE, &big);
+                let bytes =
+                    publish::bundle_manifest(&subject, layer, Some(format!("https://hostile/{i}")))
+                        .unwrap();
+                (oci::OCI_MANIFEST.to_string(), bytes)
+            })
+            .collect();
+        repo.attach_referrers(&digest, &manifests).await.unwrap();
+    });
+    let pinned = format!("{}/team/app@{digest}", registry.host());
+    let out = run(&["verify", &pinned, "--key", "ci.pub", "--output", "json"]).expect_code(1);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        json["rejected"].as_array().unwrap().len(),
+        60,
+        "{}",
+        out.stdout
+    );
+    let out = run(&[
+        "verify",
+        &pinned,
+        "--key",
+        "ci.pub",
+        "--output",
+        "json",
+        "--max-evidence-bytes",
+        "1000000",
+    ])
+    .expect_code(1);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let rejected = json["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 60, "{}", out.stdout);
+    assert!(
+        rejected.iter().all(|r| r["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("evidence exceeds")),
+        "{}",
+        out.stdout
+    );
+}
