@@ -229,13 +229,19 @@ async fn main() {
             let out = Command::new("/usr/bin/time")
                 .args(["-f", "%M"])
                 .arg(&signet)
-                .args(["verify", &target, "--key"])
+                .args(["verify", &target, "--output", "json", "--key"])
                 .arg(&pub_path)
                 .output()
                 .unwrap();
             let wall = start.elapsed();
-            // Allowed (0) for signed images; denied (1), not an error, for the hostile one.
+            // Allowed (0) for signed images; denied (1), not an error, for the hostile one, with
+            // every one of its referrers read and rejected (else the row would measure nothing).
             let want = if hostile { 1 } else { 0 };
+            let decision: serde_json::Value =
+                serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+            let seen = decision["accepted"].as_array().map_or(0, Vec::len)
+                + decision["rejected"].as_array().map_or(0, Vec::len);
+            assert_eq!(seen, n, "verify saw {seen} of {n} referrers: {decision}");
             assert_eq!(
                 out.status.code(),
                 Some(want),
