@@ -10,7 +10,7 @@ use signet_core::keys::PublicKey;
 use signet_core::oci::Descriptor;
 use signet_core::reference::{ImageRef, PinnedRef};
 use signet_registry::publish;
-use signet_registry::{Layout, Location, Repository};
+use signet_registry::{Layout, Location, OpenMode, Repository};
 use signet_verify::{Decision, Outcome};
 
 use crate::cli::{Output, RegistryArgs, StorageFormat};
@@ -39,7 +39,7 @@ impl Target {
                 given: None,
             }),
             Location::Layout(r) => {
-                let found = Layout::open(r.kind, &r.path, false)?.resolve_ref(&r)?;
+                let found = Layout::open(r.kind, &r.path, OpenMode::MustExist)?.resolve_ref(&r)?;
                 Ok(Target {
                     repo: Repository::layout(found.layout),
                     image: found.pinned.to_image_ref(),

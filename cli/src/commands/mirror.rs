@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use signet_core::digest::Digest;
 use signet_core::reference::ImageRef;
 use signet_registry::mirror::{self, Options, Plan, Summary};
-use signet_registry::{Client, Layout, LayoutKind, LayoutRef, Location, Repository};
+use signet_registry::{Client, Layout, LayoutKind, LayoutRef, Location, OpenMode, Repository};
 
 use crate::cli::{CopyArgs, ExportArgs, ImportArgs, MirrorArgs, RegistryArgs};
 use crate::commands::registry;
@@ -51,7 +51,7 @@ async fn open_source(client: &Client, location: &str) -> anyhow::Result<Source> 
             })
         }
         Location::Layout(r) => {
-            let layout = Layout::open(r.kind, &r.path, false)?;
+            let layout = Layout::open(r.kind, &r.path, OpenMode::MustExist)?;
             let found = layout.resolve_ref(&r)?;
             Ok(Source {
                 repo: Repository::layout(found.layout),
@@ -146,7 +146,7 @@ pub async fn mirror(args: &RegistryArgs, cmd: &MirrorArgs) -> anyhow::Result<Exi
                     source.digest
                 );
             }
-            let layout = Layout::open(kind, &path, true)?;
+            let layout = Layout::open(kind, &path, OpenMode::CreateIfMissing)?;
             let (scoped, tag) = layout_target(&layout, tag.as_deref(), &source)?;
             let describe = layout.describe();
             let archive = (kind == LayoutKind::Archive).then_some(layout);
@@ -234,7 +234,7 @@ async fn export_all(
     options: &Options,
     reporter: &Reporter,
 ) -> anyhow::Result<(Summary, Vec<String>)> {
-    let layout = Layout::open(LayoutKind::Archive, &cmd.output, true)?;
+    let layout = Layout::open(LayoutKind::Archive, &cmd.output, OpenMode::CreateIfMissing)?;
     let mut total = Summary::default();
     let mut names = Vec::new();
     for image in &cmd.images {
@@ -302,7 +302,7 @@ async fn import_all(
     // Everything is checked before anything is written: every blob against its name (when
     // the archive is unpacked), every descriptor for a present blob of its size, every image
     // graph read whole.
-    let layout = Layout::open(LayoutKind::Archive, file, false)
+    let layout = Layout::open(LayoutKind::Archive, file, OpenMode::MustExist)
         .with_context(|| format!("refusing {}", file.display()))?;
     layout
         .verify_all()
@@ -411,7 +411,12 @@ mod tests {
     #[test]
     fn layout_destinations() {
         let dir = tempfile::tempdir().unwrap();
-        let layout = Layout::open(LayoutKind::Directory, &dir.path().join("l"), true).unwrap();
+        let layout = Layout::open(
+            LayoutKind::Directory,
+            &dir.path().join("l"),
+            OpenMode::CreateIfMissing,
+        )
+        .unwrap();
         let source = Source {
             repo: Repository::layout(layout.clone()),
             digest: Digest::sha256_of(b"x"),

@@ -44,7 +44,8 @@ use signet_core::oci::{self, AnyManifest, Descriptor};
 use crate::client::{FetchedManifest, Limits, Precondition};
 use crate::error::RegistryError;
 use crate::publish::{self, LegacyMerge};
-use crate::repository::{ByteStream, Repository};
+use crate::repository::Repository;
+use crate::stream::ByteStream;
 
 /// Bounds and parallelism of a copy.
 #[derive(Debug, Clone)]
@@ -1350,7 +1351,7 @@ async fn attach(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{Layout, LayoutKind};
+    use crate::layout::{Layout, LayoutKind, OpenMode};
 
     const CONFIG: &[u8] = br#"{"architecture":"amd64","os":"linux"}"#;
     const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
@@ -1359,7 +1360,9 @@ mod tests {
     /// A new OCI layout directory `name` under `dir`.
     fn layout(dir: &tempfile::TempDir, name: &str) -> Repository {
         let path = dir.path().join(name);
-        Repository::layout(Layout::open(LayoutKind::Directory, &path, true).unwrap())
+        Repository::layout(
+            Layout::open(LayoutKind::Directory, &path, OpenMode::CreateIfMissing).unwrap(),
+        )
     }
 
     fn descriptor(media_type: &str, digest: &Digest, size: u64) -> serde_json::Value {
