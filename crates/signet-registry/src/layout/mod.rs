@@ -372,7 +372,7 @@ impl Layout {
                 }
             };
             let Some(size) = size else {
-                if is_non_distributable(&d.media_type) {
+                if oci::is_non_distributable(&d.media_type) {
                     continue;
                 }
                 return Err(layout_err(
@@ -829,7 +829,7 @@ impl Layout {
         let bytes = self.read_object(digest, self.inner.limits.max_manifest_bytes, "manifest")?;
         Ok(FetchedManifest {
             digest: digest.clone(),
-            media_type: media_type_of(&bytes),
+            media_type: oci::manifest_media_type(&bytes, ""),
             bytes,
             // A layout has no ETag: the digest a tag points at serves (see `put_manifest`).
             etag: Some(digest.to_string()),
@@ -917,30 +917,6 @@ impl Layout {
             )),
             Err(e) => Err(layout_err(&describe, format!("malformed oci-layout: {e}"))),
         }
-    }
-}
-
-fn is_non_distributable(media_type: &str) -> bool {
-    media_type.contains(".nondistributable.") || media_type.contains(".foreign.")
-}
-
-/// The media type manifest bytes declare, else what their shape says.
-fn media_type_of(bytes: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Probe {
-        media_type: Option<String>,
-        manifests: Option<serde::de::IgnoredAny>,
-    }
-    match serde_json::from_slice::<Probe>(bytes) {
-        Ok(Probe {
-            media_type: Some(m),
-            ..
-        }) => m,
-        Ok(Probe {
-            manifests: Some(_), ..
-        }) => oci::OCI_INDEX.to_string(),
-        _ => oci::OCI_MANIFEST.to_string(),
     }
 }
 
