@@ -104,12 +104,22 @@ pub(super) fn blob_files(
     Ok(out)
 }
 
+/// Whether a file is flushed to disk before it is renamed into place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Durability {
+    /// Flushed: a directory layout, and a new layout's own files.
+    Synced,
+    /// Not flushed: an archive's unpacked copy is temporary, and the archive is written whole
+    /// (and flushed) by `Layout::save`.
+    Unsynced,
+}
+
 /// Writes `bytes` to `dir/name` through a temporary file and a rename.
 pub(super) fn write_atomic(
     dir: &Path,
     name: &str,
     bytes: &[u8],
-    sync: bool,
+    durability: Durability,
     describe: &str,
 ) -> Result<(), RegistryError> {
     let mut tmp = tempfile::Builder::new()
@@ -118,7 +128,7 @@ pub(super) fn write_atomic(
         .map_err(|e| io_err(describe, format!("cannot write {name}"), e))?;
     tmp.write_all(bytes)
         .and_then(|()| {
-            if sync {
+            if durability == Durability::Synced {
                 tmp.as_file().sync_all()
             } else {
                 Ok(())

@@ -11,7 +11,7 @@ use signet_core::oci::{self, AnyManifest, Descriptor, Index};
 use super::LAYOUT_VERSION;
 use super::Layout;
 use super::LayoutKind;
-use super::files::{io_err, layout_err, read_bounded, write_atomic};
+use super::files::{Durability, io_err, layout_err, read_bounded, write_atomic};
 use crate::error::RegistryError;
 use crate::referrers::referrer_descriptor;
 
@@ -19,6 +19,15 @@ use crate::referrers::referrer_descriptor;
 pub(crate) const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 /// The annotation containerd and `docker save` put on entries: the full image name.
 pub(crate) const CONTAINERD_NAME_ANNOTATION: &str = "io.containerd.image.name";
+/// Which annotations of an `index.json` entry a tag is looked up in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TagMatch {
+    /// `org.opencontainers.image.ref.name` only: tags written next to an image.
+    RefName,
+    /// Also `io.containerd.image.name`: an image the user named (`docker save` output).
+    RefNameOrImageName,
+}
+
 /// Largest `index.json` read: bigger than a manifest, since it lists every referrer.
 pub(super) const MAX_INDEX_JSON_BYTES: u64 = 64 << 20;
 
@@ -46,7 +55,11 @@ impl Layout {
                 &self.inner.root,
                 "index.json",
                 &index.to_json(),
-                self.inner.kind == LayoutKind::Directory,
+                if self.inner.kind == LayoutKind::Directory {
+                    Durability::Synced
+                } else {
+                    Durability::Unsynced
+                },
                 &describe,
             )?;
             self.inner.dirty.store(true, Ordering::SeqCst);
@@ -55,13 +68,14 @@ impl Layout {
         Ok(())
     }
 
-    /// The entry tag `tag` names: `<scope>:tag` first, then a plain `tag`; with `by_name`,
-    /// also an entry whose `io.containerd.image.name` is `tag`.
+    /// The entry tag `tag` names: `<scope>:tag` first, then a plain `tag`; with
+    /// [`TagMatch::RefNameOrImageName`], also an entry whose `io.containerd.image.name` is
+    /// `tag`.
     pub(super) fn find_tag<'a>(
         &self,
         index: &'a Index,
         tag: &str,
-        by_name: bool,
+        matching: TagMatch,
     ) -> Option<&'a Descriptor> {
         let named = |name: &str| {
             index
@@ -74,7 +88,7 @@ impl Layout {
             .and_then(|scope| named(&format!("{scope}:{tag}")))
             .or_else(|| named(tag))
             .or_else(|| {
-                by_name.then(|| {
+                (matching == TagMatch::RefNameOrImageName).then(|| {
                     index.manifests.iter().find(|d| {
                         d.annotations
                             .get(CONTAINERD_NAME_ANNOTATION)
@@ -222,14 +236,14 @@ pub(super) fn init_layout(root: &Path, describe: &str) -> Result<(), RegistryErr
         root,
         "oci-layout",
         format!("{{\"imageLayoutVersion\":\"{LAYOUT_VERSION}\"}}").as_bytes(),
-        true,
+        Durability::Synced,
         describe,
     )?;
     write_atomic(
         root,
         "index.json",
         &Index::empty().to_json(),
-        true,
+        Durability::Synced,
         describe,
     )
 }

@@ -61,7 +61,7 @@ use crate::stream::ByteStream;
 use self::archive::ArchiveState;
 use self::files::{CHUNK, blob_files, blob_name, hash_reader, io_err, layout_err, read_bounded};
 use self::index::REF_NAME_ANNOTATION;
-use self::index::{init_layout, is_signature_tag, ref_name, tag_part};
+use self::index::{TagMatch, init_layout, is_signature_tag, ref_name, tag_part};
 pub use self::reference::{LayoutKind, LayoutRef, Location};
 
 /// The only `imageLayoutVersion` there is.
@@ -219,8 +219,8 @@ impl Layout {
                 // `name_by_digest`).
                 let by_digest = digest.as_ref().map(|d| format!("{tag}@{d}"));
                 let entry = self
-                    .find_tag(&index, tag, true)
-                    .or_else(|| self.find_tag(&index, by_digest.as_deref()?, false))
+                    .find_tag(&index, tag, TagMatch::RefNameOrImageName)
+                    .or_else(|| self.find_tag(&index, by_digest.as_deref()?, TagMatch::RefName))
                     .ok_or_else(|| RegistryError::NotFound {
                         what: format!("tag {tag} in {}", self.describe()),
                     })?;
@@ -457,7 +457,7 @@ impl Layout {
         let tag = image.tag().unwrap_or("latest");
         let index = self.read_index()?;
         let entry = self
-            .find_tag(&index, tag, false)
+            .find_tag(&index, tag, TagMatch::RefName)
             .or_else(|| {
                 let full = format!("{}:{tag}", image.name());
                 index.manifests.iter().find(|d| ref_name(d) == Some(&full))
@@ -480,7 +480,7 @@ impl Layout {
         tag: &str,
     ) -> Result<Option<FetchedManifest>, RegistryError> {
         let index = self.read_index()?;
-        match self.find_tag(&index, tag, false) {
+        match self.find_tag(&index, tag, TagMatch::RefName) {
             Some(entry) => self.read_manifest(&entry.digest).map(Some),
             None => Ok(None),
         }
