@@ -18,6 +18,7 @@ mod client;
 mod error;
 mod hashing;
 mod layout;
+mod location;
 pub mod mirror;
 pub mod publish;
 mod referrers;
@@ -31,6 +32,7 @@ pub use client::{
 };
 pub use error::RegistryError;
 pub use layout::{Layout, LayoutImage, LayoutKind, LayoutRef, Location, OpenMode};
+pub use location::{ImportImage, OpenedImage};
 pub use referrers::{Referrers, ReferrersSource, referrer_descriptor, referrer_tag};
 pub use repository::Repository;
 pub use store::ReferrersApi;
