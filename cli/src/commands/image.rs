@@ -10,7 +10,7 @@ use signet_core::keys::PublicKey;
 use signet_core::oci::Descriptor;
 use signet_core::reference::{ImageRef, PinnedRef};
 use signet_registry::publish;
-use signet_registry::{Layout, Location, Repository};
+use signet_registry::{Location, Repository};
 use signet_verify::{Decision, Outcome};
 
 use crate::cli::{Output, RegistryArgs, StorageFormat};
@@ -27,26 +27,24 @@ pub struct Target {
     pub image: ImageRef,
     /// For a layout: the reference as given, and whether it carried a digest.
     given: Option<(String, bool)>,
+    /// For a layout: the identity (see [`signet_registry::OpenedImage::identity`]).
+    identity: Option<String>,
 }
 
 impl Target {
     /// Opens the registry repository or the layout `given` names (a layout must exist).
     pub fn open(args: &RegistryArgs, given: &str) -> anyhow::Result<Target> {
-        match given.parse::<Location>()? {
-            Location::Registry(image) => Ok(Target {
-                repo: Repository::new(&registry::client(args, &[image.registry()])?, &image),
-                image,
-                given: None,
-            }),
-            Location::Layout(r) => {
-                let found = Layout::open(r.kind, &r.path, false)?.resolve_ref(&r)?;
-                Ok(Target {
-                    repo: Repository::layout(found.layout),
-                    image: found.pinned.to_image_ref(),
-                    given: Some((given.to_string(), r.digest.is_some())),
-                })
-            }
-        }
+        let opened = given
+            .parse::<Location>()?
+            .open(|image| registry::client(args, &[image.registry()]))?;
+        Ok(Target {
+            given: opened
+                .is_layout()
+                .then(|| (given.to_string(), opened.layout_digest_given())),
+            identity: opened.identity(),
+            repo: opened.repo,
+            image: opened.image,
+        })
     }
 
     /// How to show `pinned` to the user: the reference as given plus the digest for a layout,
@@ -61,10 +59,7 @@ impl Target {
 
     /// For a layout, the identity the image is judged and signed as.
     pub fn identity(&self) -> Option<String> {
-        self.given.as_ref().map(|_| match self.image.tag() {
-            Some(tag) => format!("{}:{tag}", self.image.name()),
-            None => self.image.name(),
-        })
+        self.identity.clone()
     }
 
     /// Writes an archive back after a write (nothing for a registry or a directory).

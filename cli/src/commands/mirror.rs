@@ -7,7 +7,9 @@ use anyhow::{Context as _, bail};
 use signet_core::digest::Digest;
 use signet_core::reference::ImageRef;
 use signet_registry::mirror::{self, Options, Plan, Summary};
-use signet_registry::{Client, Layout, LayoutKind, LayoutRef, Location, Repository};
+use signet_registry::{
+    Client, ImportImage, Layout, LayoutKind, LayoutRef, Location, OpenMode, Repository,
+};
 
 use crate::cli::{CopyArgs, ExportArgs, ImportArgs, MirrorArgs, RegistryArgs};
 use crate::commands::registry;
@@ -33,58 +35,21 @@ fn options(copy: &CopyArgs) -> Options {
 
 /// Parses and resolves a source: a registry reference or a layout reference.
 async fn open_source(client: &Client, location: &str) -> anyhow::Result<Source> {
-    match location
+    let opened = location
         .parse::<Location>()
         .with_context(|| format!("invalid image {location:?}"))?
-    {
-        Location::Registry(image) => {
-            let repo = Repository::new(client, &image);
-            let pinned = repo
-                .resolve(&image)
-                .await
-                .with_context(|| format!("resolving {image}"))?;
-            Ok(Source {
-                repo,
-                digest: pinned.digest().clone(),
-                name: image.name(),
-                tag: image.tag().map(str::to_string),
-            })
-        }
-        Location::Layout(r) => {
-            let layout = Layout::open(r.kind, &r.path, false)?;
-            let found = layout.resolve_ref(&r)?;
-            Ok(Source {
-                repo: Repository::layout(found.layout),
-                digest: found.pinned.digest().clone(),
-                name: found.pinned.name(),
-                tag: found.pinned.tag().map(str::to_string),
-            })
-        }
-    }
-}
-
-/// A layout destination: the layout (scoped to a repository name when its tags are full
-/// references) and the tag the image gets there. `reference` is what followed `oci:DIR:`.
-fn layout_target(
-    layout: &Layout,
-    reference: Option<&str>,
-    source: &Source,
-) -> anyhow::Result<(Layout, Option<String>)> {
-    let Some(reference) = reference else {
-        // Named as export names images: by full reference.
-        return Ok((layout.scoped(Some(&source.name)), source.tag.clone()));
-    };
-    if reference.contains('/') {
-        let image: ImageRef = reference
-            .parse()
-            .with_context(|| format!("invalid reference {reference:?} in the layout"))?;
-        let tag = image.tag().map(str::to_string).or(source.tag.clone());
-        let scope = reference
-            .strip_suffix(&format!(":{}", image.tag().unwrap_or_default()))
-            .unwrap_or(reference);
-        return Ok((layout.scoped(Some(scope)), tag));
-    }
-    Ok((layout.scoped(None), Some(reference.to_string())))
+        .open(|_| anyhow::Ok(client.clone()))?;
+    let pinned = opened
+        .repo
+        .resolve(&opened.image)
+        .await
+        .with_context(|| format!("resolving {}", opened.image))?;
+    Ok(Source {
+        repo: opened.repo,
+        digest: pinned.digest().clone(),
+        name: opened.image.name(),
+        tag: opened.image.tag().map(str::to_string),
+    })
 }
 
 /// The registry hosts among `locations` (layouts have none), for binding flag credentials.
@@ -146,8 +111,9 @@ pub async fn mirror(args: &RegistryArgs, cmd: &MirrorArgs) -> anyhow::Result<Exi
                     source.digest
                 );
             }
-            let layout = Layout::open(kind, &path, true)?;
-            let (scoped, tag) = layout_target(&layout, tag.as_deref(), &source)?;
+            let layout = Layout::open(kind, &path, OpenMode::CreateIfMissing)?;
+            let (scoped, tag) =
+                layout.destination(tag.as_deref(), &source.name, source.tag.as_deref())?;
             let describe = layout.describe();
             let archive = (kind == LayoutKind::Archive).then_some(layout);
             (Repository::layout(scoped), tag, archive, describe)
@@ -234,7 +200,7 @@ async fn export_all(
     options: &Options,
     reporter: &Reporter,
 ) -> anyhow::Result<(Summary, Vec<String>)> {
-    let layout = Layout::open(LayoutKind::Archive, &cmd.output, true)?;
+    let layout = Layout::open(LayoutKind::Archive, &cmd.output, OpenMode::CreateIfMissing)?;
     let mut total = Summary::default();
     let mut names = Vec::new();
     for image in &cmd.images {
@@ -302,7 +268,7 @@ async fn import_all(
     // Everything is checked before anything is written: every blob against its name (when
     // the archive is unpacked), every descriptor for a present blob of its size, every image
     // graph read whole.
-    let layout = Layout::open(LayoutKind::Archive, file, false)
+    let layout = Layout::open(LayoutKind::Archive, file, OpenMode::MustExist)
         .with_context(|| format!("refusing {}", file.display()))?;
     layout
         .verify_all()
@@ -313,59 +279,12 @@ async fn import_all(
     }
     let mut jobs = Vec::new();
     for (name, entry) in images {
-        let image: ImageRef = name
-            .parse()
-            .ok()
-            .filter(|_| name.contains('/'))
-            .with_context(|| {
-                format!(
-                    "image {name:?} in {} is not named by a full reference \
-                     (registry/repository:tag or registry/repository@sha256:…), so its \
-                     repository is unknown; copy it with `signet mirror oci-archive:{}:{name} REGISTRY/REPOSITORY:TAG`",
-                    file.display(),
-                    file.display()
-                )
-            })?;
-        // An image is imported under its tag, or by digest when its name has a digest and
-        // no tag (a digest-pinned export); the name's digest must be the entry's. An entry
-        // named by repository alone is refused rather than imported as `latest`, which would
-        // replace the target's `latest`.
-        let tag = image.tag().map(str::to_string);
-        match (&tag, image.digest()) {
-            (None, None) => bail!(
-                "image {name:?} in {} has no tag and no digest (it is named by repository \
-                 alone), and import writes each image under its tag or its digest; refusing \
-                 it rather than guessing a tag. Copy it with \
-                 `signet mirror oci-archive:{}@{} REGISTRY/REPOSITORY:TAG`",
-                file.display(),
-                file.display(),
-                entry.digest
-            ),
-            (_, Some(digest)) if digest != &entry.digest => bail!(
-                "image {name:?} in {} names digest {digest}, but its entry is {}; refusing \
-                 {}",
-                file.display(),
-                entry.digest,
-                file.display()
-            ),
-            _ => {}
-        }
-        let repository = if prefix.is_empty() {
-            image.repository().to_string()
-        } else {
-            format!("{prefix}/{}", image.repository())
-        };
-        let target: ImageRef = format!("{host}/{repository}")
-            .parse()
-            .with_context(|| format!("cannot name {name} under {}", cmd.to))?;
-        let found = layout.resolve_ref(&LayoutRef {
-            kind: LayoutKind::Archive,
-            path: file.to_path_buf(),
-            tag: Some(name.clone()),
-            digest: None,
-        })?;
-        let from = Repository::layout(found.layout);
-        let digest = found.pinned.digest().clone();
+        let ImportImage {
+            from,
+            digest,
+            target,
+            tag,
+        } = layout.import_image(&name, &entry, &host, &prefix, &cmd.to)?;
         let plan = discover(&from, &digest, options, reporter).await?;
         plan.check_blobs(&from)
             .await
@@ -406,26 +325,5 @@ mod tests {
         );
         assert!(parse_target("mirror").is_err());
         assert!(parse_target("").is_err());
-    }
-
-    #[test]
-    fn layout_destinations() {
-        let dir = tempfile::tempdir().unwrap();
-        let layout = Layout::open(LayoutKind::Directory, &dir.path().join("l"), true).unwrap();
-        let source = Source {
-            repo: Repository::layout(layout.clone()),
-            digest: Digest::sha256_of(b"x"),
-            name: "127.0.0.1:5000/team/app".into(),
-            tag: Some("v1".into()),
-        };
-        let (l, tag) = layout_target(&layout, None, &source).unwrap();
-        assert_eq!(l.scope(), Some("127.0.0.1:5000/team/app"));
-        assert_eq!(tag.as_deref(), Some("v1"));
-        let (l, tag) = layout_target(&layout, Some("reg.example/x/y:v2"), &source).unwrap();
-        assert_eq!(l.scope(), Some("reg.example/x/y"));
-        assert_eq!(tag.as_deref(), Some("v2"));
-        let (l, tag) = layout_target(&layout, Some("v3"), &source).unwrap();
-        assert_eq!(l.scope(), None);
-        assert_eq!(tag.as_deref(), Some("v3"));
     }
 }

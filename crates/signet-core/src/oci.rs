@@ -183,21 +183,15 @@ impl AnyManifest {
     /// Parses manifest bytes; `media_type` is the Content-Type the registry sent, used when
     /// the manifest does not say its own.
     pub fn parse(media_type: &str, bytes: &[u8]) -> Result<AnyManifest, ManifestError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Probe {
-            media_type: Option<String>,
-            manifests: Option<serde_json::Value>,
-        }
         let err = |reason: String| ManifestError {
             media_type: media_type.to_string(),
             reason,
         };
-        let probe: Probe = serde_json::from_slice(bytes).map_err(|e| err(e.to_string()))?;
-        let declared = probe.media_type.as_deref().unwrap_or(media_type);
+        let shape = Shape::of(bytes).map_err(|e| err(e.to_string()))?;
+        let declared = shape.media_type.as_deref().unwrap_or(media_type);
         let is_index = declared == OCI_INDEX
             || declared == DOCKER_MANIFEST_LIST
-            || (probe.media_type.is_none() && probe.manifests.is_some());
+            || (shape.media_type.is_none() && shape.manifests.is_some());
         if is_index {
             serde_json::from_slice(bytes)
                 .map(AnyManifest::Index)
@@ -224,6 +218,50 @@ impl AnyManifest {
             AnyManifest::Index(i) => i.subject.as_ref(),
         }
     }
+}
+
+/// What manifest bytes say about themselves: the media type they declare, and whether they
+/// list `manifests` (an index's shape). The one place manifest bytes are probed.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Shape {
+    media_type: Option<String>,
+    manifests: Option<serde::de::IgnoredAny>,
+}
+
+impl Shape {
+    fn of(bytes: &[u8]) -> Result<Shape, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// The media type of manifest `bytes`, to store or push them with: the one they declare,
+/// else `served` (the Content-Type they came with, `""` when none) when that is a manifest
+/// type, else what their shape says (an index when they list `manifests`). Bytes that are
+/// not JSON count as an image manifest; parsing them reports what is wrong.
+pub fn manifest_media_type(bytes: &[u8], served: &str) -> String {
+    let shape = Shape::of(bytes).ok();
+    if let Some(declared) = shape.as_ref().and_then(|s| s.media_type.clone()) {
+        return declared;
+    }
+    if MANIFEST_MEDIA_TYPES.contains(&served) {
+        return served.to_string();
+    }
+    if shape.is_some_and(|s| s.manifests.is_some()) {
+        OCI_INDEX.to_string()
+    } else {
+        OCI_MANIFEST.to_string()
+    }
+}
+
+/// Whether a layer of `media_type` is one registries need not serve (Windows base layers:
+/// Docker's `.foreign.` and OCI's `.nondistributable.` types). Such a layer may be absent
+/// from a store, and copies skip it, as `skopeo copy` does.
+///
+/// Matched on the dotted media-type components, so that a type which merely contains the word
+/// is still copied and checked: skipping a layer by mistake leaves a copy incomplete.
+pub fn is_non_distributable(media_type: &str) -> bool {
+    media_type.contains(".nondistributable.") || media_type.contains(".foreign.")
 }
 
 #[cfg(test)]
@@ -255,5 +293,39 @@ mod tests {
             panic!("expected an image manifest")
         };
         assert_eq!(img.effective_artifact_type(), EMPTY_JSON);
+    }
+
+    #[test]
+    fn declared_media_type_wins() {
+        let docker = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"a","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+        assert_eq!(manifest_media_type(docker, "text/plain"), DOCKER_MANIFEST);
+        let bare = br#"{"schemaVersion":2,"config":{"mediaType":"a","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+        assert_eq!(manifest_media_type(bare, ""), OCI_MANIFEST);
+        assert_eq!(manifest_media_type(bare, DOCKER_MANIFEST), DOCKER_MANIFEST);
+    }
+
+    #[test]
+    fn undeclared_index_is_probed_by_shape() {
+        let index = br#"{"schemaVersion":2,"manifests":[]}"#;
+        assert_eq!(manifest_media_type(index, ""), OCI_INDEX);
+        assert_eq!(manifest_media_type(index, "text/plain"), OCI_INDEX);
+        assert_eq!(
+            manifest_media_type(index, DOCKER_MANIFEST_LIST),
+            DOCKER_MANIFEST_LIST
+        );
+        assert_eq!(manifest_media_type(b"not json", ""), OCI_MANIFEST);
+    }
+
+    #[test]
+    fn foreign_layers_are_not_copied() {
+        assert!(is_non_distributable(
+            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+        ));
+        assert!(is_non_distributable(
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+        ));
+        assert!(!is_non_distributable(
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        ));
     }
 }

@@ -6,7 +6,7 @@
 //! credential helpers; explicit credentials).
 //!
 //! The same [`Repository`] interface also works over an OCI image layout on disk, a directory
-//! (`oci:PATH`) or a tarball (`oci-archive:FILE`): see [`layout`].
+//! (`oci:PATH`) or a tarball (`oci-archive:FILE`): see [`Layout`] and [`Location`].
 //!
 //! It must not decide anything: it hands back bytes whose digests it has checked, and leaves
 //! signature verification to `signet-core` and decisions to `signet-policy`. Every read is
@@ -17,12 +17,14 @@ pub mod auth;
 mod client;
 mod error;
 mod hashing;
-pub mod layout;
+mod layout;
+mod location;
 pub mod mirror;
 pub mod publish;
 mod referrers;
 mod repository;
 mod store;
+mod stream;
 mod transfer;
 
 pub use client::{
@@ -30,7 +32,9 @@ pub use client::{
     is_loopback,
 };
 pub use error::RegistryError;
-pub use layout::{Layout, LayoutImage, LayoutKind, LayoutRef, Location};
+pub use layout::{Layout, LayoutImage, LayoutKind, LayoutRef, Location, OpenMode};
+pub use location::{ImportImage, OpenedImage};
 pub use referrers::{Referrers, ReferrersSource, referrer_descriptor, referrer_tag};
-pub use repository::{ByteStream, Repository};
+pub use repository::Repository;
 pub use store::ReferrersApi;
+pub use stream::ByteStream;

@@ -44,7 +44,8 @@ use signet_core::oci::{self, AnyManifest, Descriptor};
 use crate::client::{FetchedManifest, Limits, Precondition};
 use crate::error::RegistryError;
 use crate::publish::{self, LegacyMerge};
-use crate::repository::{ByteStream, Repository};
+use crate::repository::Repository;
+use crate::stream::ByteStream;
 
 /// Bounds and parallelism of a copy.
 #[derive(Debug, Clone)]
@@ -687,7 +688,7 @@ impl Plan {
             }
         })?;
         self.declare(from, digest, size, added)?;
-        let media_type = media_type_of(&parsed, &fetched.bytes, &fetched.media_type);
+        let media_type = oci::manifest_media_type(&fetched.bytes, &fetched.media_type);
         let mut children = Vec::new();
         let mut next = Vec::new();
         match &parsed {
@@ -705,7 +706,7 @@ impl Plan {
             }
             AnyManifest::Image(manifest) => {
                 for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
-                    if is_non_distributable(&blob.media_type) {
+                    if oci::is_non_distributable(&blob.media_type) {
                         continue;
                     }
                     self.declare(from, &blob.digest, blob.size, added)?;
@@ -920,31 +921,6 @@ async fn legacy_tags(
         }
     }
     Ok(out)
-}
-
-/// The media type to push a manifest with: the one it declares, else the one it was served
-/// with when that is a manifest type, else what its shape says.
-fn media_type_of(parsed: &AnyManifest, bytes: &[u8], served: &str) -> String {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Declared {
-        media_type: Option<String>,
-    }
-    if let Ok(Declared {
-        media_type: Some(declared),
-    }) = serde_json::from_slice(bytes)
-    {
-        return declared;
-    }
-    if oci::MANIFEST_MEDIA_TYPES.contains(&served) {
-        return served.to_string();
-    }
-    parsed.media_type().to_string()
-}
-
-/// Layers that registries do not serve (Windows base layers): skipped, as `skopeo copy` does.
-fn is_non_distributable(media_type: &str) -> bool {
-    media_type.contains(".foreign.") || media_type.contains("nondistributable")
 }
 
 /// Running totals of a copy.
@@ -1350,7 +1326,7 @@ async fn attach(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{Layout, LayoutKind};
+    use crate::layout::{Layout, LayoutKind, OpenMode};
 
     const CONFIG: &[u8] = br#"{"architecture":"amd64","os":"linux"}"#;
     const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
@@ -1359,7 +1335,9 @@ mod tests {
     /// A new OCI layout directory `name` under `dir`.
     fn layout(dir: &tempfile::TempDir, name: &str) -> Repository {
         let path = dir.path().join(name);
-        Repository::layout(Layout::open(LayoutKind::Directory, &path, true).unwrap())
+        Repository::layout(
+            Layout::open(LayoutKind::Directory, &path, OpenMode::CreateIfMissing).unwrap(),
+        )
     }
 
     fn descriptor(media_type: &str, digest: &Digest, size: u64) -> serde_json::Value {
@@ -1666,33 +1644,33 @@ mod tests {
         assert_eq!(human_bytes(1536), "1.5 KiB");
     }
 
-    #[test]
-    fn declared_media_type_wins() {
-        let docker = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"a","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
-        let parsed = AnyManifest::parse("text/plain", docker).unwrap();
-        assert_eq!(
-            media_type_of(&parsed, docker, "text/plain"),
-            oci::DOCKER_MANIFEST
-        );
-        let bare = br#"{"schemaVersion":2,"config":{"mediaType":"a","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
-        let parsed = AnyManifest::parse("", bare).unwrap();
-        assert_eq!(media_type_of(&parsed, bare, ""), oci::OCI_MANIFEST);
-        assert_eq!(
-            media_type_of(&parsed, bare, oci::DOCKER_MANIFEST),
-            oci::DOCKER_MANIFEST
-        );
-    }
-
-    #[test]
-    fn foreign_layers_are_not_copied() {
-        assert!(is_non_distributable(
-            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
-        ));
-        assert!(is_non_distributable(
-            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
-        ));
-        assert!(!is_non_distributable(
-            "application/vnd.oci.image.layer.v1.tar+gzip"
-        ));
+    /// The mirror skipped any layer whose media type merely contained "nondistributable",
+    /// where the layout's check wanted the dotted component: one rule now (issue 11), and a
+    /// layer it does not name is copied, not silently left out of the mirror.
+    #[tokio::test]
+    async fn layer_merely_named_nondistributable_is_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = layout(&dir, "from");
+        let layer = b"layer bytes";
+        from.put_blob(CONFIG).await.unwrap();
+        from.put_blob(layer).await.unwrap();
+        let odd = "application/vnd.example.nondistributable-notes+tar";
+        let root = put(
+            &from,
+            image(
+                descriptor(CONFIG_TYPE, &Digest::sha256_of(CONFIG), CONFIG.len() as u64),
+                vec![descriptor(
+                    odd,
+                    &Digest::sha256_of(layer),
+                    layer.len() as u64,
+                )],
+            ),
+        )
+        .await;
+        let plan = Plan::discover(&from, &root, &Options::default())
+            .await
+            .unwrap();
+        // The manifest, its config and the layer.
+        assert_eq!(plan.objects(), 3);
     }
 }

@@ -4,10 +4,6 @@
 //! [`Repository`] and does not care which of the two it is. Both check every manifest and blob
 //! they hand back against its digest.
 
-use std::pin::Pin;
-
-use bytes::Bytes;
-use futures_util::Stream;
 use signet_core::digest::Digest;
 use signet_core::oci::Descriptor;
 use signet_core::reference::{ImageRef, PinnedRef};
@@ -17,9 +13,7 @@ use crate::error::RegistryError;
 use crate::layout::Layout;
 use crate::referrers::Referrers;
 use crate::store::Remote;
-
-/// A stream of blob bytes, as read (not yet checked: the receiver hashes as it goes).
-pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, RegistryError>> + Send>>;
+use crate::stream::ByteStream;
 
 /// One repository: a registry repository, or an OCI image layout (directory or tarball).
 #[derive(Clone)]

@@ -21,8 +21,8 @@ use crate::auth::Access;
 use crate::client::{Request, error_chain};
 use crate::error::RegistryError;
 use crate::hashing::Hasher;
-use crate::repository::ByteStream;
 use crate::store::{Remote, upload_path};
+use crate::stream::ByteStream;
 
 /// The slowest transfer rate a streamed upload is allowed before it times out, in bytes per
 /// second; the upload's timeout is the request timeout plus its size at this rate.

@@ -1,9 +1,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::io::Read as _;
 use std::str::FromStr as _;
 
-use signet_core::oci::Manifest;
+use signet_core::oci::{Index, Manifest};
 
+use super::archive::{MAX_TAR_EXTENSION_BYTES, SHOWN_NAME_CHARS};
+use super::identity::{qualified, sanitized_name};
+use super::index::CONTAINERD_NAME_ANNOTATION;
 use super::*;
 
 const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
@@ -67,7 +71,12 @@ async fn put_referrer(layout: &Layout, subject: &Descriptor, content: &[u8]) -> 
 
 fn new_dir_layout() -> (tempfile::TempDir, Layout) {
     let dir = tempfile::tempdir().unwrap();
-    let layout = Layout::open(LayoutKind::Directory, &dir.path().join("My App"), true).unwrap();
+    let layout = Layout::open(
+        LayoutKind::Directory,
+        &dir.path().join("My App"),
+        OpenMode::CreateIfMissing,
+    )
+    .unwrap();
     (dir, layout)
 }
 
@@ -142,7 +151,7 @@ fn helper_names() {
 fn open_missing_or_empty_without_create_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
-    let err = Layout::open(LayoutKind::Directory, &missing, false)
+    let err = Layout::open(LayoutKind::Directory, &missing, OpenMode::MustExist)
         .err()
         .unwrap()
         .to_string();
@@ -150,18 +159,18 @@ fn open_missing_or_empty_without_create_is_a_clear_error() {
         err.contains("no such directory") && err.contains("nope"),
         "{err}"
     );
-    let err = Layout::open(LayoutKind::Directory, dir.path(), false)
+    let err = Layout::open(LayoutKind::Directory, dir.path(), OpenMode::MustExist)
         .err()
         .unwrap()
         .to_string();
     assert!(err.contains("empty"), "{err}");
     std::fs::write(dir.path().join("something"), b"x").unwrap();
-    let err = Layout::open(LayoutKind::Directory, dir.path(), true)
+    let err = Layout::open(LayoutKind::Directory, dir.path(), OpenMode::CreateIfMissing)
         .err()
         .unwrap()
         .to_string();
     assert!(err.contains("no oci-layout file"), "{err}");
-    let err = Layout::open(LayoutKind::Archive, &missing, false)
+    let err = Layout::open(LayoutKind::Archive, &missing, OpenMode::MustExist)
         .err()
         .unwrap()
         .to_string();
@@ -174,7 +183,7 @@ fn open_missing_or_empty_without_create_is_a_clear_error() {
     )
     .unwrap();
     std::fs::write(dir.path().join("index.json"), Index::empty().to_json()).unwrap();
-    let err = Layout::open(LayoutKind::Directory, dir.path(), false)
+    let err = Layout::open(LayoutKind::Directory, dir.path(), OpenMode::MustExist)
         .err()
         .unwrap()
         .to_string();
@@ -692,7 +701,7 @@ fn archive_path(dir: &tempfile::TempDir) -> PathBuf {
 async fn archive_round_trip_is_deterministic_and_saved_only_when_changed() {
     let dir = tempfile::tempdir().unwrap();
     let path = archive_path(&dir);
-    let layout = Layout::open(LayoutKind::Archive, &path, true).unwrap();
+    let layout = Layout::open(LayoutKind::Archive, &path, OpenMode::CreateIfMissing).unwrap();
     assert!(!path.exists());
     let image = put_image(&layout, "v1", b"layer").await;
     put_referrer(&layout, &image, b"sig").await;
@@ -719,7 +728,7 @@ async fn archive_round_trip_is_deterministic_and_saved_only_when_changed() {
     assert_eq!(blobs.len(), 6, "{blobs:?}");
 
     // Reopened, it reads the same; saved unchanged, it is not rewritten.
-    let again = Layout::open(LayoutKind::Archive, &path, false).unwrap();
+    let again = Layout::open(LayoutKind::Archive, &path, OpenMode::MustExist).unwrap();
     let found = again.resolve_ref(&layout_ref("oci-archive:x:v1")).unwrap();
     assert_eq!(
         found.pinned.to_string(),
@@ -744,7 +753,7 @@ async fn archive_round_trip_is_deterministic_and_saved_only_when_changed() {
     layout.save().unwrap();
     let with_extra = std::fs::read(&path).unwrap();
     assert!(with_extra != first);
-    let copy = Layout::open(LayoutKind::Archive, &path, false).unwrap();
+    let copy = Layout::open(LayoutKind::Archive, &path, OpenMode::MustExist).unwrap();
     copy.put_blob(b"one more").await.unwrap();
     std::fs::remove_file(copy.blob_path(&Digest::sha256_of(b"one more"))).unwrap();
     copy.save().unwrap();
@@ -830,7 +839,7 @@ fn archives_with_foreign_members_are_refused_naming_the_member() {
     ];
     for (members, expected) in cases {
         raw_tar(&path, &members);
-        let err = Layout::open(LayoutKind::Archive, &path, false)
+        let err = Layout::open(LayoutKind::Archive, &path, OpenMode::MustExist)
             .err()
             .unwrap()
             .to_string();
@@ -851,14 +860,14 @@ fn archives_with_foreign_members_are_refused_naming_the_member() {
             ("./blobs/sha256/", tar::EntryType::Directory, b""),
         ],
     );
-    Layout::open(LayoutKind::Archive, &path, false).unwrap();
+    Layout::open(LayoutKind::Archive, &path, OpenMode::MustExist).unwrap();
 }
 
 #[tokio::test]
 async fn a_tampered_blob_in_an_archive_is_named_and_the_archive_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = archive_path(&dir);
-    let layout = Layout::open(LayoutKind::Archive, &path, true).unwrap();
+    let layout = Layout::open(LayoutKind::Archive, &path, OpenMode::CreateIfMissing).unwrap();
     put_image(&layout, "v1", b"layer").await;
     layout.save().unwrap();
     // Rewrite the archive with the layer's content changed, same name.
@@ -868,7 +877,7 @@ async fn a_tampered_blob_in_an_archive_is_named_and_the_archive_left_alone() {
     let at = original.windows(5).rposition(|w| w == b"layer").unwrap();
     tampered[at..at + 5].copy_from_slice(b"LAYER");
     std::fs::write(&path, &tampered).unwrap();
-    let err = Layout::open(LayoutKind::Archive, &path, false)
+    let err = Layout::open(LayoutKind::Archive, &path, OpenMode::MustExist)
         .err()
         .unwrap()
         .to_string();
@@ -963,7 +972,7 @@ fn long_names_and_pax_headers_are_bounded_and_names_in_errors_are_cut() {
 
     // Over the cap: refused from its header, before the name is read.
     long_name_tar(&path, cap + 1);
-    let err = Layout::open(LayoutKind::Archive, &path, false)
+    let err = Layout::open(LayoutKind::Archive, &path, OpenMode::MustExist)
         .err()
         .unwrap()
         .to_string();
@@ -978,7 +987,7 @@ fn long_names_and_pax_headers_are_bounded_and_names_in_errors_are_cut() {
 
     // Under the cap, the name is read, and the message shows only its start.
     long_name_tar(&path, cap - 1);
-    let err = Layout::open(LayoutKind::Archive, &path, false)
+    let err = Layout::open(LayoutKind::Archive, &path, OpenMode::MustExist)
         .err()
         .unwrap()
         .to_string();
@@ -996,7 +1005,7 @@ fn long_names_and_pax_headers_are_bounded_and_names_in_errors_are_cut() {
     pax_entry(&mut builder, &[("comment", &"c".repeat(cap))]);
     builder.finish().unwrap();
     drop(builder);
-    let err = Layout::open(LayoutKind::Archive, &path, false)
+    let err = Layout::open(LayoutKind::Archive, &path, OpenMode::MustExist)
         .err()
         .unwrap()
         .to_string();
@@ -1010,7 +1019,7 @@ fn long_names_and_pax_headers_are_bounded_and_names_in_errors_are_cut() {
     builder.append(&h, io::empty()).unwrap();
     builder.finish().unwrap();
     drop(builder);
-    let err = Layout::open(LayoutKind::Archive, &path, false)
+    let err = Layout::open(LayoutKind::Archive, &path, OpenMode::MustExist)
         .err()
         .unwrap()
         .to_string();
@@ -1056,7 +1065,7 @@ fn long_names_and_pax_headers_are_bounded_and_names_in_errors_are_cut() {
         }
         builder.finish().unwrap();
         drop(builder);
-        let opened = Layout::open(LayoutKind::Archive, &path, false);
+        let opened = Layout::open(LayoutKind::Archive, &path, OpenMode::MustExist);
         if with_long_name {
             let err = opened.err().unwrap().to_string();
             assert!(err.contains("refusing a GNU long-name entry"), "{err}");
@@ -1071,13 +1080,13 @@ fn long_names_and_pax_headers_are_bounded_and_names_in_errors_are_cut() {
 async fn a_save_over_an_archive_another_process_changed_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = archive_path(&dir);
-    let layout = Layout::open(LayoutKind::Archive, &path, true).unwrap();
+    let layout = Layout::open(LayoutKind::Archive, &path, OpenMode::CreateIfMissing).unwrap();
     put_image(&layout, "v1", b"base").await;
     layout.save().unwrap();
 
     // Two writers, each with its own unpacked copy.
-    let first = Layout::open(LayoutKind::Archive, &path, false).unwrap();
-    let second = Layout::open(LayoutKind::Archive, &path, false).unwrap();
+    let first = Layout::open(LayoutKind::Archive, &path, OpenMode::MustExist).unwrap();
+    let second = Layout::open(LayoutKind::Archive, &path, OpenMode::MustExist).unwrap();
     let a = put_image(&first, "a", b"first").await;
     put_image(&second, "b", b"second").await;
     first.save().unwrap();
@@ -1096,7 +1105,7 @@ async fn a_save_over_an_archive_another_process_changed_is_refused() {
         std::fs::read(&path).unwrap() == saved,
         "the archive was written"
     );
-    let again = Layout::open(LayoutKind::Archive, &path, false).unwrap();
+    let again = Layout::open(LayoutKind::Archive, &path, OpenMode::MustExist).unwrap();
     assert_eq!(
         again
             .get_manifest_by_tag("a")
@@ -1114,7 +1123,7 @@ async fn a_save_over_an_archive_another_process_changed_is_refused() {
     put_image(&again, "d", b"fourth").await;
     let err = again.save().unwrap_err().to_string();
     assert!(err.contains("changed by another process"), "{err}");
-    let last = Layout::open(LayoutKind::Archive, &path, false).unwrap();
+    let last = Layout::open(LayoutKind::Archive, &path, OpenMode::MustExist).unwrap();
     put_image(&last, "d", b"fourth").await;
     last.save().unwrap();
     let tags: Vec<String> = last.images().unwrap().into_iter().map(|(n, _)| n).collect();
@@ -1122,7 +1131,7 @@ async fn a_save_over_an_archive_another_process_changed_is_refused() {
 
     // An archive that appeared after a new one was opened is not overwritten either.
     let other = dir.path().join("new.tar");
-    let created = Layout::open(LayoutKind::Archive, &other, true).unwrap();
+    let created = Layout::open(LayoutKind::Archive, &other, OpenMode::CreateIfMissing).unwrap();
     put_image(&created, "v1", b"new").await;
     std::fs::copy(&path, &other).unwrap();
     let err = created.save().unwrap_err().to_string();
