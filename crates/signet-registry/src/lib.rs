@@ -33,3 +33,14 @@ pub use layout::{Layout, LayoutImage, LayoutKind, LayoutRef, Location};
 pub use referrers::{Referrers, ReferrersSource, referrer_descriptor, referrer_tag};
 pub use repository::{ByteStream, Repository};
 pub use store::ReferrersApi;
+
+/// Entry points for the fuzz targets in `fuzz/`, which cannot reach these private parsers
+/// otherwise; the public API should not grow for fuzzing. Behind the off-by-default `fuzzing`
+/// feature.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::auth::fuzzing::docker_config_credentials;
+    pub use crate::layout::fuzzing::archive_index_digest;
+    pub use crate::referrers::fuzzing::merge_fallback;
+}
