@@ -38,3 +38,14 @@ pub use referrers::{Referrers, ReferrersSource, referrer_descriptor, referrer_ta
 pub use repository::Repository;
 pub use store::ReferrersApi;
 pub use stream::ByteStream;
+
+/// Entry points for the fuzz targets in `fuzz/`, which cannot reach these private parsers
+/// otherwise; the public API should not grow for fuzzing. Behind the off-by-default `fuzzing`
+/// feature.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::auth::fuzzing::docker_config_credentials;
+    pub use crate::layout::fuzzing::archive_index_digest;
+    pub use crate::referrers::fuzzing::merge_fallback;
+}

@@ -374,3 +374,42 @@ mod tests {
         assert!(!is_referrer_tag(&format!("{prefix}att"), &prefix));
     }
 }
+
+/// Entry points for the fuzz targets in `fuzz/` (re-exported as `signet_registry::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing {
+    use super::*;
+
+    /// The fallback path of `Remote::referrers` without a registry: the fallback index's
+    /// bytes (`None`: no such tag) united with the referrers found through their own tags,
+    /// each given as (tag, media type, manifest bytes), filtered and deduplicated. The steps
+    /// are the private helpers `referrers` and `tagged_referrers` call, in their order; the
+    /// async glue between them fetches and cannot run here.
+    pub fn merge_fallback(
+        subject: &Digest,
+        index: Option<&[u8]>,
+        tagged: &[(String, String, Vec<u8>)],
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, RegistryError> {
+        let tag = subject.fallback_tag();
+        let prefix = format!("{tag}.");
+        let mut descriptors = match index {
+            Some(bytes) => parse_index(bytes, &tag)?.manifests,
+            None => Vec::new(),
+        };
+        let known: BTreeSet<String> = descriptors
+            .iter()
+            .map(|d| d.digest.hex().chars().take(16).collect())
+            .collect();
+        for (t, media_type, bytes) in tagged {
+            if !is_referrer_tag(t, &prefix) || known.contains(&t[prefix.len()..]) {
+                continue;
+            }
+            descriptors.extend(referrer_descriptor(media_type, bytes, subject));
+        }
+        if let Some(t) = artifact_type {
+            descriptors.retain(|d| d.artifact_type.as_deref() == Some(t));
+        }
+        Ok(dedup(descriptors))
+    }
+}

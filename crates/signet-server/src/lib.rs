@@ -453,3 +453,35 @@ async fn wait_for_termination() -> Result<(), ServerError> {
             })
     }
 }
+
+/// Entry points for the fuzz targets in `fuzz/`: the admission parser is private, and the
+/// public API should not grow for fuzzing. Behind the off-by-default `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// One image an admission review asks about.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Image {
+        /// The image as written.
+        pub image: String,
+        /// JSON pointer tokens from the request's object to the `image` field.
+        pub path: Vec<String>,
+    }
+
+    /// Reads an `AdmissionReview` body as the webhooks do: `Ok(None)` when there is nothing to
+    /// check, else the images to check; `Err` with the message a caller would get.
+    pub fn admission_images(body: &[u8]) -> Result<Option<Vec<Image>>, String> {
+        let review = crate::admission::parse(body).map_err(|e| e.to_string())?;
+        Ok(review.workload.map(|w| {
+            // `object()` formats the kind and name for messages; it must not fail either.
+            let _ = w.object();
+            w.images
+                .into_iter()
+                .map(|u| Image {
+                    image: u.image,
+                    path: u.path,
+                })
+                .collect()
+        }))
+    }
+}

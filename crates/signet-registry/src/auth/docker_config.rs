@@ -299,3 +299,25 @@ pub(super) async fn credentials_with(
         None => Ok(None),
     }
 }
+
+/// Entry points for the fuzz targets in `fuzz/` (re-exported as `signet_registry::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing {
+    use super::*;
+
+    /// Reads `config.json` bytes as [`DockerConfig::load`] does, then picks the inline
+    /// credentials Docker would use for `registry`; credential helpers are looked up but not run.
+    pub fn docker_config_credentials(
+        bytes: &[u8],
+        registry: &str,
+    ) -> Result<Option<Credentials>, AuthError> {
+        let config = DockerConfig::parse(bytes, Path::new("config.json"))?;
+        let target = Target::new(registry);
+        let _ = target.server_url();
+        let _ = target.best(&config.cred_helpers);
+        match target.best(&config.auths) {
+            Some((key, entry)) => entry.credentials(key),
+            None => Ok(None),
+        }
+    }
+}

@@ -43,3 +43,6 @@ pub use docker_config::{
 };
 pub use error::AuthError;
 pub use token::{Access, TokenResponse, scope_for, token_request_url};
+
+#[cfg(feature = "fuzzing")]
+pub(crate) use docker_config::fuzzing;

@@ -537,3 +537,20 @@ fn append_file<W: Write>(builder: &mut tar::Builder<W>, name: &str, file: File) 
     let mut h = header(tar::EntryType::Regular, size, 0o644);
     builder.append_data(&mut h, name, file.take(size))
 }
+
+/// Entry points for the fuzz targets in `fuzz/` (re-exported as `signet_registry::fuzzing`).
+/// Opening an archive is public ([`super::Layout::open`]); the check `save` makes of an archive
+/// that may have been replaced meanwhile is not.
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing {
+    use super::*;
+
+    /// Reads the archive at `path` as `Layout::save` does before replacing it: `Ok(None)`
+    /// without an `index.json` member, else that member's SHA-256.
+    pub fn archive_index_digest(path: &Path) -> Result<Option<Digest>, RegistryError> {
+        match archive_state(path, "oci-archive:fuzz")? {
+            ArchiveState::Index(digest) => Ok(Some(digest)),
+            ArchiveState::NoFile | ArchiveState::NoIndex => Ok(None),
+        }
+    }
+}

@@ -922,3 +922,6 @@ impl Layout {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(feature = "fuzzing")]
+pub(crate) use archive::fuzzing;
