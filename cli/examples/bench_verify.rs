@@ -179,13 +179,8 @@ async fn main() {
         ("60 x 16 MiB", 60, true),
     ];
     for (label, n, hostile) in cases {
-        let image: ImageRef = format!(
-            "{}/bench/app{n}{}:v1",
-            registry.host(),
-            if hostile { "h" } else { "" }
-        )
-        .parse()
-        .unwrap();
+        let name = format!("bench/app{n}{}", if hostile { "h" } else { "" });
+        let image: ImageRef = format!("{}/{name}:v1", registry.host()).parse().unwrap();
         let repo = Repository::new(&client, &image);
         let digest = push_image(&repo, "v1", format!("layer {label}").as_bytes()).await;
         let subject = publish::subject_descriptor(&repo, &digest).await.unwrap();
@@ -220,7 +215,7 @@ async fn main() {
             }
         }
         repo.attach_referrers(&digest, &manifests).await.unwrap();
-        let target = format!("{proxy_host}/bench/app{n}@{digest}");
+        let target = format!("{proxy_host}/{name}@{digest}");
         let (mut walls, mut rss, mut requests, mut periods) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {

@@ -168,7 +168,9 @@ fn huge_body_is_refused() {
         RequestKind::BlobGet,
         Some(Fault::HugeBody { bytes: 64 << 20 }),
     );
-    fails_cleanly(s.verify(&[]), 1, "larger than the 16777216-byte limit");
+    // The blob is read no further than the size its descriptor declares (issue 12, finding 2:
+    // a registry that declares little and sends much is cut off there, not at 16 MiB).
+    fails_cleanly(s.verify(&[]), 1, "-byte limit");
 }
 
 #[test]
