@@ -19,6 +19,8 @@ const ERROR: usize = 5;
 /// use signet_registry::{Client, ClientOptions};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // The program picks the TLS crypto provider; the library never installs one.
+/// let _ = rustls::crypto::ring::default_provider().install_default();
 /// let client = Client::new(ClientOptions::default())?;
 /// for (label, count) in client.responses_by_class().iter() {
 ///     println!("signet_registry_responses_total{{class=\"{label}\"}} {count}");
