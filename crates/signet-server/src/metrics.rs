@@ -106,7 +106,7 @@ pub(crate) struct Metrics {
     registry_errors: Family<[(&'static str, String); 1], Counter>,
     registry_responses: Family<Labels1, Counter>,
     /// The client's running totals per class as last exported, to add only what is new.
-    registry_responses_seen: std::sync::Mutex<Vec<(&'static str, u64)>>,
+    registry_responses_seen: std::sync::Mutex<signet_registry::ResponseCounts>,
     rejected_evidence: Family<Labels1, Counter>,
     pub(crate) policy_reloads: Counter,
     pub(crate) policy_reload_errors: Counter,
@@ -236,7 +236,7 @@ impl Metrics {
             registry_errors,
             rejected_evidence,
             registry_responses,
-            registry_responses_seen: std::sync::Mutex::new(Vec::new()),
+            registry_responses_seen: std::sync::Mutex::new(Default::default()),
             policy_reloads,
             policy_reload_errors,
             policy_generation,
@@ -320,22 +320,14 @@ impl Metrics {
                 .registry_responses_seen
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for (class, total) in responses.iter() {
-                let i = match seen.iter().position(|(c, _)| *c == class) {
-                    Some(i) => i,
-                    None => {
-                        seen.push((class, 0));
-                        seen.len() - 1
-                    }
-                };
-                let before = seen[i].1;
+            for ((class, total), (_, before)) in responses.iter().zip(seen.iter()) {
                 if total > before {
                     self.registry_responses
                         .get_or_create(&[("class", class)])
                         .inc_by(total - before);
-                    seen[i].1 = total;
                 }
             }
+            *seen = *responses;
         }
         let seen = self
             .registry_requests_seen
