@@ -18,7 +18,7 @@ use signet_verify::{AdmissionContext, Decision};
 use signet_verify::{Evidence, Filter, Payload};
 
 use crate::audit::Audit;
-use crate::metrics::{CacheKind, Metrics};
+use crate::metrics::{CacheKind, CacheResult, Metrics};
 use crate::{CacheConfig, OnVerificationError, ServerConfig};
 
 /// A policy in force, with its generation (1 for the policy loaded at start-up, then one more
@@ -309,7 +309,8 @@ impl App {
             .await;
         match entry {
             Ok(entry) => {
-                self.metrics.cache(CacheKind::Decision, !entry.is_fresh());
+                self.metrics
+                    .cache(CacheKind::Decision, CacheResult::of_fresh(entry.is_fresh()));
                 Verdict::Decided(entry.into_value())
             }
             Err(e) => Verdict::Failed(e.to_string()),
@@ -341,7 +342,8 @@ impl App {
             }))
             .await
             .map_err(|e| e.to_string())?;
-        self.metrics.cache(CacheKind::Evidence, !entry.is_fresh());
+        self.metrics
+            .cache(CacheKind::Evidence, CacheResult::of_fresh(entry.is_fresh()));
         Ok(entry.into_value())
     }
 
@@ -366,7 +368,8 @@ impl App {
             }))
             .await
             .map_err(|e| e.to_string())?;
-        self.metrics.cache(CacheKind::Tag, !entry.is_fresh());
+        self.metrics
+            .cache(CacheKind::Tag, CacheResult::of_fresh(entry.is_fresh()));
         Ok(image.with_digest(entry.into_value()))
     }
 }

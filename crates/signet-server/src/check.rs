@@ -16,7 +16,7 @@ use crate::OnVerificationError;
 use crate::admission::{Review, Workload};
 use crate::app::{App, Tags, Verdict};
 use crate::audit::{Event, EventKind, ImageRecord};
-use crate::metrics::Outcome;
+use crate::metrics::{Outcome, Pin};
 
 /// Most characters of one image's part of a denial message; `kubectl` shows the whole message.
 const MAX_IMAGE_MESSAGE: usize = 300;
@@ -379,7 +379,11 @@ pub(crate) async fn mutate(app: &App, review: Review) -> AdmissionResponse {
     let mut warnings = Vec::new();
     let mut pins: HashMap<&str, String> = HashMap::new();
     for (written, outcome) in resolved {
-        app.metrics.pin(outcome.is_ok());
+        app.metrics.pin(if outcome.is_ok() {
+            Pin::Pinned
+        } else {
+            Pin::Unresolved
+        });
         match outcome {
             Ok(value) => {
                 pins.insert(written, value);

@@ -86,6 +86,45 @@ impl CacheKind {
     }
 }
 
+/// Whether a cache lookup found a fresh entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CacheResult {
+    Hit,
+    Miss,
+}
+
+impl CacheResult {
+    /// A hit when the entry was already there, a miss when this lookup had to make it.
+    pub(crate) fn of_fresh(made_by_this_lookup: bool) -> Self {
+        if made_by_this_lookup {
+            CacheResult::Miss
+        } else {
+            CacheResult::Hit
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            CacheResult::Hit => "hit",
+            CacheResult::Miss => "miss",
+        }
+    }
+}
+
+/// How a reload of the TLS certificate ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TlsReload {
+    Loaded,
+    Failed,
+}
+
+/// Whether the mutating webhook could pin an image to a digest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pin {
+    Pinned,
+    Unresolved,
+}
+
 type Labels1 = [(&'static str, &'static str); 1];
 type Labels2 = [(&'static str, &'static str); 2];
 
@@ -260,10 +299,9 @@ impl Metrics {
             .observe(seconds);
     }
 
-    pub(crate) fn cache(&self, kind: CacheKind, hit: bool) {
-        let result = if hit { "hit" } else { "miss" };
+    pub(crate) fn cache(&self, kind: CacheKind, result: CacheResult) {
         self.cache
-            .get_or_create(&[("cache", kind.as_str()), ("result", result)])
+            .get_or_create(&[("cache", kind.as_str()), ("result", result.as_str())])
             .inc();
     }
 
@@ -296,13 +334,19 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn tls_reload(&self, ok: bool) {
-        let result = if ok { "ok" } else { "error" };
+    pub(crate) fn tls_reload(&self, reload: TlsReload) {
+        let result = match reload {
+            TlsReload::Loaded => "ok",
+            TlsReload::Failed => "error",
+        };
         self.tls_reloads.get_or_create(&[("result", result)]).inc();
     }
 
-    pub(crate) fn pin(&self, pinned: bool) {
-        let result = if pinned { "pinned" } else { "unresolved" };
+    pub(crate) fn pin(&self, pin: Pin) {
+        let result = match pin {
+            Pin::Pinned => "pinned",
+            Pin::Unresolved => "unresolved",
+        };
         self.pins.get_or_create(&[("result", result)]).inc();
     }
 

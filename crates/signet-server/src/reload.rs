@@ -14,6 +14,7 @@ use signet_policy::Policy;
 
 use crate::app::App;
 use crate::audit::{Event, EventKind};
+use crate::metrics::TlsReload;
 use crate::{ServerError, TlsFiles};
 
 /// Reads and loads the policy at start-up.
@@ -132,11 +133,11 @@ async fn reload_tls(
     *seen = Some(pair);
     match config.reload_from_pem(cert, key).await {
         Ok(()) => {
-            app.metrics.tls_reload(true);
+            app.metrics.tls_reload(TlsReload::Loaded);
             tracing::info!(cert = %files.cert.display(), "TLS certificate reloaded");
         }
         Err(e) => {
-            app.metrics.tls_reload(false);
+            app.metrics.tls_reload(TlsReload::Failed);
             tracing::error!(
                 cert = %files.cert.display(),
                 key = %files.key.display(),
