@@ -11,6 +11,8 @@ use signet_core::intoto::{COSIGN_SIGN_PREDICATE, Statement};
 use signet_core::keys::{KeyPair, PublicKey};
 
 use crate::cli::Output;
+use secrecy::ExposeSecret as _;
+
 use crate::password;
 
 fn default_bundle(file: &Path, bundle: Option<PathBuf>) -> PathBuf {
@@ -31,7 +33,7 @@ fn subject_name(file: &Path) -> String {
 pub fn load_private_key(path: &Path) -> anyhow::Result<KeyPair> {
     let pem = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let password = password::for_existing_key()?;
-    KeyPair::from_encrypted_pem(&pem, password.as_bytes())
+    KeyPair::from_encrypted_pem(&pem, password.expose_secret().as_bytes())
         .with_context(|| format!("loading private key {}", path.display()))
 }
 

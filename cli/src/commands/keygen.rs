@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use secrecy::ExposeSecret as _;
 use signet_core::keys::KeyPair;
 
 use crate::password;
@@ -26,7 +27,7 @@ pub fn run(prefix: &Path, force: bool) -> anyhow::Result<ExitCode> {
     let password = password::for_new_key()?;
     let pair = KeyPair::generate_p256().context("generating the key")?;
     let encrypted = pair
-        .to_encrypted_pem(password.as_bytes())
+        .to_encrypted_pem(password.expose_secret().as_bytes())
         .context("encrypting the private key")?;
     write_private(&key_path, encrypted.as_bytes())?;
     fs::write(&pub_path, pair.public_key().to_pem())
