@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use secrecy::ExposeSecret as _;
 use signet_core::bundle::Bundle;
 use signet_core::digest::Digest;
 use signet_core::intoto::{COSIGN_SIGN_PREDICATE, Statement};
 use signet_core::keys::{KeyPair, PublicKey};
 
 use crate::cli::Output;
-use secrecy::ExposeSecret as _;
 
 use crate::password;
 
