@@ -38,7 +38,7 @@ use signet_core::keys::KeyPair;
 use signet_core::oci::{self, Descriptor, Manifest};
 use signet_core::reference::ImageRef;
 use signet_registry::publish;
-use signet_registry::{Client, ClientOptions, Precondition, Repository};
+use signet_registry::{Client, ClientOptions, Precondition, Repository, TagOrDigest};
 
 #[derive(Clone)]
 struct Proxy {
@@ -110,10 +110,15 @@ async fn push_image(repo: &Repository, tag: &str, content: &[u8]) -> Digest {
         annotations: Default::default(),
     };
     let bytes = serde_json::to_vec(&manifest).unwrap();
-    repo.put_manifest(tag, oci::OCI_MANIFEST, &bytes, Precondition::None)
-        .await
-        .unwrap()
-        .digest
+    repo.put_manifest(
+        TagOrDigest::Tag(tag),
+        oci::OCI_MANIFEST,
+        &bytes,
+        Precondition::None,
+    )
+    .await
+    .unwrap()
+    .digest
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

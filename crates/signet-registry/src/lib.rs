@@ -25,6 +25,7 @@ mod referrers;
 mod repository;
 mod store;
 mod stream;
+mod tag_or_digest;
 mod transfer;
 
 pub use client::{
@@ -38,6 +39,7 @@ pub use referrers::{Referrers, ReferrersSource, referrer_descriptor, referrer_ta
 pub use repository::Repository;
 pub use store::ReferrersApi;
 pub use stream::ByteStream;
+pub use tag_or_digest::TagOrDigest;
 
 /// Entry points for the fuzz targets in `fuzz/`, which cannot reach these private parsers
 /// otherwise; the public API should not grow for fuzzing. Behind the off-by-default `fuzzing`

@@ -41,6 +41,7 @@ use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use signet_core::digest::Digest;
 use signet_core::oci::{self, AnyManifest, Descriptor};
 
+use crate::TagOrDigest;
 use crate::client::{FetchedManifest, Limits, Precondition};
 use crate::error::RegistryError;
 use crate::publish::{self, LegacyMerge};
@@ -1216,7 +1217,7 @@ async fn copy_manifests(
                     return Ok(());
                 }
                 to.put_manifest(
-                    &digest.to_string(),
+                    TagOrDigest::Digest(digest),
                     &node.media_type,
                     &node.bytes,
                     Precondition::None,
@@ -1249,8 +1250,13 @@ async fn put_tag(
         totals.record(progress, &object, Outcome::Skipped);
         return Ok(());
     }
-    to.put_manifest(tag, &node.media_type, &node.bytes, Precondition::None)
-        .await?;
+    to.put_manifest(
+        TagOrDigest::Tag(tag),
+        &node.media_type,
+        &node.bytes,
+        Precondition::None,
+    )
+    .await?;
     totals.record(progress, &object, Outcome::Copied);
     Ok(())
 }
@@ -1349,9 +1355,14 @@ mod tests {
         let bytes = serde_json::to_vec(&manifest).unwrap();
         let media_type = manifest["mediaType"].as_str().unwrap();
         let digest = Digest::sha256_of(&bytes);
-        repo.put_manifest(&digest.to_string(), media_type, &bytes, Precondition::None)
-            .await
-            .unwrap();
+        repo.put_manifest(
+            TagOrDigest::Digest(&digest),
+            media_type,
+            &bytes,
+            Precondition::None,
+        )
+        .await
+        .unwrap();
         digest
     }
 

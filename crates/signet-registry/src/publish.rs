@@ -22,6 +22,7 @@ use signet_core::oci::{self, AnyManifest, Descriptor, Manifest};
 use signet_core::reference::{ImageRef, PinnedRef};
 use signet_core::simplesigning::SimpleSigning;
 
+use crate::TagOrDigest;
 use crate::client::{FetchedManifest, Precondition};
 use crate::error::RegistryError;
 use crate::repository::Repository;
@@ -185,7 +186,12 @@ pub async fn append_legacy(
         layers.push(descriptor.clone());
         let bytes = put_legacy_config(repo, &tag, layers).await?;
         match repo
-            .put_manifest(&tag, oci::OCI_MANIFEST, &bytes, precondition)
+            .put_manifest(
+                TagOrDigest::Tag(&tag),
+                oci::OCI_MANIFEST,
+                &bytes,
+                precondition,
+            )
             .await
         {
             Ok(_) | Err(RegistryError::Status { status: 412, .. }) => {}
@@ -320,11 +326,16 @@ pub async fn merge_legacy(
         }
         let result = match &merged {
             Some(merged) => {
-                repo.put_manifest(tag, oci::OCI_MANIFEST, merged, precondition)
-                    .await
+                repo.put_manifest(
+                    TagOrDigest::Tag(tag),
+                    oci::OCI_MANIFEST,
+                    merged,
+                    precondition,
+                )
+                .await
             }
             None => {
-                repo.put_manifest(tag, media_type, bytes, precondition)
+                repo.put_manifest(TagOrDigest::Tag(tag), media_type, bytes, precondition)
                     .await
             }
         };

@@ -18,6 +18,7 @@ use futures_util::future::join3;
 use signet_core::digest::Digest;
 use signet_core::oci::{self, AnyManifest, Descriptor, Index};
 
+use crate::TagOrDigest;
 use crate::client::Precondition;
 use crate::error::RegistryError;
 use crate::store::{ReferrersApi, Remote};
@@ -147,7 +148,7 @@ impl Remote {
         })?;
         let put = self
             .put_manifest(
-                &descriptor.digest.to_string(),
+                TagOrDigest::Digest(&descriptor.digest),
                 media_type,
                 manifest,
                 Precondition::None,
@@ -157,7 +158,7 @@ impl Remote {
             return Ok(descriptor);
         }
         self.put_manifest(
-            &referrer_tag(subject, &descriptor.digest),
+            TagOrDigest::Tag(&referrer_tag(subject, &descriptor.digest)),
             media_type,
             manifest,
             Precondition::None,
@@ -213,13 +214,18 @@ impl Remote {
                     if !fallback || tags.contains(&own_tag) {
                         return Ok::<_, RegistryError>((false, None));
                     }
-                    self.put_manifest(&own_tag, media_type, bytes, Precondition::None)
-                        .await?;
+                    self.put_manifest(
+                        TagOrDigest::Tag(&own_tag),
+                        media_type,
+                        bytes,
+                        Precondition::None,
+                    )
+                    .await?;
                     return Ok((false, Some(descriptor.clone())));
                 }
                 let put = self
                     .put_manifest(
-                        &descriptor.digest.to_string(),
+                        TagOrDigest::Digest(&descriptor.digest),
                         media_type,
                         bytes,
                         Precondition::None,
@@ -228,8 +234,13 @@ impl Remote {
                 if put.oci_subject.is_some() {
                     return Ok((true, None));
                 }
-                self.put_manifest(&own_tag, media_type, bytes, Precondition::None)
-                    .await?;
+                self.put_manifest(
+                    TagOrDigest::Tag(&own_tag),
+                    media_type,
+                    bytes,
+                    Precondition::None,
+                )
+                .await?;
                 Ok((true, Some(descriptor.clone())))
             })
             // In order, so that the fallback index lists them as the source did (readers that
@@ -294,7 +305,12 @@ impl Remote {
             current.manifests.extend(missing);
             current.manifests = dedup(std::mem::take(&mut current.manifests));
             match self
-                .put_manifest(&tag, oci::OCI_INDEX, &current.to_json(), precondition)
+                .put_manifest(
+                    TagOrDigest::Tag(&tag),
+                    oci::OCI_INDEX,
+                    &current.to_json(),
+                    precondition,
+                )
                 .await
             {
                 Ok(_) => {}

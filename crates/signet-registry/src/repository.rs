@@ -8,6 +8,7 @@ use signet_core::digest::Digest;
 use signet_core::oci::Descriptor;
 use signet_core::reference::{ImageRef, PinnedRef};
 
+use crate::TagOrDigest;
 use crate::client::{Client, FetchedManifest, Precondition, PutManifest};
 use crate::error::RegistryError;
 use crate::layout::Layout;
@@ -193,7 +194,7 @@ impl Repository {
     /// an optional precondition for tags.
     pub async fn put_manifest(
         &self,
-        reference: &str,
+        reference: TagOrDigest<'_>,
         media_type: &str,
         bytes: &[u8],
         precondition: Precondition,

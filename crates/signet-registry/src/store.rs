@@ -8,6 +8,7 @@ use signet_core::digest::Digest;
 use signet_core::oci::{self, Descriptor, Index};
 use signet_core::reference::{ImageRef, PinnedRef};
 
+use crate::TagOrDigest;
 use crate::auth::Access;
 use crate::client::{Client, FetchedManifest, Precondition, PutManifest, Reply, Request};
 use crate::error::RegistryError;
@@ -54,12 +55,8 @@ impl Remote {
         &self.name
     }
 
-    pub(crate) fn what(&self, kind: &str, reference: &str) -> String {
-        let sep = if reference.parse::<Digest>().is_ok() {
-            '@'
-        } else {
-            ':'
-        };
+    pub(crate) fn what(&self, kind: &str, reference: TagOrDigest<'_>) -> String {
+        let sep = reference.separator();
         format!("{kind} {}/{}{sep}{reference}", self.registry, self.name)
     }
 
@@ -118,15 +115,15 @@ impl Remote {
         match self.resolve_tag(tag).await? {
             Some(digest) => Ok(image.with_digest(digest)),
             None => Err(RegistryError::NotFound {
-                what: self.what("manifest", tag),
+                what: self.what("manifest", TagOrDigest::Tag(tag)),
             }),
         }
     }
 
     /// Fetches the manifest `digest`, checking the bytes against it.
     pub async fn get_manifest(&self, digest: &Digest) -> Result<FetchedManifest, RegistryError> {
-        let what = self.what("manifest", &digest.to_string());
-        self.fetch_manifest(&digest.to_string(), Some(digest))
+        let what = self.what("manifest", TagOrDigest::Digest(digest));
+        self.fetch_manifest(TagOrDigest::Digest(digest), Some(digest))
             .await?
             .ok_or(RegistryError::NotFound { what })
     }
@@ -138,14 +135,14 @@ impl Remote {
         &self,
         tag: &str,
     ) -> Result<Option<FetchedManifest>, RegistryError> {
-        self.fetch_manifest(tag, None).await
+        self.fetch_manifest(TagOrDigest::Tag(tag), None).await
     }
 
     /// GETs a manifest by tag or digest. The bytes must hash to `expected` when given, else to
     /// the registry's `Docker-Content-Digest` when it sends one. `None` on 404.
     async fn fetch_manifest(
         &self,
-        reference: &str,
+        reference: TagOrDigest<'_>,
         expected: Option<&Digest>,
     ) -> Result<Option<FetchedManifest>, RegistryError> {
         let what = self.what("manifest", reference);
@@ -205,7 +202,7 @@ impl Remote {
         limit: u64,
     ) -> Result<Vec<u8>, RegistryError> {
         let limit = limit.min(self.client.limits().max_blob_bytes);
-        let what = self.what("blob", &digest.to_string());
+        let what = self.what("blob", TagOrDigest::Digest(digest));
         self.client
             .within(format!("fetching {what}"), async {
                 let reply = self
@@ -230,7 +227,7 @@ impl Remote {
 
     /// Whether the blob exists in this repository.
     pub async fn blob_exists(&self, digest: &Digest) -> Result<bool, RegistryError> {
-        let what = self.what("blob", &digest.to_string());
+        let what = self.what("blob", TagOrDigest::Digest(digest));
         let reply = self
             .send(
                 Access::Pull,
@@ -251,7 +248,7 @@ impl Remote {
     /// Uploads `bytes` as a blob (monolithic upload), unless it is already there.
     pub async fn put_blob(&self, bytes: &[u8]) -> Result<Digest, RegistryError> {
         let digest = Digest::sha256_of(bytes);
-        let what = self.what("blob", &digest.to_string());
+        let what = self.what("blob", TagOrDigest::Digest(&digest));
         self.client
             .within(format!("uploading {what}"), async {
                 if self.blob_exists(&digest).await? {
@@ -306,7 +303,7 @@ impl Remote {
     /// an optional precondition for tags.
     pub async fn put_manifest(
         &self,
-        reference: &str,
+        reference: TagOrDigest<'_>,
         media_type: &str,
         bytes: &[u8],
         precondition: Precondition,

@@ -17,6 +17,7 @@ use reqwest::header::{self, HeaderValue};
 use reqwest::{Method, StatusCode};
 use signet_core::digest::Digest;
 
+use crate::TagOrDigest;
 use crate::auth::Access;
 use crate::client::{Request, error_chain};
 use crate::error::RegistryError;
@@ -31,7 +32,7 @@ const SLOWEST_UPLOAD_RATE: u64 = 256 * 1024;
 impl Remote {
     /// Whether the manifest `digest` exists in this repository (HEAD).
     pub(crate) async fn manifest_exists(&self, digest: &Digest) -> Result<bool, RegistryError> {
-        let what = self.what("manifest", &digest.to_string());
+        let what = self.what("manifest", TagOrDigest::Digest(digest));
         let path = format!("/v2/{}/manifests/{digest}", self.name());
         self.client()
             .within(format!("checking {what}"), async {
@@ -53,7 +54,7 @@ impl Remote {
     /// The digest `tag` points at (HEAD, with a GET where the registry sends no digest), or
     /// `None` if there is no such tag.
     pub(crate) async fn resolve_tag(&self, tag: &str) -> Result<Option<Digest>, RegistryError> {
-        let what = self.what("manifest", tag);
+        let what = self.what("manifest", TagOrDigest::Tag(tag));
         let path = format!("/v2/{}/manifests/{tag}", self.name());
         let reply = self
             .client()
@@ -82,7 +83,7 @@ impl Remote {
     /// that each chunk must come within the request timeout (an idle timeout), however long
     /// the whole blob takes.
     pub(crate) async fn blob_stream(&self, digest: &Digest) -> Result<ByteStream, RegistryError> {
-        let what = self.what("blob", &digest.to_string());
+        let what = self.what("blob", TagOrDigest::Digest(digest));
         let path = format!("/v2/{}/blobs/{digest}", self.name());
         // No total timeout for the body: the idle timeout below bounds a stalled transfer.
         let unbounded = Duration::from_secs(7 * 24 * 3600);
@@ -119,7 +120,7 @@ impl Remote {
         size: u64,
         body: ByteStream,
     ) -> Result<(), RegistryError> {
-        let what = self.what("blob", &digest.to_string());
+        let what = self.what("blob", TagOrDigest::Digest(digest));
         // Start the upload session (within the deadline): this also obtains push
         // authorization, which the streamed PUT cannot ask for itself (it is sent once).
         let start = format!("/v2/{}/blobs/uploads/", self.name());
@@ -216,7 +217,7 @@ impl Remote {
         digest: &Digest,
         from: &str,
     ) -> Result<bool, RegistryError> {
-        let what = self.what("blob", &digest.to_string());
+        let what = self.what("blob", TagOrDigest::Digest(digest));
         let path = format!(
             "/v2/{}/blobs/uploads/?mount={digest}&from={from}",
             self.name()

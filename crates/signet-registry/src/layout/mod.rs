@@ -52,6 +52,7 @@ use signet_core::oci::{self, AnyManifest, Descriptor};
 use signet_core::reference::{ImageRef, PinnedRef};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use crate::TagOrDigest;
 use crate::client::{FetchedManifest, Limits, Precondition, PutManifest};
 use crate::error::RegistryError;
 use crate::hashing::Hasher;
@@ -593,7 +594,7 @@ impl Layout {
 
     pub(crate) async fn put_manifest(
         &self,
-        reference: &str,
+        reference: TagOrDigest<'_>,
         media_type: &str,
         bytes: &[u8],
         precondition: Precondition,
@@ -610,52 +611,54 @@ impl Layout {
                 what: format!("manifest {reference} for {}", self.describe()),
                 reason: e.to_string(),
             })?;
-        let digest = match reference.parse::<Digest>() {
-            Ok(expected) => {
+        let digest = match reference {
+            TagOrDigest::Digest(expected) => {
                 let actual = Digest::of(expected.algorithm(), bytes);
-                if actual != expected {
+                if actual != *expected {
                     return Err(RegistryError::DigestMismatch {
                         what: format!("manifest for {}", self.describe()),
-                        expected,
+                        expected: expected.clone(),
                         actual,
                     });
                 }
-                expected
+                expected.clone()
             }
-            Err(_) => Digest::sha256_of(bytes),
+            TagOrDigest::Tag(_) => Digest::sha256_of(bytes),
         };
         if !self.blob_present(&digest)? {
             self.write_blob(&digest, bytes)?;
         }
-        if reference.parse::<Digest>().is_ok() {
-            // As a registry with the referrers API indexes a manifest with a subject on push,
-            // list it in index.json so that `referrers` finds it.
-            let Some(subject) = parsed.subject().map(|s| s.digest.clone()) else {
+        let tag = match reference {
+            TagOrDigest::Tag(tag) => tag,
+            TagOrDigest::Digest(_) => {
+                // As a registry with the referrers API indexes a manifest with a subject on push,
+                // list it in index.json so that `referrers` finds it.
+                let Some(subject) = parsed.subject().map(|s| s.digest.clone()) else {
+                    return Ok(PutManifest {
+                        digest,
+                        oci_subject: None,
+                    });
+                };
+                let Some(mut entry) = referrer_descriptor(media_type, bytes, &subject) else {
+                    return Ok(PutManifest {
+                        digest,
+                        oci_subject: None,
+                    });
+                };
+                entry.annotations.remove(REF_NAME_ANNOTATION);
+                self.update_index(|index| {
+                    if index.manifests.iter().any(|d| d.digest == entry.digest) {
+                        return Ok(false);
+                    }
+                    index.manifests.push(entry);
+                    Ok(true)
+                })?;
                 return Ok(PutManifest {
                     digest,
-                    oci_subject: None,
+                    oci_subject: Some(subject.to_string()),
                 });
-            };
-            let Some(mut entry) = referrer_descriptor(media_type, bytes, &subject) else {
-                return Ok(PutManifest {
-                    digest,
-                    oci_subject: None,
-                });
-            };
-            entry.annotations.remove(REF_NAME_ANNOTATION);
-            self.update_index(|index| {
-                if index.manifests.iter().any(|d| d.digest == entry.digest) {
-                    return Ok(false);
-                }
-                index.manifests.push(entry);
-                Ok(true)
-            })?;
-            return Ok(PutManifest {
-                digest,
-                oci_subject: Some(subject.to_string()),
-            });
-        }
-        let tag = reference;
+            }
+        };
         if tag.is_empty() || tag.chars().any(|c| c.is_whitespace() || c == '@') {
             return Err(RegistryError::Usage(format!("invalid tag {tag:?}")));
         }
@@ -770,7 +773,7 @@ impl Layout {
             })?;
         descriptor.annotations.remove(REF_NAME_ANNOTATION);
         self.put_manifest(
-            &descriptor.digest.to_string(),
+            TagOrDigest::Digest(&descriptor.digest),
             media_type,
             manifest,
             Precondition::None,

@@ -43,7 +43,12 @@ async fn put_image(layout: &Layout, tag: &str, content: &[u8]) -> Descriptor {
     layout.put_blob(content).await.unwrap();
     let bytes = manifest_bytes(config.as_bytes(), content, None);
     layout
-        .put_manifest(tag, oci::OCI_MANIFEST, &bytes, Precondition::None)
+        .put_manifest(
+            TagOrDigest::Tag(tag),
+            oci::OCI_MANIFEST,
+            &bytes,
+            Precondition::None,
+        )
         .await
         .unwrap();
     Descriptor::of(oci::OCI_MANIFEST, &bytes)
@@ -420,7 +425,12 @@ async fn tag_preconditions_use_the_digest_as_etag() {
     let first = put_image(&layout, "t", b"1").await;
     let bytes = manifest_bytes(b"{}", b"2", None);
     let absent = layout
-        .put_manifest("t", oci::OCI_MANIFEST, &bytes, Precondition::Absent)
+        .put_manifest(
+            TagOrDigest::Tag("t"),
+            oci::OCI_MANIFEST,
+            &bytes,
+            Precondition::Absent,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -429,7 +439,7 @@ async fn tag_preconditions_use_the_digest_as_etag() {
     );
     let stale = layout
         .put_manifest(
-            "t",
+            TagOrDigest::Tag("t"),
             oci::OCI_MANIFEST,
             &bytes,
             Precondition::Matches(Digest::sha256_of(b"other").to_string()),
@@ -444,7 +454,7 @@ async fn tag_preconditions_use_the_digest_as_etag() {
     assert_eq!(fetched.digest, first.digest);
     layout
         .put_manifest(
-            "t",
+            TagOrDigest::Tag("t"),
             oci::OCI_MANIFEST,
             &bytes,
             Precondition::Matches(fetched.etag.unwrap()),
@@ -461,13 +471,18 @@ async fn tag_preconditions_use_the_digest_as_etag() {
         Digest::sha256_of(&bytes)
     );
     layout
-        .put_manifest("new", oci::OCI_MANIFEST, &bytes, Precondition::Absent)
+        .put_manifest(
+            TagOrDigest::Tag("new"),
+            oci::OCI_MANIFEST,
+            &bytes,
+            Precondition::Absent,
+        )
         .await
         .unwrap();
     // A digest reference must be the bytes' digest.
     let err = layout
         .put_manifest(
-            &first.digest.to_string(),
+            TagOrDigest::Digest(&first.digest),
             oci::OCI_MANIFEST,
             &bytes,
             Precondition::None,
@@ -674,7 +689,12 @@ async fn verify_all_checks_every_descriptor_of_a_shared_blob() {
         };
         let bytes = serde_json::to_vec(&manifest).unwrap();
         let put = layout
-            .put_manifest("v1", oci::OCI_MANIFEST, &bytes, Precondition::None)
+            .put_manifest(
+                TagOrDigest::Tag("v1"),
+                oci::OCI_MANIFEST,
+                &bytes,
+                Precondition::None,
+            )
             .await
             .unwrap();
         let err = layout.verify_all().unwrap_err().to_string();
