@@ -10,7 +10,7 @@ use signet_core::keys::PublicKey;
 use signet_core::oci::Descriptor;
 use signet_core::reference::{ImageRef, PinnedRef};
 use signet_registry::publish;
-use signet_registry::{Location, Repository};
+use signet_registry::{Location, OpenedImage, Repository};
 use signet_verify::{Decision, Outcome};
 
 use crate::cli::{Output, RegistryArgs, StorageFormat};
@@ -25,10 +25,7 @@ pub struct Target {
     /// The name the image is known by: the reference as given, or a layout image's identity
     /// (pinned to its digest), which policies match and statements sign.
     pub image: ImageRef,
-    /// For a layout: the reference as given, and whether it carried a digest.
-    given: Option<(String, bool)>,
-    /// For a layout: the identity (see [`signet_registry::OpenedImage::identity`]).
-    identity: Option<String>,
+    opened: OpenedImage,
 }
 
 impl Target {
@@ -38,28 +35,20 @@ impl Target {
             .parse::<Location>()?
             .open(|image| registry::client(args, &[image.registry()]))?;
         Ok(Target {
-            given: opened
-                .is_layout()
-                .then(|| (given.to_string(), opened.layout_digest_given())),
-            identity: opened.identity(),
-            repo: opened.repo,
-            image: opened.image,
+            repo: opened.repo.clone(),
+            image: opened.image.clone(),
+            opened,
         })
     }
 
-    /// How to show `pinned` to the user: the reference as given plus the digest for a layout,
-    /// the pinned reference for a registry.
+    /// How to show `pinned` to the user (see [`OpenedImage::show`]).
     pub fn show(&self, pinned: &PinnedRef) -> String {
-        match &self.given {
-            None => pinned.to_string(),
-            Some((given, true)) => given.clone(),
-            Some((given, false)) => format!("{given}@{}", pinned.digest()),
-        }
+        self.opened.show(pinned)
     }
 
     /// For a layout, the identity the image is judged and signed as.
     pub fn identity(&self) -> Option<String> {
-        self.identity.clone()
+        self.opened.identity()
     }
 
     /// Writes an archive back after a write (nothing for a registry or a directory).
@@ -87,10 +76,7 @@ impl Target {
 
     /// The reference as given (a registry reference normalised).
     pub fn shown_given(&self) -> String {
-        match &self.given {
-            Some((given, _)) => given.clone(),
-            None => self.image.to_string(),
-        }
+        self.opened.shown_given()
     }
 
     /// " (as IDENTITY)" for a layout, for messages about writes.

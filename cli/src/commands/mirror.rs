@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use signet_core::digest::Digest;
-use signet_core::reference::ImageRef;
 use signet_registry::mirror::{self, Options, Plan, Summary};
 use signet_registry::{
-    Client, ImportImage, Layout, LayoutKind, LayoutRef, Location, OpenMode, Repository,
+    Client, ImportImage, ImportTarget, Layout, LayoutKind, LayoutRef, Location, OpenMode,
+    Repository,
 };
 
 use crate::cli::{CopyArgs, ExportArgs, ImportArgs, MirrorArgs, RegistryArgs};
@@ -234,36 +234,22 @@ async fn export_all(
 pub async fn import(args: &RegistryArgs, cmd: &ImportArgs) -> anyhow::Result<ExitCode> {
     // Only the registry of --to is contacted (the archive's own names are never reached), so
     // it is the one the credentials are for.
-    let (host, _) = parse_target(&cmd.to)?;
-    let client = client_for(args, &[host])?;
+    let to: ImportTarget = cmd.to.parse()?;
+    let client = client_for(args, std::slice::from_ref(&to.host))?;
     let options = options(&cmd.copy);
     let reporter = Reporter::new(cmd.copy.quiet);
-    let result = import_all(&client, cmd, &options, &reporter).await;
+    let result = import_all(&client, cmd, &to, &options, &reporter).await;
     finish(&reporter, result)
 }
 
 /// The registry host and path prefix of `--to`.
-fn parse_target(to: &str) -> anyhow::Result<(String, String)> {
-    let to = to.trim_end_matches('/');
-    let (host, prefix) = to.split_once('/').unwrap_or((to, ""));
-    // The same test as a reference's first component: a host has a dot or a port, or is
-    // localhost.
-    let probe: ImageRef = format!("{host}/probe")
-        .parse()
-        .with_context(|| format!("--to {to:?} is not REGISTRY[/PREFIX]"))?;
-    if probe.registry() != host {
-        bail!("--to {to:?} must start with a registry host (host[:port]), e.g. 127.0.0.1:5000");
-    }
-    Ok((host.to_string(), prefix.to_string()))
-}
-
 async fn import_all(
     client: &Client,
     cmd: &ImportArgs,
+    to: &ImportTarget,
     options: &Options,
     reporter: &Reporter,
 ) -> anyhow::Result<(Summary, Vec<String>)> {
-    let (host, prefix) = parse_target(&cmd.to)?;
     let file = cmd.file.as_path();
     // Everything is checked before anything is written: every blob against its name (when
     // the archive is unpacked), every descriptor for a present blob of its size, every image
@@ -284,7 +270,7 @@ async fn import_all(
             digest,
             target,
             tag,
-        } = layout.import_image(&name, &entry, &host, &prefix, &cmd.to)?;
+        } = layout.import_image(&name, &entry, to)?;
         let plan = discover(&from, &digest, options, reporter).await?;
         plan.check_blobs(&from)
             .await
@@ -307,23 +293,4 @@ async fn import_all(
         names.push(written);
     }
     Ok((total, names))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn import_targets() {
-        assert_eq!(
-            parse_target("127.0.0.1:5000").unwrap(),
-            ("127.0.0.1:5000".into(), String::new())
-        );
-        assert_eq!(
-            parse_target("registry.example/mirror/eu/").unwrap(),
-            ("registry.example".into(), "mirror/eu".into())
-        );
-        assert!(parse_target("mirror").is_err());
-        assert!(parse_target("").is_err());
-    }
 }

@@ -34,7 +34,7 @@ pub use client::{
 };
 pub use error::RegistryError;
 pub use layout::{Layout, LayoutImage, LayoutKind, LayoutRef, Location, OpenMode};
-pub use location::{ImportImage, OpenedImage};
+pub use location::{ImportImage, ImportTarget, OpenedImage};
 pub use referrers::{Referrers, ReferrersSource, referrer_descriptor, referrer_tag};
 pub use repository::Repository;
 pub use store::ReferrersApi;

@@ -3,7 +3,7 @@
 
 use signet_core::digest::Digest;
 use signet_core::oci::Descriptor;
-use signet_core::reference::ImageRef;
+use signet_core::reference::{ImageRef, PinnedRef};
 
 use crate::client::Client;
 use crate::error::RegistryError;
@@ -19,8 +19,8 @@ pub struct OpenedImage {
     /// identity pinned to its digest (see [`Layout::resolve_ref`]), which policies match and
     /// statements sign.
     pub image: ImageRef,
-    /// For a layout: whether the reference carried a digest.
-    layout_digest_given: Option<bool>,
+    /// For a layout: the reference as given.
+    layout: Option<LayoutRef>,
 }
 
 impl Location {
@@ -34,14 +34,14 @@ impl Location {
             Location::Registry(image) => Ok(OpenedImage {
                 repo: Repository::new(&client(image)?, image),
                 image: image.clone(),
-                layout_digest_given: None,
+                layout: None,
             }),
             Location::Layout(r) => {
                 let found = Layout::open(r.kind, &r.path, OpenMode::MustExist)?.resolve_ref(r)?;
                 Ok(OpenedImage {
                     repo: Repository::layout(found.layout),
                     image: found.pinned.to_image_ref(),
-                    layout_digest_given: Some(r.digest.is_some()),
+                    layout: Some(r.clone()),
                 })
             }
         }
@@ -51,12 +51,25 @@ impl Location {
 impl OpenedImage {
     /// Whether the image is in a layout.
     pub fn is_layout(&self) -> bool {
-        self.layout_digest_given.is_some()
+        self.layout.is_some()
     }
 
-    /// Whether the image is in a layout and was named with its digest.
-    pub fn layout_digest_given(&self) -> bool {
-        self.layout_digest_given == Some(true)
+    /// How to show the image, resolved to `pinned`, to the user: the pinned reference for a
+    /// registry; for a layout the reference as given, with the digest added when it had none.
+    pub fn show(&self, pinned: &PinnedRef) -> String {
+        match &self.layout {
+            None => pinned.to_string(),
+            Some(given) if given.digest.is_some() => given.to_string(),
+            Some(given) => format!("{given}@{}", pinned.digest()),
+        }
+    }
+
+    /// The image as the user named it (a registry reference normalised), for messages.
+    pub fn shown_given(&self) -> String {
+        match &self.layout {
+            Some(given) => given.to_string(),
+            None => self.image.to_string(),
+        }
     }
 
     /// For a layout, the identity the image is judged and signed as (`name[:tag]`, without
@@ -109,6 +122,53 @@ impl Layout {
     }
 }
 
+/// Where `signet import` writes: a registry host and an optional path prefix under it
+/// (`REGISTRY[/PREFIX]`), parsed from `--to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportTarget {
+    /// The registry host (`host[:port]`).
+    pub host: String,
+    /// The path prefix every imported repository goes under (may be empty).
+    pub prefix: String,
+    /// The text as given, for messages.
+    given: String,
+}
+
+impl std::str::FromStr for ImportTarget {
+    type Err = RegistryError;
+
+    /// Parses `REGISTRY[/PREFIX]`; a trailing `/` is ignored. The first component must be a
+    /// registry host by the rule of image references: it has a dot or a port, or is
+    /// `localhost`.
+    ///
+    /// ```
+    /// use signet_registry::ImportTarget;
+    ///
+    /// let to: ImportTarget = "registry.example/mirror/eu/".parse().unwrap();
+    /// assert_eq!((to.host.as_str(), to.prefix.as_str()), ("registry.example", "mirror/eu"));
+    /// assert!("mirror".parse::<ImportTarget>().is_err());
+    /// ```
+    fn from_str(given: &str) -> Result<ImportTarget, RegistryError> {
+        let to = given.trim_end_matches('/');
+        let (host, prefix) = to.split_once('/').unwrap_or((to, ""));
+        let probe: ImageRef = format!("{host}/probe").parse().map_err(
+            |e: signet_core::reference::ReferenceError| {
+                RegistryError::Usage(format!("--to {to:?} is not REGISTRY[/PREFIX]: {e}"))
+            },
+        )?;
+        if probe.registry() != host {
+            return Err(RegistryError::Usage(format!(
+                "--to {to:?} must start with a registry host (host[:port]), e.g. 127.0.0.1:5000"
+            )));
+        }
+        Ok(ImportTarget {
+            host: host.to_string(),
+            prefix: prefix.to_string(),
+            given: given.to_string(),
+        })
+    }
+}
+
 /// An image of a layout to import into a registry (see [`Layout::import_image`]).
 pub struct ImportImage {
     /// The layout, scoped to the image's repository name.
@@ -122,10 +182,9 @@ pub struct ImportImage {
 }
 
 impl Layout {
-    /// Where the image `index.json` names `name` (with `entry`) is imported to, under the
-    /// registry `host` and the path `prefix` (`to` is both as the user gave them, for
-    /// messages): its full reference's repository under the prefix, with its tag, or by
-    /// digest when its name has a digest and no tag (a digest-pinned export).
+    /// Where the image `index.json` names `name` (with `entry`) is imported to under `to`:
+    /// its full reference's repository under the prefix, with its tag, or by digest when its
+    /// name has a digest and no tag (a digest-pinned export).
     ///
     /// An entry not named by a full reference (its repository is unknown), or named by
     /// repository alone (importing it as `latest` would replace the target's `latest`), or
@@ -135,10 +194,9 @@ impl Layout {
         &self,
         name: &str,
         entry: &Descriptor,
-        host: &str,
-        prefix: &str,
-        to: &str,
+        to: &ImportTarget,
     ) -> Result<ImportImage, RegistryError> {
+        let ImportTarget { host, prefix, .. } = to;
         let file = self.path().display();
         let image: ImageRef = name
             .parse()
@@ -178,7 +236,7 @@ impl Layout {
         };
         let target: ImageRef = format!("{host}/{repository}").parse().map_err(
             |e: signet_core::reference::ReferenceError| {
-                RegistryError::Usage(format!("cannot name {name} under {to}: {e}"))
+                RegistryError::Usage(format!("cannot name {name} under {}: {e}", to.given))
             },
         )?;
         let found = self.resolve_ref(&LayoutRef {
@@ -202,6 +260,52 @@ mod tests {
 
     use super::*;
     use crate::layout::LayoutKind;
+
+    #[test]
+    fn import_targets_are_a_registry_host_and_an_optional_prefix() {
+        let to: ImportTarget = "127.0.0.1:5000".parse().unwrap();
+        assert_eq!(
+            (to.host.as_str(), to.prefix.as_str()),
+            ("127.0.0.1:5000", "")
+        );
+        let to: ImportTarget = "registry.example/mirror/eu/".parse().unwrap();
+        assert_eq!(
+            (to.host.as_str(), to.prefix.as_str()),
+            ("registry.example", "mirror/eu")
+        );
+        for bad in ["mirror", "", "mirror/eu"] {
+            let err = bad.parse::<ImportTarget>().unwrap_err().to_string();
+            assert!(err.contains("--to"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_layout_reference_is_written_back_as_it_was_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let given: Location = format!("oci:{}:app:v1", dir.path().display())
+            .parse()
+            .unwrap();
+        let Location::Layout(r) = &given else {
+            panic!("a layout reference")
+        };
+        assert_eq!(
+            r.to_string(),
+            format!("oci:{}:app:v1", dir.path().display())
+        );
+        let digest = signet_core::digest::Digest::sha256_of(b"m");
+        let with_digest = LayoutRef {
+            digest: Some(digest.clone()),
+            ..r.clone()
+        };
+        assert_eq!(
+            with_digest.to_string(),
+            format!("oci:{}:app:v1@{digest}", dir.path().display())
+        );
+        assert_eq!(
+            with_digest.to_string().parse::<Location>().unwrap(),
+            Location::Layout(with_digest)
+        );
+    }
 
     #[test]
     fn layout_destinations() {

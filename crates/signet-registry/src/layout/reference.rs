@@ -40,6 +40,20 @@ pub struct LayoutRef {
     pub digest: Option<Digest>,
 }
 
+/// The reference as it is written: `oci:PATH[:tag][@digest]` (the inverse of parsing).
+impl std::fmt::Display for LayoutRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.kind.prefix(), self.path.display())?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Where an image is: in a registry, or in a layout on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
