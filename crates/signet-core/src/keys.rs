@@ -214,6 +214,19 @@ impl KeyId {
         B64.encode(hex::decode(self.0.hex()).unwrap_or_default())
     }
 
+    /// The key id a `publicKey.hint` names, when it is in cosign's form (see
+    /// [`KeyId::hint`]); `None` for any other hint. A hint is unauthenticated: it may shape
+    /// messages, never a verdict.
+    pub fn from_hint(hint: &str) -> Option<KeyId> {
+        let raw = B64.decode(hint).ok()?;
+        if raw.len() != 32 {
+            return None;
+        }
+        Digest::from_hex(crate::digest::Algorithm::Sha256, &hex::encode(raw))
+            .ok()
+            .map(KeyId)
+    }
+
     /// A short form for human messages.
     pub fn short(&self) -> String {
         self.0.short()
@@ -767,6 +780,15 @@ fn algorithm_name(oid: &Oid) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_hint_names_its_key_id_and_other_hints_name_none() {
+        let id = KeyId::of_spki_der(b"some key");
+        assert_eq!(KeyId::from_hint(&id.hint()), Some(id));
+        assert_eq!(KeyId::from_hint("not base64!"), None);
+        assert_eq!(KeyId::from_hint(&B64.encode([7u8; 20])), None);
+        assert_eq!(KeyId::from_hint(""), None);
+    }
 
     #[test]
     fn sign_and_verify_round_trip() {

@@ -181,7 +181,7 @@ pub async fn gather(
     }
     let legacy = stream::iter(legacy_layers)
         .filter(|(location, layer)| {
-            std::future::ready(filter.admits(claimed_legacy_type(location.format(), layer)))
+            std::future::ready(filter.admits(claimed_legacy_type(location.format(), Some(layer))))
         })
         .map(|(location, layer)| async move {
             let format = location.format();
@@ -204,7 +204,8 @@ pub async fn gather(
                 },
             };
             Evidence {
-                claimed_predicate_type: claimed_legacy_type(format, &layer).map(str::to_string),
+                claimed_predicate_type: claimed_legacy_type(format, Some(&layer))
+                    .map(str::to_string),
                 location,
                 payload,
             }
@@ -246,10 +247,10 @@ pub async fn gather(
 
 /// The predicate type a legacy layer claims: signatures are cosign's plain signature, `.att`
 /// layers say it in an annotation (unverified; for filtering and display).
-fn claimed_legacy_type(format: Format, layer: &Descriptor) -> Option<&str> {
+fn claimed_legacy_type(format: Format, layer: Option<&Descriptor>) -> Option<&str> {
     match format {
         Format::LegacySignature => Some(intoto::COSIGN_SIGN_PREDICATE),
-        _ => layer
+        _ => layer?
             .annotations
             .get(oci::LEGACY_PREDICATE_TYPE_ANNOTATION)
             .map(String::as_str),
@@ -285,13 +286,9 @@ fn rejection(e: RegistryError) -> Rejection {
 
 impl Evidence {
     fn unreadable(location: Location, format: Format, reason: Rejection) -> Evidence {
-        let claimed_predicate_type = match format {
-            Format::LegacySignature => Some(intoto::COSIGN_SIGN_PREDICATE.to_string()),
-            _ => None,
-        };
         Evidence {
             location,
-            claimed_predicate_type,
+            claimed_predicate_type: claimed_legacy_type(format, None).map(str::to_string),
             payload: Payload::Unreadable(reason),
         }
     }

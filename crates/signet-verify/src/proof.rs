@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
 use signet_core::Verified;
 use signet_core::bundle::Bundle;
 use signet_core::digest::Digest;
@@ -210,13 +209,20 @@ fn name_hinted_key(rejection: Rejection, bundle: &Bundle, keys: &[PublicKey]) ->
     let Rejection::UnknownKey { reason, .. } = rejection else {
         return rejection;
     };
-    let Some(named) = hinted_key(bundle) else {
+    let hint = bundle
+        .verification_material
+        .public_key
+        .as_ref()
+        .and_then(|k| KeyId::from_hint(&k.hint));
+    let Some(named) = hint else {
         return Rejection::UnknownKey {
             reason,
             named: None,
         };
     };
-    if keys.iter().any(|k| k.id().to_string() == named) {
+    let ours = keys.iter().any(|k| *k.id() == named);
+    let named = named.to_string();
+    if ours {
         Rejection::BadSignature {
             reason,
             named: Some(named),
@@ -227,17 +233,4 @@ fn name_hinted_key(rejection: Rejection, bundle: &Bundle, keys: &[PublicKey]) ->
             named: Some(named),
         }
     }
-}
-
-/// The key id a bundle's public-key hint names, when it is cosign's form (base64 SHA-256).
-fn hinted_key(bundle: &Bundle) -> Option<String> {
-    let hint = &bundle.verification_material.public_key.as_ref()?.hint;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(hint)
-        .ok()?;
-    (raw.len() == 32).then(|| format!("sha256:{}", hex_lower(&raw)))
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
