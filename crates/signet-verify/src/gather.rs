@@ -8,7 +8,9 @@
 //! Fetch plan for a digest-pinned image, which bounds the sequential round trips to three
 //! whatever the number of attestations: (1) the referrers listing and the two legacy tags, at
 //! once; (2) the referrer manifests and the legacy layers, in parallel; (3) the bundle blobs,
-//! in parallel. Referrers whose artifact type or annotations rule them out are never fetched.
+//! in parallel. The referrers and the legacy tags are separate pipelines, each going on as soon
+//! as its own answers are in. Referrers whose artifact type or annotations rule them out are
+//! never fetched.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -93,26 +95,34 @@ impl Filter {
     }
 }
 
-/// Gathers the evidence about `image` from `repo`.
+/// Gathers the evidence about `image` from `repo`: the referrers and the legacy tags are two
+/// independent pipelines, so that a slow answer on one does not hold up the other.
 pub async fn gather(
     repo: &Repository,
     image: &PinnedRef,
     filter: &Filter,
 ) -> Result<Vec<Evidence>, RegistryError> {
-    let digest = image.digest();
-    let sig_tag = format!("{}.sig", digest.fallback_tag());
-    let att_tag = format!("{}.att", digest.fallback_tag());
-    let (referrers, sig, att) = futures_util::future::join3(
-        repo.referrers(digest, None),
-        repo.get_manifest_by_tag(&sig_tag),
-        repo.get_manifest_by_tag(&att_tag),
+    let blobs = Blobs::new(repo, filter.max_bytes);
+    let (bundles, (found, legacy)) = futures_util::future::try_join(
+        referrer_evidence(repo, image.digest(), filter, &blobs),
+        legacy_evidence(repo, image.digest(), filter, &blobs),
     )
-    .await;
-    let referrers = referrers?;
-    let concurrency = repo.concurrency();
-    let blobs = &Blobs::new(repo, filter.max_bytes);
+    .await?;
+    let mut all = bundles;
+    all.extend(found);
+    all.extend(legacy);
+    Ok(all)
+}
 
-    // Round trip 2: referrer manifests, and legacy layers.
+/// The bundle referrers: the listing (round trip 1), the manifests of those the filter admits
+/// (2), and their bundle blobs (3), each blob fetched as soon as its manifest is in.
+async fn referrer_evidence(
+    repo: &Repository,
+    digest: &Digest,
+    filter: &Filter,
+    blobs: &Blobs<'_>,
+) -> Result<Vec<Evidence>, RegistryError> {
+    let referrers = repo.referrers(digest, None).await?;
     let bundle_referrers: Vec<Descriptor> = referrers
         .descriptors
         .into_iter()
@@ -125,16 +135,54 @@ pub async fn gather(
             )
         })
         .collect();
-    let manifests = stream::iter(bundle_referrers)
-        .map(|d| async move {
-            let fetched = repo.get_manifest(&d.digest).await;
-            (d, fetched)
+    let evidence = stream::iter(bundle_referrers)
+        .map(|descriptor| async move {
+            let fetched = repo.get_manifest(&descriptor.digest).await;
+            let claimed_predicate_type = descriptor
+                .annotations
+                .get(oci::BUNDLE_PREDICATE_TYPE_ANNOTATION)
+                .cloned();
+            let payload = match fetched {
+                Err(e) => Payload::Unreadable(rejection(e)),
+                Ok(fetched) => match bundle_layer(&fetched.media_type, &fetched.bytes) {
+                    Err(reason) => Payload::Unreadable(reason),
+                    Ok(layer) => match blobs.get(&layer).await {
+                        Ok(bytes) => Payload::Bundle(bytes),
+                        Err(reason) => Payload::Unreadable(reason),
+                    },
+                },
+            };
+            Evidence {
+                location: Location::Referrer(descriptor.digest),
+                claimed_predicate_type,
+                payload,
+            }
         })
-        .buffered(concurrency);
+        .buffered(repo.concurrency())
+        .collect()
+        .await;
+    Ok(evidence)
+}
 
-    // A legacy tag that is not a readable image manifest is one rejected piece of evidence,
-    // not a reason to stop: the rest (a valid bundle, say) is still evaluated (issue 12,
-    // finding 6). Only failures to reach the store stop the gathering.
+/// cosign's legacy tags, `sha256-<hex>.sig` and `.att` (round trip 1), and their layers (2).
+/// Returns the tags that were unreadable as a whole, and the layers' evidence.
+///
+/// A legacy tag that is not a readable image manifest is one rejected piece of evidence, not a
+/// reason to stop: the rest (a valid bundle, say) is still evaluated (issue 12, finding 6).
+/// Only failures to reach the store stop the gathering.
+async fn legacy_evidence(
+    repo: &Repository,
+    digest: &Digest,
+    filter: &Filter,
+    blobs: &Blobs<'_>,
+) -> Result<(Vec<Evidence>, Vec<Evidence>), RegistryError> {
+    let sig_tag = format!("{}.sig", digest.fallback_tag());
+    let att_tag = format!("{}.att", digest.fallback_tag());
+    let (sig, att) = futures_util::future::join(
+        repo.get_manifest_by_tag(&sig_tag),
+        repo.get_manifest_by_tag(&att_tag),
+    )
+    .await;
     let mut found: Vec<Evidence> = Vec::new();
     let mut legacy_layers: Vec<(Location, Descriptor)> = Vec::new();
     for (format, tag, fetched) in [
@@ -210,39 +258,10 @@ pub async fn gather(
                 payload,
             }
         })
-        .buffered(concurrency);
-
-    // Round trip 3: bundle blobs, as soon as each manifest is in.
-    let bundles = manifests
-        .map(|(descriptor, fetched)| async move {
-            let claimed_predicate_type = descriptor
-                .annotations
-                .get(oci::BUNDLE_PREDICATE_TYPE_ANNOTATION)
-                .cloned();
-            let payload = match fetched {
-                Err(e) => Payload::Unreadable(rejection(e)),
-                Ok(fetched) => match bundle_layer(&fetched.media_type, &fetched.bytes) {
-                    Err(reason) => Payload::Unreadable(reason),
-                    Ok(layer) => match blobs.get(&layer).await {
-                        Ok(bytes) => Payload::Bundle(bytes),
-                        Err(reason) => Payload::Unreadable(reason),
-                    },
-                },
-            };
-            Evidence {
-                location: Location::Referrer(descriptor.digest),
-                claimed_predicate_type,
-                payload,
-            }
-        })
-        .buffered(concurrency);
-
-    let (bundles, legacy): (Vec<Evidence>, Vec<Evidence>) =
-        futures_util::future::join(bundles.collect(), legacy.collect()).await;
-    let mut all = bundles;
-    all.extend(found);
-    all.extend(legacy);
-    Ok(all)
+        .buffered(repo.concurrency())
+        .collect()
+        .await;
+    Ok((found, legacy))
 }
 
 /// The predicate type a legacy layer claims: signatures are cosign's plain signature, `.att`
