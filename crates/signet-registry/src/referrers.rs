@@ -14,14 +14,15 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use futures_util::future::join3;
+use futures_util::future::{join, join3};
 use signet_core::digest::Digest;
 use signet_core::oci::{self, AnyManifest, Descriptor, Index};
 
 use crate::TagOrDigest;
 use crate::client::Precondition;
+use crate::client::ReferrersSupport;
 use crate::error::RegistryError;
-use crate::store::{ReferrersApi, Remote};
+use crate::store::{ReferrersApi, Remote, TagList};
 
 /// Most read-repair rounds for the fallback index before giving up.
 const MAX_INDEX_ROUNDS: u32 = 64;
@@ -46,6 +47,13 @@ pub struct Referrers {
     pub source: ReferrersSource,
 }
 
+fn api_referrers(descriptors: Vec<Descriptor>) -> Referrers {
+    Referrers {
+        descriptors: dedup(descriptors),
+        source: ReferrersSource::Api,
+    }
+}
+
 /// The tag of a referrer's own entry: `sha256-<subject hex>.<first 16 hex of referrer>`.
 pub fn referrer_tag(subject: &Digest, referrer: &Digest) -> String {
     let hex = referrer.hex();
@@ -63,32 +71,86 @@ fn is_referrer_tag(tag: &str, prefix: &str) -> bool {
 
 impl Remote {
     /// Lists the referrers of `subject`, optionally of one artifact type: through the API when
-    /// the registry has one, else the fallback index united with the per-referrer tags. The
-    /// API, the index and the tag list are asked at once, so discovery costs one round trip
-    /// whichever the registry supports.
+    /// the registry has one, else the fallback index united with the per-referrer tags.
+    ///
+    /// A registry not yet known is asked the API, the index and the tag list at once, so that
+    /// discovery costs one round trip whichever it supports; what it showed is remembered for
+    /// a while (see [`Client::referrers_support`](crate::Client::referrers_support)), and
+    /// later lookups ask only what can answer.
     pub async fn referrers(
         &self,
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Referrers, RegistryError> {
         let prefix = format!("{}.", subject.fallback_tag());
-        let (api, index, tags) = join3(
-            self.referrers_api(subject, artifact_type),
-            self.get_manifest_by_tag(&subject.fallback_tag()),
-            self.tags_with_prefix(&prefix),
-        )
-        .await;
-        if let ReferrersApi::Supported(descriptors) = api? {
-            return Ok(Referrers {
-                descriptors: dedup(descriptors),
-                source: ReferrersSource::Api,
-            });
+        match self.client().referrers_support(self.registry()) {
+            ReferrersSupport::Supported => {
+                if let ReferrersApi::Supported(descriptors) =
+                    self.referrers_api(subject, artifact_type).await?
+                {
+                    return Ok(api_referrers(descriptors));
+                }
+                // 404: gone, or this repository does not exist; the fallback tags decide.
+                let (index, tags) = join(
+                    self.get_manifest_by_tag(&subject.fallback_tag()),
+                    self.tag_list(&prefix),
+                )
+                .await;
+                self.fallback_referrers(subject, artifact_type, index?, tags?)
+                    .await
+            }
+            ReferrersSupport::Unsupported => {
+                let (index, tags) = join(
+                    self.get_manifest_by_tag(&subject.fallback_tag()),
+                    self.tag_list(&prefix),
+                )
+                .await;
+                self.fallback_referrers(subject, artifact_type, index?, tags?)
+                    .await
+            }
+            ReferrersSupport::Unknown => {
+                let (api, index, tags) = join3(
+                    self.referrers_api(subject, artifact_type),
+                    self.get_manifest_by_tag(&subject.fallback_tag()),
+                    self.tag_list(&prefix),
+                )
+                .await;
+                if let ReferrersApi::Supported(descriptors) = api? {
+                    self.client()
+                        .remember_referrers_support(self.registry(), true);
+                    return Ok(api_referrers(descriptors));
+                }
+                let tags = tags?;
+                // A 404 from the API says the registry has none only where the repository
+                // exists (a missing repository is 404 everywhere): a listing of its tags shows
+                // it does. An image named in a repository that is not there must not teach the
+                // client that the whole registry lacks the API.
+                if tags.repository_exists {
+                    self.client()
+                        .remember_referrers_support(self.registry(), false);
+                }
+                self.fallback_referrers(subject, artifact_type, index?, tags)
+                    .await
+            }
         }
-        let mut descriptors = match index? {
+    }
+
+    /// The referrers the fallback index (`index`, if the tag exists) and the per-referrer
+    /// `tags` name.
+    async fn fallback_referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+        index: Option<crate::FetchedManifest>,
+        tags: TagList,
+    ) -> Result<Referrers, RegistryError> {
+        let mut descriptors = match index {
             Some(fetched) => parse_index(&fetched.bytes, &subject.fallback_tag())?.manifests,
             None => Vec::new(),
         };
-        let tagged = self.tagged_referrers(subject, &tags?, &descriptors).await?;
+        let tagged = self
+            .tagged_referrers(subject, &tags.tags, &descriptors)
+            .await?;
         descriptors.extend(tagged);
         if let Some(t) = artifact_type {
             descriptors.retain(|d| d.artifact_type.as_deref() == Some(t));

@@ -30,6 +30,13 @@ pub enum ReferrersApi {
     Unsupported,
 }
 
+/// Tags of a repository that start with a prefix.
+pub(crate) struct TagList {
+    pub(crate) tags: Vec<String>,
+    /// Whether the registry listed the repository (`false`: it answered 404).
+    pub(crate) repository_exists: bool,
+}
+
 impl Remote {
     /// The repository of `image` (its registry host as contacted, and its path).
     pub(crate) fn new(client: &Client, image: &ImageRef) -> Remote {
@@ -373,6 +380,12 @@ impl Remote {
     /// Tags that start with `prefix`, listed from the first tag after `prefix` (the
     /// registry sorts tags lexically), paginated and bounded.
     pub async fn tags_with_prefix(&self, prefix: &str) -> Result<Vec<String>, RegistryError> {
+        Ok(self.tag_list(prefix).await?.tags)
+    }
+
+    /// The tags that start with `prefix`, and whether the repository exists at all (a
+    /// missing repository lists no tags with 404).
+    pub(crate) async fn tag_list(&self, prefix: &str) -> Result<TagList, RegistryError> {
         let what = format!("tag list of {}/{}", self.registry, self.name);
         let limits = self.client.limits().clone();
         self.client
@@ -391,7 +404,10 @@ impl Remote {
                         )
                         .await?;
                     if reply.status == StatusCode::NOT_FOUND {
-                        return Ok(out);
+                        return Ok(TagList {
+                            tags: out,
+                            repository_exists: false,
+                        });
                     }
                     if !reply.status.is_success() {
                         return Err(self.status_error(reply, &what).await);
@@ -426,7 +442,12 @@ impl Remote {
                     }
                     match next {
                         Some(next) if !past_prefix => path = next,
-                        _ => return Ok(out),
+                        _ => {
+                            return Ok(TagList {
+                                tags: out,
+                                repository_exists: true,
+                            });
+                        }
                     }
                 }
                 Err(RegistryError::TooMany {

@@ -9,6 +9,7 @@
 
 mod authorize;
 mod counts;
+mod registries;
 mod retry;
 mod scheme;
 
@@ -27,6 +28,8 @@ use tokio::sync::Mutex;
 use self::authorize::refused;
 use self::counts::Counters;
 pub use self::counts::ResponseCounts;
+pub use self::registries::ReferrersSupport;
+use self::registries::Registries;
 use self::retry::{Retry, is_retryable, retry_after};
 pub use self::scheme::is_loopback;
 use self::scheme::{Scheme, Settled};
@@ -54,6 +57,9 @@ pub struct Limits {
     pub max_attempts: u32,
     /// Most requests in flight at once for one fan-out.
     pub concurrency: usize,
+    /// Most requests in flight at once to one registry, over all operations of this client
+    /// (a daemon verifying many images at once shares it).
+    pub max_in_flight_per_registry: usize,
 }
 
 impl Default for Limits {
@@ -68,6 +74,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             max_attempts: 5,
             concurrency: 16,
+            max_in_flight_per_registry: 64,
         }
     }
 }
@@ -139,6 +146,8 @@ struct Inner {
     credentials: Mutex<HashMap<String, Option<Credentials>>>,
     /// Scheme chosen per registry.
     schemes: Mutex<HashMap<String, Scheme>>,
+    /// Per registry: referrers API support, pauses asked for, requests in flight.
+    registries: Registries,
     requests: AtomicU64,
     responses: Counters,
 }
@@ -238,6 +247,7 @@ impl Client {
                 basic: Mutex::new(HashMap::new()),
                 credentials: Mutex::new(HashMap::new()),
                 schemes: Mutex::new(HashMap::new()),
+                registries: Registries::default(),
                 requests: AtomicU64::new(0),
                 responses: Counters::default(),
             }),
@@ -280,8 +290,8 @@ impl Client {
 
     /// Sends one request to `registry` for `repository`: the scheme is settled by
     /// [`scheme`](self::scheme), authorization by [`authorize`](self::authorize), and this
-    /// loop retries 429/5xx answers and refused connections (honouring `Retry-After`, within
-    /// the operation deadline).
+    /// loop retries 429/5xx answers (honouring `Retry-After`, within the operation deadline)
+    /// and, once, a connection that could not be made.
     pub(crate) async fn send(
         &self,
         registry: &str,
@@ -329,7 +339,10 @@ impl Client {
             if let Some(timeout) = timeout {
                 request = request.timeout(timeout);
             }
-            let response = match self.exchange(request).await {
+            let slot = self.slot(registry).await;
+            let exchanged = self.exchange(request).await;
+            drop(slot);
+            let response = match exchanged {
                 Ok(r) => r,
                 Err(e) => {
                     if e.is_redirect() {
@@ -352,7 +365,7 @@ impl Client {
                         reason,
                     };
                     if e.is_connect()
-                        && let Some(wait) = retry.wait(None)
+                        && let Some(wait) = retry.wait_after_connect_failure()
                     {
                         tokio::time::sleep(wait).await;
                         continue;
@@ -381,6 +394,11 @@ impl Client {
             if is_retryable(status)
                 && let Some(wait) = retry.wait(retry_after(response.headers()))
             {
+                // A registry that says how long to wait (rate limited, or down for a while)
+                // gets that rest from every request of this client, not only from this one.
+                if retry_after(response.headers()).is_some() {
+                    self.pause(registry, wait);
+                }
                 tokio::time::sleep(wait).await;
                 continue;
             }
