@@ -1,6 +1,8 @@
-//! When to try a request again: 429 and 5xx answers and refused connections, with exponential
-//! backoff or the registry's `Retry-After`, a bounded number of times, and only while the
-//! wait leaves time before the operation deadline.
+//! When to try a request again: 429 and 5xx answers with exponential backoff or the
+//! registry's `Retry-After`, a bounded number of times, and only while the wait leaves time
+//! before the operation deadline; a connection that could not be made (refused, no such
+//! host) once more, quickly, and then it fails: a registry that is down is reported at once,
+//! not after the whole deadline.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,7 @@ pub(super) struct Retry {
     deadline: Duration,
     started: Instant,
     once: Once,
+    connect_failures: u32,
 }
 
 impl Retry {
@@ -26,6 +29,7 @@ impl Retry {
             deadline: limits.deadline,
             started: Instant::now(),
             once,
+            connect_failures: 0,
         }
     }
 
@@ -50,6 +54,25 @@ impl Retry {
         (self.started.elapsed() + wait < self.deadline).then_some(wait)
     }
 }
+
+impl Retry {
+    /// How long to wait before trying again after a connection could not be made, or `None`
+    /// to give up: one quick retry (a registry restarting, a connection reset by a proxy),
+    /// then the failure stands.
+    pub(super) fn wait_after_connect_failure(&mut self) -> Option<Duration> {
+        self.connect_failures += 1;
+        if self.once == Once::Only || self.connect_failures > MAX_CONNECT_RETRIES {
+            return None;
+        }
+        let wait = CONNECT_RETRY_DELAY;
+        (self.started.elapsed() + wait < self.deadline).then_some(wait)
+    }
+}
+
+/// Retries of a connection that could not be made.
+const MAX_CONNECT_RETRIES: u32 = 1;
+/// The wait before that retry.
+const CONNECT_RETRY_DELAY: Duration = Duration::from_millis(100);
 
 /// Whether an answer with `status` may be worth asking again.
 pub(super) fn is_retryable(status: StatusCode) -> bool {
