@@ -391,37 +391,55 @@ fn broken_policy_keeps_the_old_one_and_is_counted_then_a_good_one_takes_effect()
     }
 }
 
-#[test]
-fn two_hundred_concurrent_reviews_of_one_uncached_image_make_one_referrers_lookup() {
-    use crate::fake_registry::{Config, FakeRegistry, RequestKind};
-    let registry = FakeRegistry::start_with(Config::default());
+/// Seeds an image in `repository` of the test registry and signs it with `build.key` in `d`;
+/// returns its digest-pinned reference.
+fn signed_image_on(
+    registry: &crate::fake_registry::FakeRegistry,
+    repository: &str,
+    d: &Path,
+) -> String {
     let config_blob = br#"{"architecture":"amd64","os":"linux"}"#;
-    let config_digest = registry.seed_blob("shop/web", &config_blob[..]);
-    let layer_digest = registry.seed_blob("shop/web", &b"coalesce"[..]);
+    let config_digest = registry.seed_blob(repository, &config_blob[..]);
+    let layer = format!("layer of {repository}");
+    let layer_digest = registry.seed_blob(repository, layer.clone().into_bytes());
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_blob.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": 8}],
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
     })
     .to_string();
     let digest = registry.seed_manifest(
-        "shop/web",
+        repository,
         "v1",
         "application/vnd.oci.image.manifest.v1+json",
         manifest.into_bytes(),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    signet(d, &["keygen", "--output-prefix", "build"], Some(PASSWORD)).expect_code(0);
-    let image = format!("{}/shop/web@{digest}", registry.host());
+    let image = format!("{}/{repository}@{digest}", registry.host());
     signet(d, &["sign", &image, "--key", "build.key"], Some(PASSWORD)).expect_code(0);
+    image
+}
+
+/// A key `build` in `d` and a policy that requires its signature.
+fn build_key_policy(d: &Path) -> PathBuf {
+    signet(d, &["keygen", "--output-prefix", "build"], Some(PASSWORD)).expect_code(0);
     let policy = d.join("policy.yaml");
     std::fs::write(
         &policy,
         "defaultAdmissionRule: {evaluationMode: REQUIRE_ATTESTATION, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG, requireAttestationsBy: [build]}\nattestors:\n  - name: build\n    publicKeys: [{file: build.pub}]\n",
     )
     .unwrap();
+    policy
+}
+
+#[test]
+fn two_hundred_concurrent_reviews_of_one_uncached_image_make_one_referrers_lookup() {
+    use crate::fake_registry::{Config, FakeRegistry, RequestKind};
+    let registry = FakeRegistry::start_with(Config::default());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let policy = build_key_policy(d);
+    let image = signed_image_on(&registry, "shop/web", d);
     let daemon = Daemon::start(d, &policy, &[]);
     registry.reset_counters();
 
@@ -462,6 +480,83 @@ fn two_hundred_concurrent_reviews_of_one_uncached_image_make_one_referrers_looku
     });
     assert!(results.iter().all(|a| *a), "every review allowed");
     assert_eq!(registry.requests(RequestKind::Referrers), 1);
+}
+
+/// Issue 12, finding 7: after one image, the daemon knows whether the registry has the
+/// referrers API and asks only what can answer: no fallback index or tag list where the API
+/// answered, no referrers API where it answered 404 for a repository that exists.
+#[test]
+fn daemon_remembers_whether_a_registry_has_the_referrers_api() {
+    use crate::fake_registry::{Config, FakeRegistry, RequestKind};
+    for referrers_api in [true, false] {
+        let registry = FakeRegistry::start_with(Config {
+            referrers_api,
+            ..Config::default()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let policy = build_key_policy(d);
+        let first = signed_image_on(&registry, "shop/first", d);
+        let second = signed_image_on(&registry, "shop/second", d);
+        let daemon = Daemon::start(d, &policy, &[]);
+
+        registry.reset_counters();
+        let r = daemon.post(
+            "/admission/validate",
+            &with_images(fixture("pod.json"), &first),
+        );
+        assert_eq!(response(&r)["allowed"], true, "{r}");
+        // Not known yet: the API and the tag list are both asked.
+        assert_eq!(registry.requests(RequestKind::Referrers), 1);
+        assert_eq!(registry.requests(RequestKind::TagsList), 1);
+
+        registry.reset_counters();
+        let r = daemon.post(
+            "/admission/validate",
+            &with_images(fixture("pod.json"), &second),
+        );
+        assert_eq!(response(&r)["allowed"], true, "{r}");
+        let (api, tags) = (
+            registry.requests(RequestKind::Referrers),
+            registry.requests(RequestKind::TagsList),
+        );
+        if referrers_api {
+            assert_eq!((api, tags), (1, 0), "API known: no tag list");
+        } else {
+            assert_eq!((api, tags), (0, 1), "no API known: not asked again");
+        }
+    }
+}
+
+/// Issue 18: a registry that refuses connections is not retried until the deadline; the
+/// review is denied at once.
+#[test]
+fn review_of_images_on_a_registry_that_refuses_connections_is_denied_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let policy = build_key_policy(d);
+    let daemon = Daemon::start(d, &policy, &[]);
+    // A port nothing listens on: bound, then closed.
+    let host = format!("127.0.0.1:{}", free_port());
+    let image = format!("{host}/shop/web@sha256:{}", "ab".repeat(32));
+    let started = Instant::now();
+    let r = daemon.post(
+        "/admission/validate",
+        &with_images(fixture("pod.json"), &image),
+    );
+    let took = started.elapsed();
+    assert_eq!(response(&r)["allowed"], false, "{r}");
+    let message = response(&r)["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains(&host),
+        "the denial names the registry: {message}"
+    );
+    assert!(
+        took < Duration::from_secs(1),
+        "denied after {took:?}; a refused connection must not be retried until the deadline"
+    );
 }
 
 /// A registry on 127.0.0.1 that demands `demand` of everyone and records what it is sent,
