@@ -1,0 +1,422 @@
+//! Benchmark of cold admission of a many-image pod over a slow link (issue 12, finding 7): a
+//! pod of 10 containers, each image in its own repository, signed by two attestors and pinned
+//! to its digest (as signet's mutating webhook leaves it), sent to `signet serve`'s validating
+//! webhook as an AdmissionReview, with every registry request delayed on its way by a
+//! latency-injecting proxy on loopback (default 50 ms, `LATENCY_MS`).
+//!
+//! Two registries: the real one (Debian's distribution 2.8, no referrers API: evidence is
+//! found through the fallback index) and the suite's test registry with the OCI 1.1 referrers
+//! API. For each it prints, cold (a fresh daemon) and warm (the same review again), the
+//! registry requests the review cost, the busy periods on the wire (requests overlapping in
+//! time belong to one period, so this counts sequential round trips), and the wall time; and
+//! a third row, "cold, known registry": a fresh set of images on a daemon that has already
+//! answered one review against that registry.
+//!
+//! The proxy adds its delay per HTTP request; TCP connection set-up between signet and the
+//! proxy is on loopback and costs nothing here, so new connections are cheaper than on a real
+//! link.
+//!
+//! Run with `bash scripts/bench-pod.sh`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    reason = "a benchmark program: failing loudly is the right behaviour"
+)]
+
+#[path = "../../tests/e2e/harness.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with the test suite; the benchmark uses part of it"
+)]
+mod harness;
+
+#[path = "../../tests/e2e/fake_registry.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with the test suite; the benchmark uses part of it"
+)]
+mod fake_registry;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use signet_core::digest::Digest;
+use signet_core::keys::KeyPair;
+use signet_core::oci::{self, Descriptor, Manifest};
+use signet_core::reference::ImageRef;
+use signet_registry::publish::{self, StorageFormat};
+use signet_registry::{Client, ClientOptions, Precondition, Repository, TagOrDigest};
+
+const IMAGES: usize = 10;
+
+/// A request's start, end and summary line.
+type Traced = (Instant, Instant, String);
+
+#[derive(Clone)]
+struct Proxy {
+    upstream: String,
+    latency: Duration,
+    http: reqwest::Client,
+    log: Arc<Mutex<Vec<(Instant, Instant)>>>,
+    /// With `VERBOSE=1`: each request's start, end, method, path and status.
+    trace: Option<Arc<Mutex<Vec<Traced>>>>,
+}
+
+async fn forward(
+    State(proxy): State<Proxy>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let start = Instant::now();
+    let line = format!("{method} {uri}");
+    // Half the delay on the way there, half on the way back.
+    tokio::time::sleep(proxy.latency / 2).await;
+    let mut request = proxy
+        .http
+        .request(method, format!("{}{}", proxy.upstream, uri));
+    for (name, value) in &headers {
+        if name != "host" {
+            request = request.header(name, value);
+        }
+    }
+    let response = request.body(body).send().await.unwrap();
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+    let mut out_headers = HeaderMap::new();
+    for (name, value) in response.headers() {
+        if name != "transfer-encoding" {
+            out_headers.insert(name.clone(), value.clone());
+        }
+    }
+    let bytes = response.bytes().await.unwrap();
+    tokio::time::sleep(proxy.latency / 2).await;
+    let end = Instant::now();
+    proxy.log.lock().unwrap().push((start, end));
+    if let Some(trace) = &proxy.trace {
+        trace
+            .lock()
+            .unwrap()
+            .push((start, end, format!("{line} -> {}", status.as_u16())));
+    }
+    (status, out_headers, bytes).into_response()
+}
+
+/// Number of maximal periods in which at least one request was in flight.
+fn busy_periods(mut spans: Vec<(Instant, Instant)>) -> usize {
+    spans.sort();
+    let mut periods = 0;
+    let mut end: Option<Instant> = None;
+    for (s, e) in spans {
+        match end {
+            Some(current) if s < current => end = Some(current.max(e)),
+            _ => {
+                periods += 1;
+                end = Some(e);
+            }
+        }
+    }
+    periods
+}
+
+/// Starts a latency proxy in front of `upstream`; returns its host:port.
+async fn start_proxy(proxy: Proxy) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let app = axum::Router::new().fallback(forward).with_state(proxy);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    host
+}
+
+/// Pushes a small image to `repo:tag`, signs it with each key (bundle format), and returns
+/// its digest.
+async fn push_signed_image(
+    repo: &Repository,
+    image: &ImageRef,
+    keys: &[KeyPair],
+    seed: &str,
+) -> Digest {
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    repo.put_blob(config).await.unwrap();
+    repo.put_blob(seed.as_bytes()).await.unwrap();
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(oci::OCI_MANIFEST.into()),
+        artifact_type: None,
+        config: Descriptor::of("application/vnd.oci.image.config.v1+json", config),
+        layers: vec![Descriptor::of(
+            "application/vnd.oci.image.layer.v1.tar",
+            seed.as_bytes(),
+        )],
+        subject: None,
+        annotations: Default::default(),
+    };
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let tag = image.tag().unwrap();
+    let digest = repo
+        .put_manifest(
+            TagOrDigest::Tag(tag),
+            oci::OCI_MANIFEST,
+            &bytes,
+            Precondition::None,
+        )
+        .await
+        .unwrap()
+        .digest;
+    let pinned = image.with_digest(digest.clone());
+    let subject = publish::subject_descriptor(repo, &digest).await.unwrap();
+    for key in keys {
+        publish::sign(
+            repo,
+            &pinned,
+            &subject,
+            key,
+            StorageFormat::Bundle,
+            BTreeMap::new(),
+        )
+        .await
+        .unwrap();
+    }
+    digest
+}
+
+fn review(images: &[String]) -> Vec<u8> {
+    let containers: Vec<serde_json::Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| serde_json::json!({ "name": format!("c{i}"), "image": image }))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "bench-pod",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "shop",
+            "operation": "CREATE",
+            "userInfo": {"username": "bench"},
+            "object": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "bench", "namespace": "shop"},
+                "spec": {"containers": containers}
+            }
+        }
+    }))
+    .unwrap()
+}
+
+struct Daemon {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_daemon(
+    http: &reqwest::Client,
+    signet: &str,
+    policy: &std::path::Path,
+    proxies: &[String],
+) -> Daemon {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = Command::new(signet);
+    command
+        .args(["serve", "--insecure-http", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--policy")
+        .arg(policy)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for proxy in proxies {
+        command.args(["--insecure-registry", proxy]);
+    }
+    let daemon = Daemon {
+        child: command.spawn().unwrap(),
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let ready = format!("{}/readyz", daemon.url);
+    for _ in 0..200 {
+        if http
+            .get(&ready)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return daemon;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("signet serve did not become ready");
+}
+
+/// Posts the review; returns (requests, busy periods, wall ms).
+async fn measure(
+    http: &reqwest::Client,
+    daemon: &Daemon,
+    proxy: &Proxy,
+    body: &[u8],
+) -> (usize, usize, f64) {
+    proxy.log.lock().unwrap().clear();
+    if let Some(trace) = &proxy.trace {
+        trace.lock().unwrap().clear();
+    }
+    let start = Instant::now();
+    let response = http
+        .post(format!("{}/admission/validate", daemon.url))
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let wall = start.elapsed();
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        answer["response"]["allowed"], true,
+        "the signed pod must be admitted: {answer}"
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let log = proxy.log.lock().unwrap().clone();
+    if let Some(trace) = &proxy.trace {
+        let mut trace = trace.lock().unwrap().clone();
+        trace.sort_by_key(|t| t.0);
+        for (s, e, line) in trace {
+            eprintln!(
+                "  {:>6.1} {:>6.1}  {line}",
+                (s - start).as_secs_f64() * 1000.0,
+                (e - start).as_secs_f64() * 1000.0
+            );
+        }
+        eprintln!("  ---");
+    }
+    (log.len(), busy_periods(log), wall.as_secs_f64() * 1000.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let signet = std::env::args()
+        .nth(1)
+        .expect("usage: bench_pod PATH/TO/signet");
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let latency = Duration::from_millis(
+        std::env::var("LATENCY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50),
+    );
+    harness::install_crypto_provider();
+    let real = harness::Registry::start(harness::Options::plain());
+    let fake = fake_registry::FakeRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = [
+        KeyPair::generate_p256().unwrap(),
+        KeyPair::generate_p256().unwrap(),
+    ];
+    for (i, key) in keys.iter().enumerate() {
+        std::fs::write(
+            dir.path().join(format!("k{i}.pub")),
+            key.public_key().to_pem(),
+        )
+        .unwrap();
+    }
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n  requireAttestationsBy: [built-by-ci, approved-by-qa]\nattestors:\n  - name: built-by-ci\n    publicKeys: [{file: k0.pub}]\n  - name: approved-by-qa\n    publicKeys: [{file: k1.pub}]\n",
+    )
+    .unwrap();
+
+    let client = Client::new(ClientOptions::default()).unwrap();
+    let http = reqwest::Client::new();
+    println!(
+        "signet serve, one review of a {IMAGES}-image pod (each image in its own repository, two \
+         attestors), {} ms per registry request; {} cores; median of {runs}",
+        latency.as_millis(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    );
+    println!(
+        "{:<34} {:<16} {:>9} {:>13} {:>10}",
+        "registry", "case", "requests", "busy periods", "wall ms"
+    );
+    let registries = [
+        ("distribution 2.8 (no referrers API)", real.url()),
+        ("test registry (referrers API)", fake.url()),
+    ];
+    for (label, upstream) in registries {
+        let proxy = Proxy {
+            upstream: upstream.clone(),
+            latency,
+            http: reqwest::Client::new(),
+            log: Arc::new(Mutex::new(Vec::new())),
+            trace: std::env::var_os("VERBOSE").map(|_| Arc::new(Mutex::new(Vec::new()))),
+        };
+        let proxy_host = start_proxy(proxy.clone()).await;
+        let upstream_host = upstream.trim_start_matches("http://").to_string();
+        // Two sets of images: one for the cold reviews, one for "cold, known registry".
+        let mut sets: Vec<Vec<String>> = Vec::new();
+        for set in 0..2 {
+            let mut images = Vec::new();
+            for i in 0..IMAGES {
+                let name = format!("pod/set{set}/app{i}");
+                let image: ImageRef = format!("{upstream_host}/{name}:v1").parse().unwrap();
+                let repo = Repository::new(&client, &image);
+                let digest =
+                    push_signed_image(&repo, &image, &keys, &format!("{name} layer")).await;
+                // Pinned, as the validating webhook sees them after signet's mutating webhook.
+                images.push(format!("{proxy_host}/{name}:v1@{digest}"));
+            }
+            sets.push(images);
+        }
+        let first = review(&sets[0]);
+        let second = review(&sets[1]);
+        let mut rows: BTreeMap<&str, Vec<(usize, usize, f64)>> = BTreeMap::new();
+        for _ in 0..runs {
+            let daemon =
+                start_daemon(&http, &signet, &policy, std::slice::from_ref(&proxy_host)).await;
+            rows.entry("1 cold")
+                .or_default()
+                .push(measure(&http, &daemon, &proxy, &first).await);
+            rows.entry("2 warm")
+                .or_default()
+                .push(measure(&http, &daemon, &proxy, &first).await);
+            rows.entry("3 cold, known")
+                .or_default()
+                .push(measure(&http, &daemon, &proxy, &second).await);
+        }
+        for (case, samples) in rows {
+            let requests = median(samples.iter().map(|s| s.0 as f64).collect());
+            let periods = median(samples.iter().map(|s| s.1 as f64).collect());
+            let wall = median(samples.iter().map(|s| s.2).collect());
+            println!(
+                "{label:<34} {:<16} {requests:>9} {periods:>13} {wall:>10.1}",
+                &case[2..]
+            );
+        }
+    }
+}
