@@ -1,16 +1,16 @@
 //! Benchmark of cold admission of a many-image pod over a slow link (issue 12, finding 7): a
-//! pod of 10 containers, each image in its own repository, signed by two attestors and pinned
-//! to its digest (as signet's mutating webhook leaves it), sent to `signet serve`'s validating
-//! webhook as an AdmissionReview, with every registry request delayed on its way by a
-//! latency-injecting proxy on loopback (default 50 ms, `LATENCY_MS`).
+//! pod of 10 containers, each image in its own repository and signed by two attestors, admitted
+//! by `signet serve` as Kubernetes does it: the mutating webhook pins the tags to digests, then
+//! the validating webhook verifies the pinned images. Every registry request is delayed on its
+//! way by a latency-injecting proxy on loopback (default 50 ms, `LATENCY_MS`).
 //!
 //! Two registries: the real one (Debian's distribution 2.8, no referrers API: evidence is
 //! found through the fallback index) and the suite's test registry with the OCI 1.1 referrers
-//! API. For each it prints, cold (a fresh daemon) and warm (the same review again), the
-//! registry requests the review cost, the busy periods on the wire (requests overlapping in
-//! time belong to one period, so this counts sequential round trips), and the wall time; and
-//! a third row, "cold, known registry": a fresh set of images on a daemon that has already
-//! answered one review against that registry.
+//! API. For each it prints, cold (a fresh daemon) and warm (the same pod again), the registry
+//! requests the admission cost, its sequential round trips (per image: the longest chain of
+//! requests each sent after the previous one was answered), and the wall time of both webhook
+//! calls; and a third row, "cold, known": a fresh set of images on a daemon that has already
+//! admitted one pod from that registry.
 //!
 //! The proxy adds its delay per HTTP request; TCP connection set-up between signet and the
 //! proxy is on loopback and costs nothing here, so new connections are cheaper than on a real
@@ -65,7 +65,8 @@ struct Proxy {
     upstream: String,
     latency: Duration,
     http: reqwest::Client,
-    log: Arc<Mutex<Vec<(Instant, Instant)>>>,
+    /// Each request's start, end and repository.
+    log: Arc<Mutex<Vec<Traced>>>,
     /// With `VERBOSE=1`: each request's start, end, method, path and status.
     trace: Option<Arc<Mutex<Vec<Traced>>>>,
 }
@@ -100,7 +101,16 @@ async fn forward(
     let bytes = response.bytes().await.unwrap();
     tokio::time::sleep(proxy.latency / 2).await;
     let end = Instant::now();
-    proxy.log.lock().unwrap().push((start, end));
+    let repository = uri
+        .path()
+        .strip_prefix("/v2/")
+        .and_then(|p| {
+            ["/manifests/", "/blobs/", "/tags/", "/referrers/"]
+                .iter()
+                .find_map(|m| p.find(m).map(|i| p[..i].to_string()))
+        })
+        .unwrap_or_default();
+    proxy.log.lock().unwrap().push((start, end, repository));
     if let Some(trace) = &proxy.trace {
         trace
             .lock()
@@ -110,21 +120,37 @@ async fn forward(
     (status, out_headers, bytes).into_response()
 }
 
-/// Number of maximal periods in which at least one request was in flight.
-fn busy_periods(mut spans: Vec<(Instant, Instant)>) -> usize {
-    spans.sort();
-    let mut periods = 0;
-    let mut end: Option<Instant> = None;
-    for (s, e) in spans {
-        match end {
-            Some(current) if s < current => end = Some(current.max(e)),
-            _ => {
-                periods += 1;
-                end = Some(e);
-            }
-        }
+/// Sequential round trips of one image: the longest chain of requests to its repository in
+/// which each one was sent after the one before it was answered; the most of any image.
+/// (Chains across images would count a request held up by another image's slow answer.)
+fn round_trips(spans: &[(Instant, Instant, String)]) -> usize {
+    let mut by_repository: BTreeMap<&str, Vec<(Instant, Instant)>> = BTreeMap::new();
+    for (start, end, repository) in spans {
+        by_repository
+            .entry(repository.as_str())
+            .or_default()
+            .push((*start, *end));
     }
-    periods
+    by_repository
+        .values()
+        .map(|spans| longest_chain(spans))
+        .max()
+        .unwrap_or(0)
+}
+
+fn longest_chain(spans: &[(Instant, Instant)]) -> usize {
+    let mut by_end: Vec<(Instant, Instant)> = spans.to_vec();
+    by_end.sort_by_key(|s| s.1);
+    let mut chain: Vec<usize> = Vec::with_capacity(by_end.len());
+    for (i, (start, _)) in by_end.iter().enumerate() {
+        let before = (0..i)
+            .filter(|&j| by_end[j].1 <= *start)
+            .map(|j| chain[j])
+            .max()
+            .unwrap_or(0);
+        chain.push(before + 1);
+    }
+    chain.into_iter().max().unwrap_or(0)
 }
 
 /// Starts a latency proxy in front of `upstream`; returns its host:port.
@@ -268,30 +294,41 @@ async fn start_daemon(
     panic!("signet serve did not become ready");
 }
 
-/// Posts the review; returns (requests, busy periods, wall ms).
+/// Admits the pod: the mutating webhook with `tagged`, then the validating webhook with
+/// `pinned` (what the mutating webhook's patch makes of it, checked below); returns
+/// (requests, round trips, wall ms).
 async fn measure(
     http: &reqwest::Client,
     daemon: &Daemon,
     proxy: &Proxy,
-    body: &[u8],
+    tagged: &[u8],
+    pinned: &[u8],
 ) -> (usize, usize, f64) {
     proxy.log.lock().unwrap().clear();
     if let Some(trace) = &proxy.trace {
         trace.lock().unwrap().clear();
     }
     let start = Instant::now();
-    let response = http
-        .post(format!("{}/admission/validate", daemon.url))
-        .header("content-type", "application/json")
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
+    let mutated = post(http, daemon, "mutate", tagged).await;
+    let validated = post(http, daemon, "validate", pinned).await;
     let wall = start.elapsed();
-    let answer: serde_json::Value = response.json().await.unwrap();
+    let patch = mutated["response"]["patch"].as_str().unwrap_or_default();
+    let patch = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, patch).unwrap(),
+    )
+    .unwrap();
+    let pinned_text = String::from_utf8_lossy(pinned);
+    assert!(
+        patch.matches("@sha256:").count() == IMAGES
+            && patch
+                .split('"')
+                .filter(|v| v.contains("@sha256:"))
+                .all(|v| pinned_text.contains(v)),
+        "the mutating webhook pins every image as the validated pod has it: {patch}"
+    );
     assert_eq!(
-        answer["response"]["allowed"], true,
-        "the signed pod must be admitted: {answer}"
+        validated["response"]["allowed"], true,
+        "the signed pod must be admitted: {validated}"
     );
     tokio::time::sleep(Duration::from_millis(20)).await;
     let log = proxy.log.lock().unwrap().clone();
@@ -307,7 +344,24 @@ async fn measure(
         }
         eprintln!("  ---");
     }
-    (log.len(), busy_periods(log), wall.as_secs_f64() * 1000.0)
+    (log.len(), round_trips(&log), wall.as_secs_f64() * 1000.0)
+}
+
+async fn post(
+    http: &reqwest::Client,
+    daemon: &Daemon,
+    webhook: &str,
+    body: &[u8],
+) -> serde_json::Value {
+    http.post(format!("{}/admission/{webhook}", daemon.url))
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -355,14 +409,15 @@ async fn main() {
     let client = Client::new(ClientOptions::default()).unwrap();
     let http = reqwest::Client::new();
     println!(
-        "signet serve, one review of a {IMAGES}-image pod (each image in its own repository, two \
-         attestors), {} ms per registry request; {} cores; median of {runs}",
+        "signet serve, admission (mutating, then validating webhook) of a {IMAGES}-image pod (each \
+         image in its own repository, two attestors), {} ms per registry request; {} cores; \
+         median of {runs}",
         latency.as_millis(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     println!(
         "{:<34} {:<16} {:>9} {:>13} {:>10}",
-        "registry", "case", "requests", "busy periods", "wall ms"
+        "registry", "case", "requests", "round trips", "wall ms"
     );
     let registries = [
         ("distribution 2.8 (no referrers API)", real.url()),
@@ -378,36 +433,37 @@ async fn main() {
         };
         let proxy_host = start_proxy(proxy.clone()).await;
         let upstream_host = upstream.trim_start_matches("http://").to_string();
-        // Two sets of images: one for the cold reviews, one for "cold, known registry".
-        let mut sets: Vec<Vec<String>> = Vec::new();
+        // Two sets of images: one for the cold reviews, one for "cold, known"; each as tagged
+        // and as pinned references.
+        let mut sets: Vec<(Vec<String>, Vec<String>)> = Vec::new();
         for set in 0..2 {
-            let mut images = Vec::new();
+            let (mut tagged, mut pinned) = (Vec::new(), Vec::new());
             for i in 0..IMAGES {
                 let name = format!("pod/set{set}/app{i}");
                 let image: ImageRef = format!("{upstream_host}/{name}:v1").parse().unwrap();
                 let repo = Repository::new(&client, &image);
                 let digest =
                     push_signed_image(&repo, &image, &keys, &format!("{name} layer")).await;
-                // Pinned, as the validating webhook sees them after signet's mutating webhook.
-                images.push(format!("{proxy_host}/{name}:v1@{digest}"));
+                tagged.push(format!("{proxy_host}/{name}:v1"));
+                pinned.push(format!("{proxy_host}/{name}:v1@{digest}"));
             }
-            sets.push(images);
+            sets.push((tagged, pinned));
         }
-        let first = review(&sets[0]);
-        let second = review(&sets[1]);
+        let first = (review(&sets[0].0), review(&sets[0].1));
+        let second = (review(&sets[1].0), review(&sets[1].1));
         let mut rows: BTreeMap<&str, Vec<(usize, usize, f64)>> = BTreeMap::new();
         for _ in 0..runs {
             let daemon =
                 start_daemon(&http, &signet, &policy, std::slice::from_ref(&proxy_host)).await;
             rows.entry("1 cold")
                 .or_default()
-                .push(measure(&http, &daemon, &proxy, &first).await);
+                .push(measure(&http, &daemon, &proxy, &first.0, &first.1).await);
             rows.entry("2 warm")
                 .or_default()
-                .push(measure(&http, &daemon, &proxy, &first).await);
+                .push(measure(&http, &daemon, &proxy, &first.0, &first.1).await);
             rows.entry("3 cold, known")
                 .or_default()
-                .push(measure(&http, &daemon, &proxy, &second).await);
+                .push(measure(&http, &daemon, &proxy, &second.0, &second.1).await);
         }
         for (case, samples) in rows {
             let requests = median(samples.iter().map(|s| s.0 as f64).collect());
