@@ -1,11 +1,15 @@
 //! Benchmark of `signet verify` on a digest-pinned image with 1, 10, 100 and 1,000 attestations,
 //! and on a hostile image (60 bundle referrers that all name one 16 MiB blob, issue 12), on the
-//! real local registry (Debian's distribution 2.8), cold process each run.
+//! real local registry (Debian's distribution 2.8), cold process each run; and once more with
+//! 1,000 attestations on the suite's in-memory test registry (referrers API), which answers in
+//! a fraction of the time distribution 2.8 takes and so shows what signet itself costs.
 //!
 //! For each size it prints: HTTP requests the verify made, busy periods on the wire (requests
 //! that overlap in time belong to one period, so this counts sequential round trips), wall
 //! time, and peak memory (max RSS, from `/usr/bin/time`). Requests are counted by a recording
-//! proxy between signet and the registry.
+//! proxy between signet and the registry; then the wall time of the same verify straight to
+//! the registry, without the proxy, and the CPU time (user and system) the signet process
+//! used.
 //!
 //! Run with `bash scripts/bench-verify.sh`.
 #![allow(
@@ -22,6 +26,13 @@
     reason = "shared with the test suite; the benchmark uses part of it"
 )]
 mod harness;
+
+#[path = "../../tests/e2e/fake_registry.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with the test suite; the benchmark uses part of it"
+)]
+mod fake_registry;
 
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -121,6 +132,22 @@ async fn push_image(repo: &Repository, tag: &str, content: &[u8]) -> Digest {
     .digest
 }
 
+/// Starts a recording proxy in front of `upstream`; returns it and its host:port.
+async fn start_proxy(upstream: String) -> (Proxy, String) {
+    let proxy = Proxy {
+        upstream,
+        http: reqwest::Client::builder().build().unwrap(),
+        log: Arc::new(Mutex::new(Vec::new())),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let app = axum::Router::new()
+        .fallback(forward)
+        .with_state(proxy.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (proxy, host)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -142,17 +169,11 @@ async fn main() {
     let pub_path = dir.path().join("k.pub");
     std::fs::write(&pub_path, key.public_key().to_pem()).unwrap();
 
-    let proxy = Proxy {
-        upstream: registry.url(),
-        http: reqwest::Client::builder().build().unwrap(),
-        log: Arc::new(Mutex::new(Vec::new())),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy_host = listener.local_addr().unwrap().to_string();
-    let app = axum::Router::new()
-        .fallback(forward)
-        .with_state(proxy.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // The suite's in-memory test registry (with the referrers API), to tell signet's own cost
+    // from the registry's in the last row.
+    let fast = fake_registry::FakeRegistry::start();
+    let (proxy, proxy_host) = start_proxy(registry.url()).await;
+    let (fast_proxy, fast_proxy_host) = start_proxy(fast.url()).await;
 
     let client = Client::new(ClientOptions::default()).unwrap();
     println!(
@@ -171,21 +192,34 @@ async fn main() {
             .unwrap_or_else(|| "unknown CPU".into())
     );
     println!(
-        "{:>12} {:>9} {:>13} {:>12} {:>14}",
-        "attestations", "requests", "busy periods", "wall ms", "peak RSS MiB"
+        "{:>12} {:>9} {:>13} {:>12} {:>14} {:>15} {:>14}",
+        "attestations",
+        "requests",
+        "busy periods",
+        "wall ms",
+        "peak RSS MiB",
+        "direct wall ms",
+        "signet CPU ms"
     );
-    // (label, attestations, hostile): the hostile image's referrers all name one 16 MiB blob
-    // that is not a bundle; `verify` must deny it within its evidence budget.
-    let cases: [(&str, usize, bool); 5] = [
-        ("1", 1, false),
-        ("10", 10, false),
-        ("100", 100, false),
-        ("1000", 1000, false),
-        ("60 x 16 MiB", 60, true),
+    // (label, attestations, hostile, on the test registry): the hostile image's referrers all
+    // name one 16 MiB blob that is not a bundle; `verify` must deny it within its evidence
+    // budget.
+    let cases: [(&str, usize, bool, bool); 6] = [
+        ("1", 1, false, false),
+        ("10", 10, false, false),
+        ("100", 100, false, false),
+        ("1000", 1000, false, false),
+        ("60 x 16 MiB", 60, true, false),
+        ("1000 (test)", 1000, false, true),
     ];
-    for (label, n, hostile) in cases {
+    for (label, n, hostile, on_test_registry) in cases {
+        let (host, proxy, proxy_host) = if on_test_registry {
+            (fast.host(), &fast_proxy, &fast_proxy_host)
+        } else {
+            (registry.host(), &proxy, &proxy_host)
+        };
         let name = format!("bench/app{n}{}", if hostile { "h" } else { "" });
-        let image: ImageRef = format!("{}/{name}:v1", registry.host()).parse().unwrap();
+        let image: ImageRef = format!("{host}/{name}:v1").parse().unwrap();
         let repo = Repository::new(&client, &image);
         let digest = push_image(&repo, "v1", format!("layer {label}").as_bytes()).await;
         let subject = publish::subject_descriptor(&repo, &digest).await.unwrap();
@@ -221,13 +255,20 @@ async fn main() {
         }
         repo.attach_referrers(&digest, &manifests).await.unwrap();
         let target = format!("{proxy_host}/{name}@{digest}");
-        let (mut walls, mut rss, mut requests, mut periods) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let direct = format!("{host}/{name}@{digest}");
+        let (mut walls, mut rss, mut requests, mut periods, mut direct_walls, mut cpu) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
         for _ in 0..runs {
             proxy.log.lock().unwrap().clear();
             let start = Instant::now();
             let out = Command::new("/usr/bin/time")
-                .args(["-f", "%M"])
+                .args(["-f", "%M %U %S"])
                 .arg(&signet)
                 .args(["verify", &target, "--output", "json", "--key"])
                 .arg(&pub_path)
@@ -251,24 +292,44 @@ async fn main() {
             // Let the proxy finish recording the last response.
             tokio::time::sleep(Duration::from_millis(20)).await;
             let stderr = String::from_utf8_lossy(&out.stderr);
-            let kib: f64 = stderr
+            // /usr/bin/time's last line: peak KiB, user and system CPU seconds.
+            let figures: Vec<f64> = stderr
                 .lines()
                 .last()
-                .and_then(|l| l.trim().parse().ok())
-                .unwrap_or(f64::NAN);
+                .unwrap_or("")
+                .split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            let kib = figures.first().copied().unwrap_or(f64::NAN);
+            cpu.push(
+                figures.get(1).copied().unwrap_or(f64::NAN) * 1000.0
+                    + figures.get(2).copied().unwrap_or(f64::NAN) * 1000.0,
+            );
             let log = proxy.log.lock().unwrap().clone();
             walls.push(wall.as_secs_f64() * 1000.0);
             rss.push(kib / 1024.0);
             requests.push(log.len() as f64);
             periods.push(busy_periods(log) as f64);
+            // The same verify straight to the registry: the recording proxy's own cost left
+            // out.
+            let start = Instant::now();
+            let out = Command::new(&signet)
+                .args(["verify", &direct, "--output", "json", "--key"])
+                .arg(&pub_path)
+                .output()
+                .unwrap();
+            direct_walls.push(start.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(out.status.code(), Some(want), "direct verify");
         }
         println!(
-            "{:>12} {:>9} {:>13} {:>12.1} {:>14.1}",
+            "{:>12} {:>9} {:>13} {:>12.1} {:>14.1} {:>15.1} {:>14.0}",
             label,
             median(requests),
             median(periods),
             median(walls),
-            median(rss)
+            median(rss),
+            median(direct_walls),
+            median(cpu)
         );
     }
 }
