@@ -15,8 +15,13 @@ fuzz_target!(|data: &[u8]| {
     // typed reader accepts bodies a `Value` refuses; the images it returns are checked UTF-8,
     // and replacing bad bytes elsewhere leaves the paths to them as they were.
     let text = String::from_utf8_lossy(data);
-    let Ok(body) = serde_json::from_str::<serde_json::Value>(&text) else {
-        panic!("the typed reader accepted a body that is not JSON");
+    let body = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(body) => body,
+        // A number beyond f64 in a field the reader skips unread (`Value` converts every
+        // number); see signet-server's
+        // `a_number_beyond_f64_in_an_unread_field_does_not_hide_the_images`.
+        Err(e) if e.to_string().starts_with("number out of range") => return,
+        Err(e) => panic!("the typed reader accepted a body that is not JSON: {e}"),
     };
     for image in images {
         assert!(

@@ -463,6 +463,33 @@ mod tests {
             .collect()
     }
 
+    /// Found by `scripts/fuzz.sh` (target `admission`): `"containerPort": 9E901` in a field
+    /// of the pod spec that is not a container list, a number beyond f64 that
+    /// `serde_json::Value` refuses. The reader skips fields it does not use without converting
+    /// them, so such a body still yields its images, at their paths (the same number inside a
+    /// container or the metadata is an error); the API server never sends one, and nothing
+    /// signet checks is in such a field.
+    #[test]
+    fn a_number_beyond_f64_in_an_unread_field_does_not_hide_the_images() {
+        let mut spec = pod_spec();
+        spec["c-ontainers"] = serde_json::json!([{"ports": [{"containerPort": 1}]}]);
+        let object = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web", "namespace": "team-a"}, "spec": spec});
+        let body = String::from_utf8(review(("", "Pod"), None, "CREATE", object)).unwrap();
+        let body = body.replace("\"containerPort\":1", "\"containerPort\":9E901");
+        assert!(serde_json::from_str::<serde_json::Value>(&body).is_err());
+        let w = parse(body.as_bytes()).unwrap().workload.unwrap();
+        assert_eq!(
+            paths(&w),
+            [
+                "/spec/initContainers/0/image=registry.example/init:1",
+                "/spec/containers/0/image=registry.example/app@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                "/spec/containers/1/image=registry.example/side:2",
+                "/spec/ephemeralContainers/0/image=busybox",
+            ]
+        );
+    }
+
     #[test]
     fn pod_images_in_spec_order_with_paths() {
         let body = review(
