@@ -19,7 +19,7 @@ use signet_verify::{Evidence, Filter, Payload};
 
 use crate::audit::Audit;
 use crate::metrics::{CacheKind, CacheResult, Metrics};
-use crate::{CacheConfig, OnVerificationError, ServerConfig};
+use crate::{CacheConfig, OnVerificationError, RequestLimits, ServerConfig};
 
 /// A policy in force, with its generation (1 for the policy loaded at start-up, then one more
 /// for each reload that took effect).
@@ -160,6 +160,9 @@ pub(crate) struct App {
     pub(crate) cluster: Option<String>,
     pub(crate) on_verification_error: OnVerificationError,
     pub(crate) deadline: Duration,
+    pub(crate) limits: RequestLimits,
+    /// One permit per image verification in flight, across all requests.
+    pub(crate) verifications: Arc<tokio::sync::Semaphore>,
     pub(crate) policy_path: std::path::PathBuf,
     /// Held for the whole of a reload, so that a SIGHUP and a file change do not race.
     pub(crate) reload_state: tokio::sync::Mutex<Seen>,
@@ -188,6 +191,10 @@ impl App {
             cluster: config.cluster.clone(),
             on_verification_error: config.on_verification_error,
             deadline: config.request_deadline,
+            limits: config.limits.clone(),
+            verifications: Arc::new(tokio::sync::Semaphore::new(
+                config.limits.verifications_in_flight.max(1),
+            )),
             policy_path: config.policy_path.clone(),
             reload_state: tokio::sync::Mutex::new(Seen {
                 contents: Some(contents),
@@ -287,6 +294,9 @@ impl App {
             .decisions
             .entry(key)
             .or_try_insert_with(Box::pin(async move {
+                // A slot among the verifications in flight across the daemon; waiting for one
+                // counts against the caller's deadline. Never closed, so `None` cannot happen.
+                let _slot = self.verifications.acquire().await.ok();
                 let found = self.evidence(&pinned).await?;
                 let (loaded, ctx) = (loaded.clone(), ctx.clone());
                 // Signature checks are CPU work; keep them off the request threads.

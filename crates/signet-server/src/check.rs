@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use futures_util::StreamExt as _;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{Patch, PatchOperation, ReplaceOperation};
 use kube_core::Status;
@@ -172,35 +173,68 @@ pub(crate) async fn validate(app: &App, review: Review) -> Checked {
         };
     }
 
+    let images = distinct_images(&w);
+    if images.len() > app.limits.max_images_per_review {
+        let message = format!(
+            "signet: {} denied: it names {} distinct images, more than the {} signet verifies \
+             for one object; none was verified",
+            w.object(),
+            images.len(),
+            app.limits.max_images_per_review
+        );
+        response.allowed = false;
+        response.result = Status::failure(&message, "Forbidden").with_code(403);
+        let mut refused = event(EventKind::Deny, &uid, &w, &rule, &[]);
+        refused.reasons = vec![message];
+        app.audit.write(&refused);
+        tracing::warn!(uid, object = %w.object(), images = images.len(), "denied: too many images");
+        return Checked {
+            response,
+            outcome: Outcome::Denied,
+        };
+    }
+
+    // One deadline for the whole review: images still unverified when it passes are reported
+    // as such, and their work is dropped (a verification nobody waits for any more stops).
     let deadline = Instant::now() + app.deadline;
-    let verdicts = futures_util::future::join_all(distinct_images(&w).into_iter().map(|written| {
-        let (loaded, ctx) = (&loaded, &ctx);
-        async move {
-            let image = match written.parse::<ImageRef>() {
-                Ok(image) => image,
-                Err(e) => {
-                    return ImageResult {
-                        image: written.to_string(),
-                        digest: None,
-                        rule: String::new(),
-                        state: State::Denied,
-                        reasons: vec![format!("not a valid image reference: {e}")],
-                    };
-                }
-            };
-            let verdict =
-                tokio::time::timeout_at(deadline, app.verdict(loaded, &image, ctx, Tags::Refuse))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Verdict::Failed(format!(
-                            "verification did not finish within the {}s deadline",
-                            app.deadline.as_secs_f32()
-                        ))
-                    });
-            result(written, &image, verdict)
-        }
-    }))
-    .await;
+    let checks: Vec<_> = images
+        .into_iter()
+        .map(|written| {
+            let (loaded, ctx) = (&loaded, &ctx);
+            async move {
+                let image = match written.parse::<ImageRef>() {
+                    Ok(image) => image,
+                    Err(e) => {
+                        return ImageResult {
+                            image: written.to_string(),
+                            digest: None,
+                            rule: String::new(),
+                            state: State::Denied,
+                            reasons: vec![format!("not a valid image reference: {e}")],
+                        };
+                    }
+                };
+                let verdict = tokio::time::timeout_at(
+                    deadline,
+                    app.verdict(loaded, &image, ctx, Tags::Refuse),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Verdict::Failed(format!(
+                        "verification did not finish within the {}s deadline",
+                        app.deadline.as_secs_f32()
+                    ))
+                });
+                result(written, &image, verdict)
+            }
+        })
+        .collect();
+    // Collected first: a stream over a closure borrowing the review is not `Send` enough for
+    // axum's handler bounds.
+    let verdicts: Vec<ImageResult> = futures_util::stream::iter(checks)
+        .buffered(app.limits.images_in_flight_per_review.max(1))
+        .collect()
+        .await;
 
     let denied: Vec<&ImageResult> = verdicts
         .iter()
@@ -360,9 +394,23 @@ pub(crate) async fn mutate(app: &App, review: Review) -> AdmissionResponse {
     if wanted.is_empty() {
         return response;
     }
+    if wanted.len() > app.limits.max_images_per_review {
+        // The validating webhook denies such an object; pinning none of it costs nothing.
+        response.warnings = Some(vec![truncate(
+            &format!(
+                "signet pins at most {} images of one object and this one names {}; none was \
+                 pinned, and the validating webhook will refuse it",
+                app.limits.max_images_per_review,
+                wanted.len()
+            ),
+            MAX_WARNING,
+        )]);
+        return response;
+    }
     let deadline = Instant::now() + app.deadline;
-    let resolved =
-        futures_util::future::join_all(wanted.into_iter().map(|(written, image)| async move {
+    let resolutions: Vec<_> = wanted
+        .into_iter()
+        .map(|(written, image)| async move {
             let outcome = tokio::time::timeout_at(deadline, app.resolve(&image))
                 .await
                 .unwrap_or_else(|_| {
@@ -373,7 +421,11 @@ pub(crate) async fn mutate(app: &App, review: Review) -> AdmissionResponse {
                 })
                 .map(|p| pinned(written, &image, p.digest()));
             (written, outcome)
-        }))
+        })
+        .collect();
+    let resolved: Vec<(&str, Result<String, String>)> = futures_util::stream::iter(resolutions)
+        .buffered(app.limits.images_in_flight_per_review.max(1))
+        .collect()
         .await;
 
     let mut warnings = Vec::new();
