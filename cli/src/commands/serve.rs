@@ -79,6 +79,20 @@ pub struct ServeArgs {
     /// registry a pod names, and they would go to that registry too.
     #[arg(long, value_name = "FILE")]
     pub docker_config: Option<PathBuf>,
+    /// Most distinct images one admission review may name; a review naming more is denied at
+    /// once, saying why.
+    #[arg(long, default_value_t = 256, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_images_per_review: u64,
+    /// Most connections open at once; more are closed as soon as they are accepted.
+    #[arg(long, default_value_t = 1024, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Time a client has to finish the TLS handshake and to send a request's headers (also
+    /// the next request's, on a kept-alive connection) before its connection is closed.
+    #[arg(long, default_value_t = 5, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_timeout: u64,
 }
 
 impl ServeArgs {
@@ -117,6 +131,10 @@ impl ServeArgs {
             evidence_ttl: Duration::from_secs(self.cache_evidence_ttl),
             tag_ttl: Duration::from_secs(self.cache_tag_ttl),
         };
+        config.limits.max_images_per_review =
+            usize::try_from(self.max_images_per_review).unwrap_or(usize::MAX);
+        config.limits.max_connections = usize::try_from(self.max_connections).unwrap_or(usize::MAX);
+        config.limits.header_read_timeout = Duration::from_secs(self.header_timeout);
         config
     }
 }

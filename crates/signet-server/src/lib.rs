@@ -44,6 +44,7 @@ mod admission;
 mod app;
 mod audit;
 mod check;
+mod connections;
 mod metrics;
 mod reload;
 mod routes;
@@ -53,11 +54,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use signet_registry::{Client, ClientOptions, RegistryError};
 use tokio::task::JoinHandle;
 
 use crate::app::App;
+use crate::connections::LimitConnections;
 
 /// The TLS certificate chain and private key, as PEM files. Both are reloaded when they change.
 #[derive(Debug, Clone)]
@@ -127,6 +129,38 @@ impl Default for CacheConfig {
     }
 }
 
+/// Bounds on the work one request, and all requests together, may cause; and on connections.
+/// What a hostile user with permission to create pods can send is bounded by these.
+#[derive(Debug, Clone)]
+pub struct RequestLimits {
+    /// Most distinct images one admission review may name. A review naming more is denied at
+    /// once, saying why (real pods name a handful; the API server accepts bodies up to 3 MB,
+    /// room for some 20,000 containers).
+    pub max_images_per_review: usize,
+    /// Most images of one review verified at once.
+    pub images_in_flight_per_review: usize,
+    /// Most image verifications in flight across the daemon, so that one large review cannot
+    /// starve the others: work past it waits, within each review's deadline.
+    pub verifications_in_flight: usize,
+    /// How long a client has to send a request's headers (and, on a kept-alive connection,
+    /// the next request's) before the connection is closed; and to finish the TLS handshake.
+    pub header_read_timeout: Duration,
+    /// Most connections open at once; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            max_images_per_review: 256,
+            images_in_flight_per_review: 16,
+            verifications_in_flight: 128,
+            header_read_timeout: Duration::from_secs(5),
+            max_connections: 1024,
+        }
+    }
+}
+
 /// Everything the daemon needs to start.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -151,6 +185,8 @@ pub struct ServerConfig {
     pub registry: ClientOptions,
     /// Cache bounds and lifetimes.
     pub cache: CacheConfig,
+    /// Bounds on requests and connections.
+    pub limits: RequestLimits,
     /// How often the policy and TLS files are checked for changes.
     pub reload_interval: Duration,
     /// How long a shutdown waits for requests in flight.
@@ -189,6 +225,7 @@ impl ServerConfig {
             request_deadline: Duration::from_secs(8),
             registry: ClientOptions::default(),
             cache: CacheConfig::default(),
+            limits: RequestLimits::default(),
             reload_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(20),
         }
@@ -374,18 +411,28 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
         )),
         Transport::DangerPlainHttp => None,
     };
+    let limits = &config.limits;
+    let mut server = axum_server::from_tcp(listener)
+        .map_err(bind_error)?
+        .handle(handle.clone());
+    // Half-open connections (a request line and one header, then nothing) are closed after
+    // this; so are kept-alive connections that send no next request.
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(Some(limits.header_read_timeout));
     let server = match &tls {
         Some((_, tls)) => {
-            let server = axum_server::tls_rustls::from_tcp_rustls(listener, tls.clone())
-                .map_err(bind_error)?
-                .handle(handle.clone());
+            let acceptor =
+                RustlsAcceptor::new(tls.clone()).handshake_timeout(limits.header_read_timeout);
             tracing::info!(%addr, "signet serving HTTPS");
-            tokio::spawn(server.serve(service))
+            tokio::spawn(
+                server
+                    .acceptor(LimitConnections::new(acceptor, limits.max_connections))
+                    .serve(service),
+            )
         }
         None => {
-            let server = axum_server::from_tcp(listener)
-                .map_err(bind_error)?
-                .handle(handle.clone());
             // The library does not know which flag or setting chose this; the caller says
             // (the CLI names `--insecure-http`).
             tracing::warn!(
@@ -393,7 +440,14 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
                 "signet serving plain HTTP: for local development only; \
                  Kubernetes webhooks need HTTPS"
             );
-            tokio::spawn(server.serve(service))
+            tokio::spawn(
+                server
+                    .acceptor(LimitConnections::new(
+                        axum_server::accept::DefaultAcceptor::new(),
+                        limits.max_connections,
+                    ))
+                    .serve(service),
+            )
         }
     };
 
