@@ -776,3 +776,257 @@ fn metrics_count_rejected_evidence_by_cause_and_registry_responses_by_class() {
         Some(0.0)
     );
 }
+
+// --- issue 18: the daemon under abuse -------------------------------------------------------
+
+impl Daemon {
+    /// `signet serve --insecure-http` (plain HTTP on loopback: raw sockets can speak to it).
+    fn start_plain(dir: &Path, policy: &Path, extra: &[&str]) -> (Daemon, String) {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(crate::cli::signet_bin())
+            .args(["serve", "--insecure-http", "--policy"])
+            .arg(policy)
+            .args(["--listen", &listen])
+            .args(extra)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("serve-plain.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let daemon = Daemon {
+            child,
+            url: format!("http://{listen}"),
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        };
+        let started = Instant::now();
+        while !daemon
+            .http
+            .get(format!("{}/readyz", daemon.url))
+            .send()
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "signet serve did not become ready"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (daemon, listen)
+    }
+
+    /// Resident and peak resident memory of the daemon, in MiB (Linux `/proc`).
+    fn memory_mib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+                / 1024
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+/// A pod review naming `images`, one container each.
+fn pod_with(images: &[String]) -> serde_json::Value {
+    let mut review = fixture("pod.json");
+    let containers: Vec<serde_json::Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| serde_json::json!({"name": format!("c{i}"), "image": image}))
+        .collect();
+    review["request"]["object"]["spec"]["containers"] = serde_json::Value::Array(containers);
+    review["request"]["object"]["spec"]["initContainers"] = serde_json::json!([]);
+    review
+}
+
+/// Issue 18: a pod with 20,000 containers, every image on a registry that refuses connections
+/// (a 2.4 MB review, under what the API server accepts), is denied at once; one with 256 such
+/// images (the most one review may name) is denied within the deadline; and a normal review
+/// sent at the same moment is answered as usual. The daemon's memory is printed before, at the
+/// peak and after (`--nocapture`).
+#[test]
+fn twenty_thousand_container_review_is_denied_in_time_and_others_are_still_answered() {
+    let w = world();
+    let d = w.dir.path();
+    let refusing = format!("127.0.0.1:{}", free_port());
+    let policy = d.join("abuse-policy.yaml");
+    let text = std::fs::read_to_string(&w.policy).unwrap().replace(
+        "registryAllowlist: [",
+        &format!("registryAllowlist: [\"{refusing}/**\", "),
+    );
+    std::fs::write(&policy, text).unwrap();
+    let daemon = Daemon::start(d, &policy, &["--deadline", "8"]);
+    let (rss_before, _) = daemon.memory_mib();
+
+    let image = |i: usize| format!("{refusing}/abuse/app{i}@sha256:{:064x}", i);
+    let huge = pod_with(&(0..20_000).map(image).collect::<Vec<_>>());
+    let body_bytes = serde_json::to_vec(&huge).unwrap().len();
+    assert!(
+        body_bytes > 2_000_000 && body_bytes < 3_000_000,
+        "{body_bytes}"
+    );
+    let at_limit = pod_with(&(0..256).map(image).collect::<Vec<_>>());
+    let normal = with_images(fixture("pod.json"), &w.signed);
+
+    let timed = |review: serde_json::Value| {
+        let daemon = &daemon;
+        move || {
+            let started = Instant::now();
+            let answer = daemon.post("/admission/validate", &review);
+            (answer, started.elapsed())
+        }
+    };
+    let (huge, at_limit, normal) = std::thread::scope(|s| {
+        let huge = s.spawn(timed(huge));
+        let at_limit = s.spawn(timed(at_limit));
+        // The normal review goes out while the others are being worked on.
+        std::thread::sleep(Duration::from_millis(50));
+        let normal = s.spawn(timed(normal));
+        (
+            huge.join().unwrap(),
+            at_limit.join().unwrap(),
+            normal.join().unwrap(),
+        )
+    });
+    let (rss_after, rss_peak) = daemon.memory_mib();
+    eprintln!(
+        "daemon memory: {rss_before} MiB before, {rss_peak} MiB peak, {rss_after} MiB after; \
+         20,000 containers answered in {:?}, 256 in {:?}, the normal review in {:?}",
+        huge.1, at_limit.1, normal.1
+    );
+
+    assert_eq!(response(&huge.0)["allowed"], false, "{}", huge.0);
+    let message = response(&huge.0)["status"]["message"].as_str().unwrap();
+    assert!(message.contains("20000 distinct images"), "{message}");
+    assert!(
+        huge.1 < Duration::from_secs(2),
+        "20,000 images took {:?}",
+        huge.1
+    );
+
+    assert_eq!(response(&at_limit.0)["allowed"], false);
+    let message = response(&at_limit.0)["status"]["message"].as_str().unwrap();
+    assert!(message.contains("could not verify"), "{message}");
+    assert!(
+        at_limit.1 < Duration::from_secs(8 + 2),
+        "256 images took {:?}, past the deadline",
+        at_limit.1
+    );
+
+    assert_eq!(response(&normal.0)["allowed"], true, "{}", normal.0);
+    assert!(
+        normal.1 < Duration::from_secs(3),
+        "the normal review waited {:?} behind the others",
+        normal.1
+    );
+    assert!(
+        rss_after < rss_before + 100,
+        "memory did not come back: {rss_before} MiB before, {rss_after} MiB after"
+    );
+}
+
+/// Issue 18: connections that send a request line and one header, then nothing, are closed
+/// after the header timeout; so are TLS connections that never start the handshake.
+#[test]
+fn half_open_connections_are_closed_after_the_header_timeout() {
+    use std::io::{Read as _, Write as _};
+    let w = world();
+    let d = w.dir.path();
+    let (plain, listen) = Daemon::start_plain(d, &w.policy, &["--header-timeout", "1"]);
+    let tls = Daemon::start(d, &w.policy, &["--header-timeout", "1"]);
+    let tls_addr = tls
+        .url
+        .trim_start_matches("https://")
+        .replace("localhost", "127.0.0.1");
+
+    let mut streams = Vec::new();
+    for i in 0..100 {
+        let mut s = std::net::TcpStream::connect(&listen).unwrap();
+        s.write_all(b"POST /admission/validate HTTP/1.1\r\nHost: signet\r\n")
+            .unwrap();
+        streams.push(s);
+        if i % 10 == 0 {
+            // Some TLS connections that never send a ClientHello.
+            streams.push(std::net::TcpStream::connect(&tls_addr).unwrap());
+        }
+    }
+    let started = Instant::now();
+    for mut s in streams {
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut buf = [0u8; 512];
+        // Closed: end of file (perhaps after a 408), or reset; never the 15 s read timeout.
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    panic!(
+                        "a half-open connection was still open after {:?}",
+                        started.elapsed()
+                    )
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closing took {:?}",
+        started.elapsed()
+    );
+    // The daemon still answers.
+    let r = plain.post(
+        "/admission/validate",
+        &with_images(fixture("pod.json"), &w.signed),
+    );
+    assert_eq!(response(&r)["allowed"], true);
+}
+
+/// Issue 18: past `--max-connections`, a new connection is closed at once; once others close,
+/// connections are accepted again.
+#[test]
+fn connections_past_the_limit_are_closed_at_once() {
+    use std::io::Read as _;
+    let w = world();
+    let d = w.dir.path();
+    let (plain, listen) = Daemon::start_plain(
+        d,
+        &w.policy,
+        &["--max-connections", "10", "--header-timeout", "30"],
+    );
+    let idle: Vec<std::net::TcpStream> = (0..10)
+        .map(|_| std::net::TcpStream::connect(&listen).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = std::net::TcpStream::connect(&listen).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    match extra.read(&mut buf) {
+        Ok(0) => {}
+        Err(e)
+            if e.kind() != std::io::ErrorKind::WouldBlock
+                && e.kind() != std::io::ErrorKind::TimedOut => {}
+        other => panic!("the eleventh connection was kept open: {other:?}"),
+    }
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(200));
+    let r = plain.post(
+        "/admission/validate",
+        &with_images(fixture("pod.json"), &w.signed),
+    );
+    assert_eq!(response(&r)["allowed"], true);
+}
