@@ -119,5 +119,7 @@ fn common_options(
         insecure_registries: args.insecure_registries.clone(),
         extra_roots_pem,
         limits,
+        // The CLI reaches the registries its user names; `serve` narrows this itself.
+        egress: signet_registry::Egress::Any,
     })
 }

@@ -29,8 +29,8 @@ mod tag_or_digest;
 mod transfer;
 
 pub use client::{
-    Client, ClientOptions, FetchedManifest, Limits, Precondition, PutManifest, ReferrersSupport,
-    ResponseCounts, is_loopback,
+    AllowedHosts, Client, ClientOptions, Egress, FetchedManifest, Limits, Precondition,
+    PutManifest, ReferrersSupport, ResponseCounts, is_loopback,
 };
 pub use error::RegistryError;
 pub use layout::{Layout, LayoutImage, LayoutKind, LayoutRef, Location, OpenMode};

@@ -9,7 +9,7 @@ use reqwest::header::{self, HeaderValue};
 use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
 
-use super::{Client, error_chain, read_error_message, read_limited};
+use super::{Client, egress, error_chain, read_error_message, read_limited};
 use crate::auth::{self, Challenge, Credentials};
 use crate::error::RegistryError;
 
@@ -158,6 +158,14 @@ impl Client {
         credentials: Option<Credentials>,
     ) -> Result<auth::TokenResponse, RegistryError> {
         let url = auth::token_request_url(realm, service, scopes)?;
+        // A registry names its token service; that must not be a way to reach what the
+        // registry itself could not be.
+        if let Some(reason) = egress::refusal(&self.inner.options.egress, &egress::url_host(&url)) {
+            return Err(RegistryError::Authentication {
+                registry: registry.to_string(),
+                reason: format!("token service {realm}: {reason}"),
+            });
+        }
         let mut request = match &credentials {
             Some(Credentials::IdentityToken(token)) => {
                 let mut form = vec![

@@ -9,6 +9,7 @@
 
 mod authorize;
 mod counts;
+mod egress;
 mod registries;
 mod retry;
 mod scheme;
@@ -28,6 +29,7 @@ use tokio::sync::Mutex;
 use self::authorize::refused;
 use self::counts::Counters;
 pub use self::counts::ResponseCounts;
+pub use self::egress::{AllowedHosts, Egress};
 pub use self::registries::ReferrersSupport;
 use self::registries::Registries;
 use self::retry::{Retry, is_retryable, retry_after};
@@ -92,6 +94,8 @@ pub struct ClientOptions {
     pub insecure_registries: Vec<String>,
     /// Extra trusted root certificates (PEM), e.g. a private registry's CA.
     pub extra_roots_pem: Vec<Vec<u8>>,
+    /// Which addresses may be connected to (registries, token services, redirects).
+    pub egress: Egress,
     /// Bounds.
     pub limits: Limits,
 }
@@ -223,12 +227,15 @@ impl Client {
         }
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::limited(
-                options.limits.max_redirects,
-            ))
+            .redirect(redirect_policy(&options))
             .timeout(options.limits.request_timeout)
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(options.limits.concurrency);
+        if let Egress::PublicOnly(allowed) = &options.egress {
+            builder = builder.dns_resolver(Arc::new(egress::FilteringResolver {
+                allowed: allowed.clone(),
+            }));
+        }
         for pem in &options.extra_roots_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| RegistryError::Usage(format!("invalid CA certificate PEM: {e}")))?;
@@ -316,6 +323,12 @@ impl Client {
         } else {
             Once::Repeatable
         };
+        if let Some(reason) = egress::refusal(&self.inner.options.egress, registry) {
+            return Err(RegistryError::Unreachable {
+                registry: registry.to_string(),
+                reason,
+            });
+        }
         let mut challenge_answered = once == Once::Only;
         let mut retry = Retry::new(self.limits(), once);
         loop {
@@ -345,6 +358,12 @@ impl Client {
             let response = match exchanged {
                 Ok(r) => r,
                 Err(e) => {
+                    if let Some(refused) = egress_refusal_in(&e) {
+                        return Err(RegistryError::Unreachable {
+                            registry: registry.to_string(),
+                            reason: refused,
+                        });
+                    }
                     if e.is_redirect() {
                         return Err(RegistryError::TooMany {
                             what: format!("{what} at {registry}"),
@@ -424,6 +443,62 @@ impl Client {
             .record(result.as_ref().ok().map(reqwest::Response::status));
         result
     }
+}
+
+/// Redirects are followed up to the limit, and only to addresses the egress rule allows (a
+/// registry could otherwise redirect a blob read to a metadata service).
+fn redirect_policy(options: &ClientOptions) -> reqwest::redirect::Policy {
+    let max = options.limits.max_redirects;
+    let egress = options.egress.clone();
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if let Some(reason) = egress::refusal(&egress, &egress::url_host(attempt.url())) {
+            return attempt.error(EgressRefused(reason));
+        }
+        if attempt.previous().len() > max {
+            return attempt.error(TooManyRedirects);
+        }
+        attempt.follow()
+    })
+}
+
+/// A redirect to an address the egress rule refuses.
+#[derive(Debug)]
+struct EgressRefused(String);
+
+impl std::fmt::Display for EgressRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for EgressRefused {}
+
+#[derive(Debug)]
+struct TooManyRedirects;
+
+impl std::fmt::Display for TooManyRedirects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("too many redirects")
+    }
+}
+
+impl std::error::Error for TooManyRedirects {}
+
+/// The egress refusal somewhere in `e`'s causes: a redirect refused, or a name that resolved
+/// only to refused addresses.
+fn egress_refusal_in(e: &reqwest::Error) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(refused) = c.downcast_ref::<EgressRefused>() {
+            return Some(refused.0.clone());
+        }
+        let text = c.to_string();
+        if text.starts_with("signet does not connect to") {
+            return Some(text);
+        }
+        cause = c.source();
+    }
+    None
 }
 
 impl Reply {
