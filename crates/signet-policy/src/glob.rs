@@ -182,6 +182,14 @@ impl Glob {
     pub fn normalized(&self) -> &str {
         &self.normalized
     }
+
+    /// The registry (`host[:port]`) the pattern names, when it is written out rather than
+    /// matched by a wildcard: `127.0.0.1:5000` for `127.0.0.1:5000/**`, nothing for `**` or
+    /// `*.example/**`.
+    pub fn literal_registry(&self) -> Option<&str> {
+        let registry = self.normalized.split('/').next()?;
+        (!registry.is_empty() && !registry.contains('*')).then_some(registry)
+    }
 }
 
 impl fmt::Display for Glob {
@@ -412,6 +420,24 @@ fn matches_tokens(tokens: &[Token], name: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_registry_written_out_is_literal_and_a_wildcard_is_not() {
+        let literal = |p: &str| {
+            Glob::parse(p)
+                .unwrap()
+                .literal_registry()
+                .map(str::to_string)
+        };
+        assert_eq!(
+            literal("127.0.0.1:5000/**").as_deref(),
+            Some("127.0.0.1:5000")
+        );
+        assert_eq!(literal("[::1]:5000/app").as_deref(), Some("[::1]:5000"));
+        assert_eq!(literal("alpine").as_deref(), Some("docker.io"));
+        assert_eq!(literal("**"), None);
+        assert_eq!(literal("*.example/**"), None);
+    }
 
     /// (pattern, names that match, names that do not).
     fn match_cases() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {

@@ -13,7 +13,7 @@ use signet_core::reference::{ImageRef, PinnedRef};
 use signet_policy::Policy;
 use signet_policy::evaluate::Need;
 use signet_policy::model::EnforcementMode;
-use signet_registry::{Client, Repository};
+use signet_registry::{AllowedHosts, Client, Repository};
 use signet_verify::{AdmissionContext, Decision};
 use signet_verify::{Evidence, Filter, Payload};
 
@@ -143,6 +143,17 @@ pub(crate) enum Verdict {
     Failed(String),
 }
 
+/// The registries `policy`'s `registryAllowlist` names outright (not through a wildcard): the
+/// only loopback, link-local or metadata hosts the daemon will connect to.
+pub(crate) fn literal_registries(policy: &Policy) -> Vec<String> {
+    policy
+        .registry_allowlist
+        .iter()
+        .flatten()
+        .filter_map(|g| g.literal_registry().map(str::to_string))
+        .collect()
+}
+
 /// Whether tag-only images are resolved (verify API) or refused (admission).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Tags {
@@ -161,6 +172,8 @@ pub(crate) struct App {
     pub(crate) on_verification_error: OnVerificationError,
     pub(crate) deadline: Duration,
     pub(crate) limits: RequestLimits,
+    /// Registries the policy names outright: only they may be loopback or link-local.
+    allowed_hosts: AllowedHosts,
     /// One permit per image verification in flight, across all requests.
     pub(crate) verifications: Arc<tokio::sync::Semaphore>,
     pub(crate) policy_path: std::path::PathBuf,
@@ -175,7 +188,9 @@ impl App {
         contents: Vec<u8>,
         client: Client,
         audit: Audit,
+        allowed_hosts: AllowedHosts,
     ) -> App {
+        allowed_hosts.set(literal_registries(&policy));
         let metrics = Metrics::new();
         metrics.policy_generation.set(1);
         App {
@@ -192,6 +207,7 @@ impl App {
             on_verification_error: config.on_verification_error,
             deadline: config.request_deadline,
             limits: config.limits.clone(),
+            allowed_hosts,
             verifications: Arc::new(tokio::sync::Semaphore::new(
                 config.limits.verifications_in_flight.max(1),
             )),
@@ -219,6 +235,7 @@ impl App {
             Err(poisoned) => poisoned.into_inner(),
         };
         let generation = guard.generation + 1;
+        self.allowed_hosts.set(literal_registries(&policy));
         *guard = Arc::new(Loaded { policy, generation });
         drop(guard);
         // Decisions of older generations can never be hit again; free their room now.

@@ -55,7 +55,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
-use signet_registry::{Client, ClientOptions, RegistryError};
+use signet_registry::{AllowedHosts, Client, ClientOptions, Egress, RegistryError};
 use tokio::task::JoinHandle;
 
 use crate::app::App;
@@ -378,9 +378,21 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
     }
 
     let (policy, contents) = reload::load_initial(&config.policy_path).await?;
-    let client = Client::new(config.registry.clone()).map_err(ServerError::Registry)?;
+    // The daemon connects only to public addresses, and to loopback, link-local or metadata
+    // hosts only when the policy's registryAllowlist names them (kept up to date on reload).
+    let allowed_hosts = AllowedHosts::default();
+    let mut registry = config.registry.clone();
+    registry.egress = Egress::PublicOnly(allowed_hosts.clone());
+    let client = Client::new(registry).map_err(ServerError::Registry)?;
     let audit = audit::Audit::open(config.audit_log.as_deref())?;
-    let app = Arc::new(App::new(&config, policy, contents, client, audit));
+    let app = Arc::new(App::new(
+        &config,
+        policy,
+        contents,
+        client,
+        audit,
+        allowed_hosts,
+    ));
 
     let listener =
         std::net::TcpListener::bind(config.listen).map_err(|source| ServerError::Bind {
