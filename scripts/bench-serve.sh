@@ -72,6 +72,7 @@ SIGNET_PASSWORD=$(cat fixtures/keys/password.txt) "$signet" sign "$registry/benc
 # --- the daemon -------------------------------------------------------------------------------
 cp fixtures/keys/p256.pub "$work/ci.pub"
 cat >"$work/policy.yaml" <<YAML
+registryAllowlist: ["$registry/**"]
 defaultAdmissionRule:
   evaluationMode: REQUIRE_ATTESTATION
   enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG

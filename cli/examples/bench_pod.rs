@@ -400,11 +400,6 @@ async fn main() {
         .unwrap();
     }
     let policy = dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        "defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n  requireAttestationsBy: [built-by-ci, approved-by-qa]\nattestors:\n  - name: built-by-ci\n    publicKeys: [{file: k0.pub}]\n  - name: approved-by-qa\n    publicKeys: [{file: k1.pub}]\n",
-    )
-    .unwrap();
 
     let client = Client::new(ClientOptions::default()).unwrap();
     let http = reqwest::Client::new();
@@ -432,6 +427,14 @@ async fn main() {
             trace: std::env::var_os("VERBOSE").map(|_| Arc::new(Mutex::new(Vec::new()))),
         };
         let proxy_host = start_proxy(proxy.clone()).await;
+        // On loopback, the daemon reaches only registries its policy names outright.
+        std::fs::write(
+            &policy,
+            format!(
+                "registryAllowlist: [\"{proxy_host}/**\"]\ndefaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n  requireAttestationsBy: [built-by-ci, approved-by-qa]\nattestors:\n  - name: built-by-ci\n    publicKeys: [{{file: k0.pub}}]\n  - name: approved-by-qa\n    publicKeys: [{{file: k1.pub}}]\n"
+            ),
+        )
+        .unwrap();
         let upstream_host = upstream.trim_start_matches("http://").to_string();
         // Two sets of images: one for the cold reviews, one for "cold, known"; each as tagged
         // and as pinned references.

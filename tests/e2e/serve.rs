@@ -420,13 +420,23 @@ fn signed_image_on(
     image
 }
 
-/// A key `build` in `d` and a policy that requires its signature.
-fn build_key_policy(d: &Path) -> PathBuf {
+/// A key `build` in `d` and a policy that requires its signature, trusting the registries
+/// `hosts`, or every registry when there are none (on loopback, the daemon reaches only
+/// registries its policy names).
+fn build_key_policy(d: &Path, hosts: &[&str]) -> PathBuf {
     signet(d, &["keygen", "--output-prefix", "build"], Some(PASSWORD)).expect_code(0);
+    let allowlist: Vec<String> = hosts.iter().map(|h| format!("\"{h}/**\"")).collect();
+    let allowlist = if hosts.is_empty() {
+        String::new()
+    } else {
+        format!("registryAllowlist: [{}]\n", allowlist.join(", "))
+    };
     let policy = d.join("policy.yaml");
     std::fs::write(
         &policy,
-        "defaultAdmissionRule: {evaluationMode: REQUIRE_ATTESTATION, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG, requireAttestationsBy: [build]}\nattestors:\n  - name: build\n    publicKeys: [{file: build.pub}]\n",
+        format!(
+            "{allowlist}defaultAdmissionRule: {{evaluationMode: REQUIRE_ATTESTATION, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG, requireAttestationsBy: [build]}}\nattestors:\n  - name: build\n    publicKeys: [{{file: build.pub}}]\n",
+        ),
     )
     .unwrap();
     policy
@@ -438,7 +448,7 @@ fn two_hundred_concurrent_reviews_of_one_uncached_image_make_one_referrers_looku
     let registry = FakeRegistry::start_with(Config::default());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let policy = build_key_policy(d);
+    let policy = build_key_policy(d, &[&registry.host()]);
     let image = signed_image_on(&registry, "shop/web", d);
     let daemon = Daemon::start(d, &policy, &[]);
     registry.reset_counters();
@@ -495,7 +505,7 @@ fn daemon_remembers_whether_a_registry_has_the_referrers_api() {
         });
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let policy = build_key_policy(d);
+        let policy = build_key_policy(d, &[&registry.host()]);
         let first = signed_image_on(&registry, "shop/first", d);
         let second = signed_image_on(&registry, "shop/second", d);
         let daemon = Daemon::start(d, &policy, &[]);
@@ -534,10 +544,10 @@ fn daemon_remembers_whether_a_registry_has_the_referrers_api() {
 fn review_of_images_on_a_registry_that_refuses_connections_is_denied_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let policy = build_key_policy(d);
-    let daemon = Daemon::start(d, &policy, &[]);
     // A port nothing listens on: bound, then closed.
     let host = format!("127.0.0.1:{}", free_port());
+    let policy = build_key_policy(d, &[&host]);
+    let daemon = Daemon::start(d, &policy, &[]);
     let image = format!("{host}/shop/web@sha256:{}", "ab".repeat(32));
     let started = Instant::now();
     let r = daemon.post(
@@ -609,14 +619,21 @@ fn daemon_sends_registry_credentials_only_to_their_registry() {
         serde_json::json!({"auths": {good.host(): {"auth": auth}}}).to_string(),
     )
     .unwrap();
+    let basic = asking_registry(Demand::Basic);
+    let bearer = asking_registry(Demand::Bearer);
+    // All three trusted, so that the daemon does contact them (on loopback it reaches only
+    // registries its policy names).
     let policy = d.join("policy.yaml");
     std::fs::write(
         &policy,
-        "defaultAdmissionRule: {evaluationMode: REQUIRE_ATTESTATION, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG, requireAttestationsBy: [build]}\nattestors:\n  - name: build\n    publicKeys: [{file: build.pub}]\n",
+        format!(
+            "registryAllowlist: [\"{}/**\", \"{}/**\", \"{}/**\"]\ndefaultAdmissionRule: {{evaluationMode: REQUIRE_ATTESTATION, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG, requireAttestationsBy: [build]}}\nattestors:\n  - name: build\n    publicKeys: [{{file: build.pub}}]\n",
+            good.host(),
+            basic.0.host(),
+            bearer.0.host()
+        ),
     )
     .unwrap();
-    let basic = asking_registry(Demand::Basic);
-    let bearer = asking_registry(Demand::Bearer);
     let daemon = Daemon::start(
         d,
         &policy,
@@ -1029,4 +1046,88 @@ fn connections_past_the_limit_are_closed_at_once() {
         &with_images(fixture("pod.json"), &w.signed),
     );
     assert_eq!(response(&r)["allowed"], true);
+}
+
+/// Issue 18: an image naming a loopback, link-local or cloud metadata host makes the daemon
+/// connect nowhere unless the policy's registryAllowlist names that registry outright; a
+/// listener on loopback records every connection attempt.
+#[test]
+fn metadata_link_local_and_loopback_registries_are_not_contacted_unless_allowlisted() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let recorder = listener.local_addr().unwrap().to_string();
+    let connections = Arc::new(AtomicUsize::new(0));
+    {
+        let connections = Arc::clone(&connections);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                connections.fetch_add(1, Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+    }
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let images = [
+        format!("{recorder}/app@{digest}"),
+        format!(
+            "localhost:{}/app@{digest}",
+            recorder.rsplit(':').next().unwrap()
+        ),
+        format!("169.254.169.254/app@{digest}"),
+        format!("[fe80::1]:5000/app@{digest}"),
+        format!("metadata.google.internal/app@{digest}"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // No registryAllowlist: every registry is trusted, none named outright.
+    let policy = build_key_policy(d, &[]);
+    let daemon = Daemon::start(d, &policy, &[]);
+    for image in &images {
+        let r = daemon.post(
+            "/admission/validate",
+            &with_images(fixture("pod.json"), image),
+        );
+        assert_eq!(response(&r)["allowed"], false, "{image}: {r}");
+        let message = response(&r)["status"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("signet does not connect to"),
+            "{image}: {message}"
+        );
+        let answer = daemon
+            .http
+            .post(format!("{}/v1/verify", daemon.url))
+            .json(&serde_json::json!({"image": image}))
+            .send()
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 502, "{image}");
+        let text = answer.text().unwrap();
+        assert!(
+            text.contains("signet does not connect to"),
+            "{image}: {text}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "a refused registry was contacted"
+    );
+    drop(daemon);
+
+    // Named outright, the loopback registry is reached.
+    let named_dir = d.join("named");
+    std::fs::create_dir_all(&named_dir).unwrap();
+    let named = build_key_policy(&named_dir, &[&recorder]);
+    let daemon = Daemon::start(&named_dir, &named, &[]);
+    let r = daemon.post(
+        "/admission/validate",
+        &with_images(fixture("pod.json"), &images[0]),
+    );
+    assert_eq!(response(&r)["allowed"], false, "{r}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        connections.load(Ordering::SeqCst) > 0,
+        "the allowlisted registry was never contacted"
+    );
 }

@@ -50,6 +50,12 @@ attestors:
     publicKeys: [{file: ci.pub}]
 "#;
 
+/// [`POLICY`] trusting also `host` outright: on loopback, the daemon reaches only registries
+/// its policy's registryAllowlist names.
+fn policy_trusting(host: &str) -> String {
+    format!("registryAllowlist: [\"{host}/**\", \"registry.example.com/**\"]\n{POLICY}")
+}
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -745,7 +751,7 @@ fn pod_with_images(images: &[&str]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_reviews_of_an_uncached_image_make_one_referrers_lookup() {
     let (registry, stub) = start_stub().await;
-    let d = Daemon::start(POLICY, |_| {}).await;
+    let d = Daemon::start(&policy_trusting(&registry), |_| {}).await;
     let image = format!("{registry}/shop/app@{DIGEST_A}");
     let review = pod_with_images(&[&image]);
     let d = Arc::new(d);
@@ -782,7 +788,7 @@ async fn two_hundred_concurrent_reviews_of_an_uncached_image_make_one_referrers_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutate_pins_tags_and_validate_then_verifies_the_digest() {
     let (registry, stub) = start_stub().await;
-    let d = Daemon::start(POLICY, |_| {}).await;
+    let d = Daemon::start(&policy_trusting(&registry), |_| {}).await;
     let tagged = format!("{registry}/shop/web:1.0");
     let review = pod_with_images(&[&tagged, "registry.example.com/base/envoy:1.31.2", &tagged]);
     let response = d.review("/admission/mutate", &review).await;
@@ -882,7 +888,11 @@ async fn a_registry_that_never_answers_is_cut_off_at_the_deadline() {
     // Accepts connections (the kernel completes the handshake) and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let image = format!("{}/shop/app@{DIGEST_A}", silent.local_addr().unwrap());
-    let d = Daemon::start(POLICY, |c| c.request_deadline = Duration::from_millis(300)).await;
+    let d = Daemon::start(
+        &policy_trusting(&silent.local_addr().unwrap().to_string()),
+        |c| c.request_deadline = Duration::from_millis(300),
+    )
+    .await;
     let response = d.validate(&pod_with_images(&[&image])).await;
     assert_eq!(response["allowed"], false);
     assert!(
