@@ -233,6 +233,25 @@ impl Statement {
 mod tests {
     use super::*;
 
+    /// Found by `scripts/fuzz.sh` (target `intoto`): `1.5222…2` (a hundred digits) was read
+    /// as a float one unit in the last place off, so a statement written back differed from
+    /// the one read, and a policy condition comparing that number would have compared another
+    /// one. serde_json's `float_roundtrip` reads numbers exactly.
+    #[test]
+    fn predicate_numbers_are_read_exactly() {
+        let json = format!(
+            r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"name":"r/app","digest":{{"sha256":"{}"}}}}],"predicateType":"https://example.com/t","predicate":{{"n":1.5{}}}}}"#,
+            "a".repeat(64),
+            "2".repeat(100)
+        );
+        let statement = Statement::parse(json.as_bytes()).unwrap();
+        assert_eq!(
+            statement.predicate["n"].as_f64(),
+            Some(1.522_222_222_222_222_1)
+        );
+        assert_eq!(Statement::parse(&statement.to_json()).unwrap(), statement);
+    }
+
     #[test]
     fn reads_v01_and_v1_and_checks_subject() {
         let d = Digest::sha256_of(b"image");
