@@ -93,6 +93,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 5, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub header_timeout: u64,
+    /// Demand `Authorization: Bearer <token>` on the verify API (`/v1/verify`), the token being
+    /// this file's content (re-read on every call: mount a Secret). Without it, anyone who can
+    /// reach the daemon may ask it to verify any image.
+    #[arg(long, value_name = "FILE")]
+    pub api_token_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -135,6 +140,7 @@ impl ServeArgs {
             usize::try_from(self.max_images_per_review).unwrap_or(usize::MAX);
         config.limits.max_connections = usize::try_from(self.max_connections).unwrap_or(usize::MAX);
         config.limits.header_read_timeout = Duration::from_secs(self.header_timeout);
+        config.api_token_file = self.api_token_file.clone();
         config
     }
 }
@@ -153,6 +159,12 @@ pub fn run(args: &ServeArgs, client_options: ClientOptions) -> anyhow::Result<Ex
         eprintln!(
             "warning: --fail-open: images are admitted unverified when the registry cannot be \
              reached in time"
+        );
+    }
+    if config.api_token_file.is_none() {
+        eprintln!(
+            "warning: /v1/verify is open to anyone who can reach the daemon; --api-token-file \
+             FILE makes it demand a bearer token (and see deploy/ for a NetworkPolicy)"
         );
     }
     // The daemon logs through `tracing` (listening address, reloads, errors) to stderr;

@@ -172,6 +172,8 @@ pub(crate) struct App {
     pub(crate) on_verification_error: OnVerificationError,
     pub(crate) deadline: Duration,
     pub(crate) limits: RequestLimits,
+    /// The verify API's bearer token file, if it needs one.
+    pub(crate) api_token_file: Option<std::path::PathBuf>,
     /// Registries the policy names outright: only they may be loopback or link-local.
     allowed_hosts: AllowedHosts,
     /// One permit per image verification in flight, across all requests.
@@ -207,6 +209,7 @@ impl App {
             on_verification_error: config.on_verification_error,
             deadline: config.request_deadline,
             limits: config.limits.clone(),
+            api_token_file: config.api_token_file.clone(),
             allowed_hosts,
             verifications: Arc::new(tokio::sync::Semaphore::new(
                 config.limits.verifications_in_flight.max(1),

@@ -187,6 +187,10 @@ pub struct ServerConfig {
     pub cache: CacheConfig,
     /// Bounds on requests and connections.
     pub limits: RequestLimits,
+    /// A file holding the bearer token the verify API (`/v1/verify`) demands; `None` leaves
+    /// it open to whoever can reach the daemon (the admission webhooks are for the API
+    /// server and need none).
+    pub api_token_file: Option<PathBuf>,
     /// How often the policy and TLS files are checked for changes.
     pub reload_interval: Duration,
     /// How long a shutdown waits for requests in flight.
@@ -226,6 +230,7 @@ impl ServerConfig {
             registry: ClientOptions::default(),
             cache: CacheConfig::default(),
             limits: RequestLimits::default(),
+            api_token_file: None,
             reload_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(20),
         }

@@ -131,12 +131,59 @@ struct VerifyRequest {
     service_account: Option<String>,
 }
 
+/// With an API token file configured, the verify API answers only requests that carry
+/// `Authorization: Bearer <token>` with the file's token (re-read on every call, so a rotated
+/// Secret takes effect at once); `Some` is the refusal.
+async fn authorize_api(app: &App, headers: &axum::http::HeaderMap) -> Option<Response> {
+    let path = app.api_token_file.as_ref()?;
+    let expected = match tokio::fs::read_to_string(path).await {
+        Ok(text) if !text.trim().is_empty() => text.trim().to_string(),
+        Ok(_) | Err(_) => {
+            // Fail closed: a missing or empty token file lets nobody in.
+            tracing::error!(file = %path.display(), "cannot read the API token file");
+            return Some(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the verify API's token file cannot be read".into(),
+            ));
+        }
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    // Compared as digests, so the time taken does not tell how much of a guess was right.
+    let matches = given.is_some_and(|given| {
+        signet_core::digest::Digest::sha256_of(given.as_bytes())
+            == signet_core::digest::Digest::sha256_of(expected.as_bytes())
+    });
+    if matches {
+        return None;
+    }
+    let mut refused = error(
+        StatusCode::UNAUTHORIZED,
+        "the verify API needs Authorization: Bearer <token>".into(),
+    );
+    refused.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer realm=\"signet\""),
+    );
+    Some(refused)
+}
+
 fn error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-async fn verify(State(app): State<Arc<App>>, body: Bytes) -> Response {
+async fn verify(
+    State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     let started = Instant::now();
+    if let Some(refused) = authorize_api(&app, &headers).await {
+        return refused;
+    }
     let (response, outcome) = verify_request(&app, &body).await;
     if let Some(outcome) = outcome {
         app.metrics.decision(Endpoint::Verify, outcome);
