@@ -1131,3 +1131,46 @@ fn metadata_link_local_and_loopback_registries_are_not_contacted_unless_allowlis
         "the allowlisted registry was never contacted"
     );
 }
+
+/// Issue 18: with `--api-token-file`, `/v1/verify` answers 401 without the token or with a
+/// wrong one, and 200 with it; the admission webhooks (the API server's) need none.
+#[test]
+fn verify_api_demands_the_bearer_token_of_its_token_file() {
+    let w = world();
+    let d = w.dir.path();
+    let token_file = d.join("api-token");
+    std::fs::write(&token_file, "s3cret-token\n").unwrap();
+    let daemon = Daemon::start(
+        d,
+        &w.policy,
+        &["--api-token-file", token_file.to_str().unwrap()],
+    );
+    let ask = |token: Option<&str>| {
+        let mut request = daemon
+            .http
+            .post(format!("{}/v1/verify", daemon.url))
+            .json(&serde_json::json!({"image": w.signed}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let answer = request.send().unwrap();
+        (answer.status().as_u16(), answer.text().unwrap())
+    };
+    let (status, body) = ask(None);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("Bearer"), "{body}");
+    assert_eq!(ask(Some("s3cret-tokeN")).0, 401);
+    let (status, body) = ask(Some("s3cret-token"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"allowed\":true"), "{body}");
+    // The admission webhook is not behind the token.
+    let r = daemon.post(
+        "/admission/validate",
+        &with_images(fixture("pod.json"), &w.signed),
+    );
+    assert_eq!(response(&r)["allowed"], true);
+    // A rotated token takes effect at once.
+    std::fs::write(&token_file, "rotated").unwrap();
+    assert_eq!(ask(Some("s3cret-token")).0, 401);
+    assert_eq!(ask(Some("rotated")).0, 200);
+}
