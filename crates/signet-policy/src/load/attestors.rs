@@ -437,6 +437,11 @@ impl<'t> Checker<'t> {
             else {
                 continue;
             };
+            if let Some((offset, message)) = super::complexity::check(source) {
+                let (at, place) = self.position_in_scalar(item, line_column(source, offset));
+                self.error(at, format!("{what}: {message}{place}"));
+                continue;
+            }
             match cel::Program::compile(source) {
                 Ok(program) => conditions.push(Condition {
                     source: source.to_owned(),
@@ -562,4 +567,15 @@ impl<'t> Checker<'t> {
             signed_prefix: signed_prefix?,
         })
     }
+}
+
+/// CEL's 1-based (line, column) of byte `offset` in `source`.
+fn line_column(source: &str, offset: usize) -> (isize, isize) {
+    let before = &source[..source.floor_char_boundary(offset.min(source.len()))];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (
+        isize::try_from(line).unwrap_or(isize::MAX),
+        isize::try_from(column).unwrap_or(isize::MAX),
+    )
 }
