@@ -276,3 +276,50 @@ fn policy_check_reports_errors_with_positions_and_init_writes_a_valid_policy() {
     let check = run(dir.path(), &["policy", "check", "policy.yaml"]).expect_code(0);
     assert!(check.stdout.contains("built-by-ci"), "{}", check.stdout);
 }
+
+/// Issue 19, finding 1: a condition of 10,000 chained terms (and chains of members and
+/// indexes) is refused with its position by `policy check`, `verify --policy` and `serve`
+/// alike; none of them aborts on a stack overflow.
+#[test]
+fn conditions_too_large_for_a_stack_are_refused_with_their_position_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run(d, &["keygen", "--output-prefix", "ci"]).expect_code(0);
+    let conditions = [
+        vec!["1"; 10_000].join("+") + " > 0",
+        vec!["1"; 1_000].join("+") + " > 0",
+        format!("statement{} == 1", ".a".repeat(1_000)),
+        format!("statement{} == 1", "[0]".repeat(1_000)),
+    ];
+    for condition in conditions {
+        std::fs::write(
+            d.join("policy.yaml"),
+            format!(
+                "defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n  requireAttestationsBy: [ci]\nattestors:\n  - name: ci\n    publicKeys: [{{file: ci.pub}}]\n    conditions: ['{condition}']\n"
+            ),
+        )
+        .unwrap();
+        let check = run(d, &["policy", "check", "policy.yaml"]).expect_code(2);
+        assert!(
+            check.stderr.contains("policy.yaml:8:") && check.stderr.contains("condition"),
+            "{}",
+            check.stderr
+        );
+        let verify = run(d, &["verify", "oci:nowhere", "--policy", "policy.yaml"]);
+        assert_ne!(verify.code, 134, "{}", verify.all());
+        assert!(verify.stderr.contains("policy.yaml:8:"), "{}", verify.all());
+        let serve = run(
+            d,
+            &[
+                "serve",
+                "--policy",
+                "policy.yaml",
+                "--insecure-http",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+        );
+        assert_eq!(serve.code, 2, "{}", serve.all());
+        assert!(serve.stderr.contains("policy.yaml:8:"), "{}", serve.all());
+    }
+}
