@@ -571,7 +571,11 @@ impl<'t> Checker<'t> {
 
 /// CEL's 1-based (line, column) of byte `offset` in `source`.
 fn line_column(source: &str, offset: usize) -> (isize, isize) {
-    let before = &source[..source.floor_char_boundary(offset.min(source.len()))];
+    let end = (0..=offset.min(source.len()))
+        .rev()
+        .find(|&i| source.is_char_boundary(i))
+        .unwrap_or(0);
+    let before = &source[..end];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (
