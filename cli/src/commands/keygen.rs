@@ -16,7 +16,9 @@ pub fn run(prefix: &Path, force: bool) -> anyhow::Result<ExitCode> {
     let pub_path = with_suffix(prefix, "pub");
     if !force {
         for path in [&key_path, &pub_path] {
-            if path.exists() {
+            // `symlink_metadata`: a dangling link counts as there (its target is never
+            // written to).
+            if fs::symlink_metadata(path).is_ok() {
                 bail!(
                     "{} already exists; refusing to overwrite it (use --force)",
                     path.display()
@@ -29,9 +31,18 @@ pub fn run(prefix: &Path, force: bool) -> anyhow::Result<ExitCode> {
     let encrypted = pair
         .to_encrypted_pem(password.expose_secret().as_bytes())
         .context("encrypting the private key")?;
-    write_private(&key_path, encrypted.as_bytes())?;
-    fs::write(&pub_path, pair.public_key().to_pem())
-        .with_context(|| format!("writing {}", pub_path.display()))?;
+    let replace = if force {
+        Replace::Allowed
+    } else {
+        Replace::Refused
+    };
+    write_new(&key_path, encrypted.as_bytes(), 0o600, replace)?;
+    write_new(
+        &pub_path,
+        pair.public_key().to_pem().as_bytes(),
+        0o644,
+        replace,
+    )?;
     eprintln!("Private key written to {}", key_path.display());
     eprintln!("Public key written to {}", pub_path.display());
     crate::output::line(&format!("{}", pair.public_key().id()));
@@ -45,18 +56,42 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Writes the encrypted key readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+/// Whether `--force` lets a key file replace an existing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replace {
+    Allowed,
+    Refused,
+}
+
+/// Writes `bytes` to `path` as a new file of mode `mode` (set explicitly, whatever the umask or
+/// an old file's mode): written whole to a fresh temporary file beside it, then renamed into
+/// place. A symlink at `path` is replaced (with `--force`) or refused, never followed, so no
+/// key is ever written through a link; a reader never sees half a key.
+fn write_new(path: &Path, bytes: &[u8], mode: u32, replace: Replace) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix(".signet-key")
+        .tempfile_in(dir)
+        .with_context(|| format!("writing {}", path.display()))?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
+        use std::os::unix::fs::PermissionsExt as _;
+        file.as_file()
+            .set_permissions(fs::Permissions::from_mode(mode))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(not(unix))]
+    let _ = mode;
     file.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))
+        .and_then(|()| file.as_file().sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    match replace {
+        Replace::Allowed => file.persist(path).map(drop),
+        Replace::Refused => file.persist_noclobber(path).map(drop),
+    }
+    .map_err(|e| e.error)
+    .with_context(|| format!("writing {}", path.display()))
 }
