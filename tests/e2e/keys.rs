@@ -106,6 +106,40 @@ fn keygen_never_overwrites_an_existing_key() {
     assert_eq!(std::fs::read(dir.path().join("k.key")).unwrap(), before);
 }
 
+/// Issue 19, finding 6: keygen never writes through a symlink, and a key file is 0600 whatever
+/// was there before.
+#[test]
+fn keygen_follows_no_links_and_sets_the_key_mode() {
+    use std::os::unix::fs::{PermissionsExt as _, symlink};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A dangling link where the private key would go: refused, its target never created.
+    symlink(d.join("stolen.key"), d.join("k.key")).unwrap();
+    let run = signet(d, &["keygen", "--output-prefix", "k"], Some("a")).expect_code(2);
+    assert!(run.stderr.contains("already exists"), "{}", run.stderr);
+    assert!(!d.join("stolen.key").exists());
+
+    // With --force: a 0666 key becomes a new 0600 file; a link at the public key is replaced
+    // by a file, its target left alone.
+    std::fs::remove_file(d.join("k.key")).unwrap();
+    std::fs::write(d.join("k.key"), b"old").unwrap();
+    std::fs::set_permissions(d.join("k.key"), std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::write(d.join("precious.txt"), b"keep me").unwrap();
+    symlink(d.join("precious.txt"), d.join("k.pub")).unwrap();
+    signet(d, &["keygen", "--output-prefix", "k", "--force"], Some("a")).expect_code(0);
+    let key = std::fs::symlink_metadata(d.join("k.key")).unwrap();
+    assert!(key.file_type().is_file());
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    let public = std::fs::symlink_metadata(d.join("k.pub")).unwrap();
+    assert!(public.file_type().is_file(), "k.pub is still a link");
+    assert_eq!(std::fs::read(d.join("precious.txt")).unwrap(), b"keep me");
+    assert!(
+        std::fs::read_to_string(d.join("k.pub"))
+            .unwrap()
+            .contains("PUBLIC KEY")
+    );
+}
+
 #[test]
 fn bad_keys_give_precise_errors() {
     let dir = tempfile::tempdir().unwrap();
