@@ -256,9 +256,13 @@ pub struct ExportArgs {
     /// oci:/oci-archive: references).
     #[arg(required = true)]
     pub images: Vec<String>,
-    /// The tarball to write.
+    /// The tarball to write. It is written whole beside its place and renamed in at the end;
+    /// an existing file is never merged into.
     #[arg(long, short, value_name = "FILE.tar")]
     pub output: PathBuf,
+    /// Replace the tarball if it exists (otherwise an existing file is refused).
+    #[arg(long)]
+    pub force: bool,
     /// Parallelism and reporting.
     #[command(flatten)]
     pub copy: CopyArgs,

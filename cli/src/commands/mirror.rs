@@ -200,7 +200,25 @@ async fn export_all(
     options: &Options,
     reporter: &Reporter,
 ) -> anyhow::Result<(Summary, Vec<String>)> {
-    let layout = Layout::open(LayoutKind::Archive, &cmd.output, OpenMode::CreateIfMissing)?;
+    // Never merged into an existing archive (its other entries would ride along into the next
+    // import): refused without --force, else replaced whole at the end.
+    let output = &cmd.output;
+    if !cmd.force && std::fs::symlink_metadata(output).is_ok() {
+        anyhow::bail!(
+            "{} already exists; refusing to add to it or replace it (use --force to replace it)",
+            output.display()
+        );
+    }
+    let dir = match output.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    let scratch = tempfile::Builder::new()
+        .prefix(".signet-export-")
+        .tempdir_in(dir)
+        .with_context(|| format!("writing {}", output.display()))?;
+    let partial = scratch.path().join("export.tar");
+    let layout = Layout::open(LayoutKind::Archive, &partial, OpenMode::CreateIfMissing)?;
     let mut total = Summary::default();
     let mut names = Vec::new();
     for image in &cmd.images {
@@ -228,6 +246,14 @@ async fn export_all(
     layout
         .save()
         .with_context(|| format!("writing {}", cmd.output.display()))?;
+    drop(layout);
+    if cmd.force {
+        std::fs::rename(&partial, output)
+    } else {
+        // A hard link fails if the name appeared meanwhile: nothing is replaced unasked.
+        std::fs::hard_link(&partial, output)
+    }
+    .with_context(|| format!("writing {}", output.display()))?;
     Ok((total, names))
 }
 
@@ -264,6 +290,10 @@ async fn import_all(
         bail!("{} holds no named image", file.display());
     }
     let mut jobs = Vec::new();
+    // Destination tag → the archive entry that writes it: two entries may not write one tag
+    // (`a.example/shop/app:v1` and `b.example/shop/app:v1` under one prefix), or the last
+    // written would silently win.
+    let mut writers: std::collections::BTreeMap<String, String> = Default::default();
     for (name, entry) in images {
         let ImportImage {
             from,
@@ -271,6 +301,16 @@ async fn import_all(
             target,
             tag,
         } = layout.import_image(&name, &entry, to)?;
+        if let Some(tag) = &tag {
+            let destination = format!("{target}:{tag}");
+            if let Some(first) = writers.insert(destination.clone(), name.clone()) {
+                bail!(
+                    "refusing {}: both {first} and {name} would be imported as {destination}; \
+                     nothing was written",
+                    file.display()
+                );
+            }
+        }
         let plan = discover(&from, &digest, options, reporter).await?;
         plan.check_blobs(&from)
             .await
