@@ -1217,3 +1217,98 @@ fn export_refuses_digest_pinned_images() {
         "{tags:?}"
     );
 }
+
+/// Issue 19, finding 4: an archive with `a.example/shop/app:v1` (signed, say) and
+/// `b.example/shop/app:v1` imported under one prefix would write one tag twice, the last one
+/// winning; it is refused whole, naming both, before anything is written.
+#[test]
+fn import_refuses_two_entries_that_would_write_one_tag() {
+    let c = Registry::start(Options::plain());
+    let work = Work::new();
+    let manifest = |layer: &[u8]| {
+        image_manifest(
+            descriptor(
+                "application/vnd.oci.image.config.v1+json",
+                CONFIG,
+                CONFIG.len(),
+            ),
+            vec![descriptor(
+                "application/vnd.oci.image.layer.v1.tar",
+                layer,
+                layer.len(),
+            )],
+        )
+    };
+    let (signed, unsigned) = (manifest(b"signed"), manifest(b"unsigned"));
+    let tar = work.file("two.tar");
+    write_archive(
+        &tar,
+        &[CONFIG, b"signed", b"unsigned"],
+        &[
+            ("a.example/shop/app:v1", &signed),
+            ("b.example/shop/app:v1", &unsigned),
+        ],
+    );
+    let to = format!("{}/site", c.host());
+    let run = work
+        .run(&["import", tar.to_str().unwrap(), "--to", &to])
+        .expect_code(2);
+    for name in ["a.example/shop/app:v1", "b.example/shop/app:v1"] {
+        assert!(run.stderr.contains(name), "{}", run.stderr);
+    }
+    assert!(run.stderr.contains("site/shop/app:v1"), "{}", run.stderr);
+    assert!(
+        catalog(&c).is_empty(),
+        "the registry gained {:?}",
+        catalog(&c)
+    );
+}
+
+/// Issue 19, finding 5: `export --output` onto an existing archive never merges into it: it is
+/// refused, and with `--force` replaced whole (a planted entry does not ride along).
+#[test]
+fn export_refuses_an_existing_archive_and_replaces_it_whole_with_force() {
+    let a = Registry::start(Options::plain());
+    let work = Work::new();
+    let (first, _) = push_image(&a, "team/first", "1", b"first");
+    let (second, _) = push_image(&a, "team/second", "1", b"second");
+    let tar = export(&work, &first, "out.tar");
+    let before = std::fs::read(&tar).unwrap();
+    let run = work
+        .run(&["export", &second, "--output", tar.to_str().unwrap()])
+        .expect_code(2);
+    assert!(run.stderr.contains("--force"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&tar).unwrap(), before, "the archive changed");
+
+    work.run(&[
+        "export",
+        &second,
+        "--output",
+        tar.to_str().unwrap(),
+        "--force",
+    ])
+    .expect_code(0);
+    let index = Command::new("tar")
+        .args(["-xOf"])
+        .arg(&tar)
+        .arg("index.json")
+        .output()
+        .unwrap();
+    let index = String::from_utf8_lossy(&index.stdout);
+    assert!(index.contains("team/second"), "{index}");
+    assert!(
+        !index.contains("team/first"),
+        "the old entry rode along: {index}"
+    );
+    // No scratch files are left beside it.
+    let leftovers: Vec<_> = std::fs::read_dir(tar.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".signet-export")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
