@@ -213,9 +213,7 @@ async fn export_all(
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => std::path::Path::new("."),
     };
-    let scratch = tempfile::Builder::new()
-        .prefix(".signet-export-")
-        .tempdir_in(dir)
+    let scratch = signet_registry::ScratchDir::create(Some(dir), ".signet-export-")
         .with_context(|| format!("writing {}", output.display()))?;
     let partial = scratch.path().join("export.tar");
     let layout = Layout::open(LayoutKind::Archive, &partial, OpenMode::CreateIfMissing)?;

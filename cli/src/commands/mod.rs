@@ -106,9 +106,41 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
     fut: F,
 ) -> anyhow::Result<ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()?
-        .block_on(fut)
+        .build()?;
+    // Interrupted (Ctrl-C, SIGTERM): the unpacked copies of open archives (possibly gigabytes,
+    // in the temporary directory) are removed before exiting, as the destructors that would
+    // remove them do not run. On a worker thread, so it acts even while the command blocks.
+    runtime.spawn(async {
+        let code = interrupted().await;
+        signet_registry::remove_unpacked_archives();
+        std::process::exit(code);
+    });
+    runtime.block_on(fut)
+}
+
+/// Waits for SIGINT or SIGTERM; returns the exit code a shell gives such a death.
+async fn interrupted() -> i32 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => tokio::select! {
+                _ = int.recv() => 130,
+                _ = term.recv() => 143,
+            },
+            // Without handlers the default actions stay: the process dies as before.
+            _ => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        130
+    }
 }

@@ -33,7 +33,10 @@ pub use client::{
     PutManifest, ReferrersSupport, ResponseCounts, is_loopback,
 };
 pub use error::RegistryError;
-pub use layout::{Layout, LayoutImage, LayoutKind, LayoutRef, Location, OpenMode};
+pub use layout::{
+    Layout, LayoutImage, LayoutKind, LayoutRef, Location, OpenMode, ScratchDir,
+    remove_unpacked_archives,
+};
 pub use location::{ImportImage, ImportTarget, OpenedImage};
 pub use referrers::{Referrers, ReferrersSource, referrer_descriptor, referrer_tag};
 pub use repository::Repository;

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::{Mutex, PoisonError};
 
 use signet_core::digest::{Algorithm, Digest};
 
@@ -76,10 +77,70 @@ impl Layout {
     }
 }
 
+/// The unpacked copies of archives that exist right now, so that an interrupted program can
+/// remove them (see [`remove_unpacked_archives`]).
+static LIVE: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// A private (0700) temporary directory, such as an archive's unpacked copy; removed when
+/// dropped, or by [`remove_unpacked_archives`] when the program is interrupted.
+pub struct ScratchDir(tempfile::TempDir);
+
+impl ScratchDir {
+    fn new(describe: &str) -> Result<ScratchDir, RegistryError> {
+        Self::create(None, "signet-layout-")
+            .map_err(|e| io_err(describe, "cannot make a temporary directory", e))
+    }
+
+    /// A new one in `parent` (the system's temporary directory if `None`), its name starting
+    /// with `prefix`.
+    pub fn create(parent: Option<&Path>, prefix: &str) -> io::Result<ScratchDir> {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(prefix);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            // Only the owner may read an archive's contents, whatever the archive's own mode.
+            builder.permissions(std::fs::Permissions::from_mode(0o700));
+        }
+        let dir = match parent {
+            Some(parent) => builder.tempdir_in(parent)?,
+            None => builder.tempdir()?,
+        };
+        LIVE.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(dir.path().to_path_buf());
+        Ok(ScratchDir(dir))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        LIVE.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(self.0.path());
+    }
+}
+
+/// Removes every [`ScratchDir`] of this process (the unpacked copies of open archives among
+/// them), for a program that is being interrupted (SIGINT, SIGTERM) and will not run its
+/// destructors. Layouts still in use
+/// fail on their next file access afterwards.
+pub fn remove_unpacked_archives() {
+    let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(PoisonError::into_inner));
+    for dir in live {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// An archive unpacked by [`open_archive`].
 pub(super) struct Unpacked {
     /// The private directory holding the layout's files.
-    pub(super) dir: tempfile::TempDir,
+    pub(super) dir: ScratchDir,
     /// There was no archive: an empty layout was made, to be written by [`Layout::save`].
     pub(super) created: bool,
     /// What the archive file held.
@@ -94,10 +155,7 @@ pub(super) fn open_archive(
     mode: OpenMode,
     describe: &str,
 ) -> Result<Unpacked, RegistryError> {
-    let dir = tempfile::Builder::new()
-        .prefix("signet-layout-")
-        .tempdir()
-        .map_err(|e| io_err(describe, "cannot make a temporary directory", e))?;
+    let dir = ScratchDir::new(describe)?;
     let (created, state) = match File::open(path) {
         Ok(file) => {
             unpack(file, dir.path(), describe)?;

@@ -60,6 +60,7 @@ use crate::referrers::{Referrers, ReferrersSource, referrer_descriptor};
 use crate::stream::ByteStream;
 
 use self::archive::ArchiveState;
+pub use self::archive::{ScratchDir, remove_unpacked_archives};
 use self::files::{CHUNK, blob_files, blob_name, hash_reader, io_err, layout_err, read_bounded};
 use self::index::REF_NAME_ANNOTATION;
 use self::index::{TagMatch, init_layout, is_signature_tag, ref_name, tag_part};
@@ -95,7 +96,7 @@ struct Inner {
     /// Where the layout's files are: the directory, or the archive's unpacked copy.
     root: PathBuf,
     /// Keeps an archive's unpacked copy until the last clone goes.
-    _unpacked: Option<tempfile::TempDir>,
+    _unpacked: Option<archive::ScratchDir>,
     /// Something was written since the archive was unpacked or saved.
     dirty: AtomicBool,
     /// Every blob file was hashed against its name when the archive was unpacked (and every
