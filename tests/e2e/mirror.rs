@@ -1312,3 +1312,86 @@ fn export_refuses_an_existing_archive_and_replaces_it_whole_with_force() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Issue 19, finding 3: the unpacked copy of an `oci-archive:` is private (0700), and SIGTERM
+/// or SIGINT mid-run removes it (it used to stay behind, 1.4 GB in the issue's case).
+#[test]
+fn archive_scratch_is_private_and_removed_when_interrupted() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let work = Work::new();
+    let manifest = image_manifest(
+        descriptor(
+            "application/vnd.oci.image.config.v1+json",
+            CONFIG,
+            CONFIG.len(),
+        ),
+        vec![descriptor(
+            "application/vnd.oci.image.layer.v1.tar",
+            b"layer",
+            5,
+        )],
+    );
+    let tar = work.file("app.tar");
+    write_archive(
+        &tar,
+        &[CONFIG, b"layer"],
+        &[("registry.example/team/app:v1", &manifest)],
+    );
+    // A registry that accepts connections and never answers: the import waits on it, with
+    // the archive unpacked.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let to = silent.local_addr().unwrap().to_string();
+    let tmp = work.file("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let scratch = |tmp: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(tmp)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("signet-layout-")
+            })
+            .collect()
+    };
+    for (signal, code) in [("TERM", 143), ("INT", 130)] {
+        let mut child = Command::new(signet_bin())
+            .args(["import", tar.to_str().unwrap(), "--to", &to])
+            .args(["--registry-timeout", "60"])
+            .env("TMPDIR", &tmp)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let dirs = loop {
+            let dirs = scratch(&tmp);
+            if !dirs.is_empty() {
+                break dirs;
+            }
+            assert!(
+                started.elapsed().as_secs() < 20,
+                "the archive was never unpacked"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mode = std::fs::metadata(&dirs[0]).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "the unpacked archive is readable by others");
+        // Let it reach the registry (and block there), then interrupt it.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = child.wait().unwrap();
+        assert_eq!(exit.code(), Some(code), "SIG{signal}");
+        assert!(
+            scratch(&tmp).is_empty(),
+            "SIG{signal} left {:?}",
+            scratch(&tmp)
+        );
+    }
+}
