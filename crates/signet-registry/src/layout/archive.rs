@@ -523,7 +523,7 @@ fn write_archive(root: &Path, path: &Path, describe: &str) -> Result<Digest, Reg
             .map_err(|e| io_err(describe, "cannot read oci-layout", e))?;
         append_file(&mut builder, "oci-layout", file).map_err(write_err)?;
         // Read once: what is written is what is hashed, whatever a concurrent update does.
-        let index = match read_bounded(&root.join("index.json"), MAX_INDEX_JSON_BYTES) {
+        let index = match read_bounded(root, "index.json", MAX_INDEX_JSON_BYTES) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
                 return Err(RegistryError::TooLarge {

@@ -1,6 +1,5 @@
 //! `index.json`: reading it, updating it under a lock, and finding entries in it.
 
-use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -11,7 +10,7 @@ use signet_core::oci::{self, AnyManifest, Descriptor, Index};
 use super::LAYOUT_VERSION;
 use super::Layout;
 use super::LayoutKind;
-use super::files::{Durability, io_err, layout_err, read_bounded, write_atomic};
+use super::files::{Durability, io_err, layout_err, open_inside, read_bounded, write_atomic};
 use crate::error::RegistryError;
 use crate::referrers::referrer_descriptor;
 
@@ -45,7 +44,7 @@ impl Layout {
         change: impl FnOnce(&mut Index) -> Result<bool, RegistryError>,
     ) -> Result<(), RegistryError> {
         let describe = self.describe();
-        let lock = File::open(self.inner.root.join("oci-layout"))
+        let lock = open_inside(&self.inner.root, "oci-layout")
             .map_err(|e| io_err(&describe, "cannot open oci-layout to lock the layout", e))?;
         lock.lock()
             .map_err(|e| io_err(&describe, "cannot lock oci-layout", e))?;
@@ -194,7 +193,7 @@ pub(super) fn is_signature_tag(tag: &str) -> bool {
 }
 
 pub(super) fn read_index_at(root: &Path, describe: &str) -> Result<Index, RegistryError> {
-    let bytes = match read_bounded(&root.join("index.json"), MAX_INDEX_JSON_BYTES) {
+    let bytes = match read_bounded(root, "index.json", MAX_INDEX_JSON_BYTES) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
             return Err(RegistryError::TooLarge {

@@ -39,7 +39,6 @@ mod index;
 mod reference;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,7 +60,10 @@ use crate::stream::ByteStream;
 
 use self::archive::ArchiveState;
 pub use self::archive::{ScratchDir, remove_unpacked_archives};
-use self::files::{CHUNK, blob_files, blob_name, hash_reader, io_err, layout_err, read_bounded};
+use self::files::{
+    CHUNK, blob_files, blob_name, hash_reader, io_err, layout_err, open_inside, read_bounded,
+    real_dirs,
+};
 use self::index::REF_NAME_ANNOTATION;
 use self::index::{TagMatch, init_layout, is_signature_tag, ref_name, tag_part};
 pub use self::reference::{LayoutKind, LayoutRef, Location};
@@ -340,8 +342,7 @@ impl Layout {
         let describe = self.describe();
         if !self.inner.hashed {
             for (name, digest) in blob_files(&self.inner.root, &describe)? {
-                let path = self.inner.root.join(&name);
-                let file = File::open(&path)
+                let file = open_inside(&self.inner.root, &name)
                     .map_err(|e| io_err(&describe, format!("cannot read {name}"), e))?;
                 let actual = hash_reader(file, digest.algorithm())
                     .map_err(|e| io_err(&describe, format!("cannot read {name}"), e))?;
@@ -422,12 +423,8 @@ impl Layout {
     /// The size of the blob file `digest`, or `None` when there is none. Not a content check:
     /// readers hash what they read.
     pub fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, RegistryError> {
-        match std::fs::metadata(self.blob_path(digest)) {
-            Ok(m) if m.is_file() => Ok(Some(m.len())),
-            Ok(_) => Err(layout_err(
-                &self.describe(),
-                format!("{} is not a regular file", blob_name(digest)),
-            )),
+        match open_inside(&self.inner.root, &blob_name(digest)).and_then(|f| f.metadata()) {
+            Ok(m) => Ok(Some(m.len())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err(
                 &self.describe(),
@@ -510,8 +507,8 @@ impl Layout {
 
     pub(crate) async fn blob_stream(&self, digest: &Digest) -> Result<ByteStream, RegistryError> {
         let what = format!("blob {digest} in {}", self.describe());
-        let file = match tokio::fs::File::open(self.blob_path(digest)).await {
-            Ok(file) => file,
+        let file = match open_inside(&self.inner.root, &blob_name(digest)) {
+            Ok(file) => tokio::fs::File::from_std(file),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(RegistryError::NotFound { what });
             }
@@ -791,8 +788,8 @@ impl Layout {
     }
 
     fn blob_present(&self, digest: &Digest) -> Result<bool, RegistryError> {
-        match std::fs::metadata(self.blob_path(digest)) {
-            Ok(m) => Ok(m.is_file()),
+        match open_inside(&self.inner.root, &blob_name(digest)) {
+            Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(io_err(
                 &self.describe(),
@@ -810,7 +807,7 @@ impl Layout {
         kind: &str,
     ) -> Result<Vec<u8>, RegistryError> {
         let what = format!("{kind} {digest} in {}", self.describe());
-        let bytes = match read_bounded(&self.blob_path(digest), limit) {
+        let bytes = match read_bounded(&self.inner.root, &blob_name(digest), limit) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Err(RegistryError::TooLarge { what, limit }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -846,9 +843,8 @@ impl Layout {
         digest: &Digest,
     ) -> Result<(tempfile::NamedTempFile, String), RegistryError> {
         let dir_name = format!("blobs/{}", digest.algorithm());
-        let dir = self.inner.root.join(&dir_name);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| io_err(&self.describe(), format!("cannot create {dir_name}"), e))?;
+        let dir = real_dirs(&self.inner.root, &dir_name)
+            .map_err(|e| io_err(&self.describe(), format!("cannot write in {dir_name}"), e))?;
         let tmp = tempfile::Builder::new()
             .prefix(".signet-")
             .tempfile_in(&dir)
@@ -894,7 +890,7 @@ impl Layout {
 
     fn check_oci_layout(&self) -> Result<(), RegistryError> {
         let describe = self.describe();
-        let bytes = match read_bounded(&self.inner.root.join("oci-layout"), MAX_OCI_LAYOUT_BYTES) {
+        let bytes = match read_bounded(&self.inner.root, "oci-layout", MAX_OCI_LAYOUT_BYTES) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Err(layout_err(&describe, "oci-layout is too large")),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
