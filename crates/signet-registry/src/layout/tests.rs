@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::fs::File;
 use std::io::Read as _;
 use std::str::FromStr as _;
 
@@ -1157,4 +1158,107 @@ async fn a_save_over_an_archive_another_process_changed_is_refused() {
     let err = created.save().unwrap_err().to_string();
     assert!(err.contains("changed by another process"), "{err}");
     assert!(std::fs::read(&other).unwrap() == std::fs::read(&path).unwrap());
+}
+
+/// An error and its causes, as the CLI prints them.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
+/// Issue 19, finding 2: `blobs/sha256` a link to another directory: nothing is written there.
+#[tokio::test]
+async fn blobs_are_never_written_through_a_linked_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let root = dir.path().join("layout");
+    let layout = Layout::open(LayoutKind::Directory, &root, OpenMode::CreateIfMissing).unwrap();
+    std::fs::remove_dir_all(root.join("blobs/sha256")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), root.join("blobs/sha256")).unwrap();
+    let err = chain(&layout.put_blob(b"chosen by the source").await.unwrap_err());
+    assert!(
+        err.contains("blobs/sha256") && err.contains("symbolic link"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+}
+
+/// Issue 19, finding 2: a blob that is a link to a local file is not read (not even its first
+/// byte), and a manifest or `index.json` that is a FIFO fails at once instead of hanging.
+#[tokio::test]
+async fn links_and_fifos_inside_a_layout_are_refused_without_reading_or_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("layout");
+    let layout = Layout::open(LayoutKind::Directory, &root, OpenMode::CreateIfMissing).unwrap();
+    let image = put_image(&layout, "v1", b"layer").await;
+
+    // The layer blob becomes a link to a secret file.
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, b"layer").unwrap();
+    let layer = Digest::sha256_of(b"layer");
+    let layer_path = root.join(blob_name(&layer));
+    std::fs::remove_file(&layer_path).unwrap();
+    std::os::unix::fs::symlink(&secret, &layer_path).unwrap();
+    let err = chain(&layout.get_blob(&layer).await.unwrap_err());
+    assert!(err.contains("symbolic link"), "{err}");
+    let err = chain(&layout.blob_stream(&layer).await.err().unwrap());
+    assert!(err.contains("symbolic link"), "{err}");
+
+    // The manifest blob becomes a FIFO.
+    let manifest_path = root.join(blob_name(&image.digest));
+    std::fs::remove_file(&manifest_path).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&manifest_path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let fetched = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        layout.get_manifest(&image.digest),
+    )
+    .await
+    .expect("reading a FIFO manifest hung");
+    let err = chain(&fetched.unwrap_err());
+    assert!(err.contains("not a regular file"), "{err}");
+
+    // index.json becomes a FIFO.
+    std::fs::remove_file(root.join("index.json")).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(root.join("index.json"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let listed = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        layout.get_manifest_by_tag("v1"),
+    )
+    .await
+    .expect("reading a FIFO index.json hung");
+    let err = chain(&listed.unwrap_err());
+    assert!(err.contains("not a regular file"), "{err}");
+}
+
+/// Writing `index.json` keeps its mode (it used to become 0600).
+#[tokio::test]
+async fn index_json_keeps_its_mode_when_rewritten() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("layout");
+    let layout = Layout::open(LayoutKind::Directory, &root, OpenMode::CreateIfMissing).unwrap();
+    put_image(&layout, "v1", b"one").await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&root.join("index.json")), 0o644);
+    std::fs::set_permissions(
+        root.join("index.json"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    put_image(&layout, "v2", b"two").await;
+    assert_eq!(mode(&root.join("index.json")), 0o640);
 }
