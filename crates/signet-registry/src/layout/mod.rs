@@ -111,6 +111,22 @@ struct Inner {
     /// What each manifest listed in `index.json` refers to (its subject and its descriptor as
     /// a referrer), by manifest digest. Content-addressed, so it never goes stale.
     subjects: Mutex<HashMap<Digest, Option<(Digest, Descriptor)>>>,
+    /// The referrers of every subject, as the `index.json` identified by the stamp lists
+    /// them: built once per version of the index, so that a tree of N referrers reads and
+    /// parses the index once rather than N times.
+    referrers: Mutex<Option<(IndexStamp, Arc<ReferrerMap>)>>,
+}
+
+/// Referrer descriptors by subject, in index order, each listed once.
+type ReferrerMap = HashMap<Digest, Vec<Descriptor>>;
+
+/// What identifies one version of `index.json`: it is only ever replaced by rename, so a new
+/// version is a new inode (and, in practice, a new size or time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IndexStamp {
+    inode: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
 }
 
 /// What [`Layout::open`] does when there is no layout at the path.
@@ -183,6 +199,7 @@ impl Layout {
                 archive_state: Mutex::new(archive_state),
                 limits: Limits::default(),
                 subjects: Mutex::new(HashMap::new()),
+                referrers: Mutex::new(None),
             }),
             scope: None,
         };
@@ -739,22 +756,67 @@ impl Layout {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Referrers, RegistryError> {
-        let index = self.read_index()?;
-        let mut seen = BTreeSet::new();
-        let mut descriptors = Vec::new();
-        for entry in &index.manifests {
-            if let Some((of, descriptor)) = self.subject_of(entry)?
-                && &of == subject
-                && artifact_type.is_none_or(|t| descriptor.artifact_type.as_deref() == Some(t))
-                && seen.insert(descriptor.digest.clone())
-            {
-                descriptors.push(descriptor);
-            }
+        let map = self.referrer_map()?;
+        let descriptors: Vec<Descriptor> = map
+            .get(subject)
+            .into_iter()
+            .flatten()
+            .filter(|d| artifact_type.is_none_or(|t| d.artifact_type.as_deref() == Some(t)))
+            .cloned()
+            .collect();
+        // The same bound as for a registry's referrers.
+        let limit = self.inner.limits.max_referrers;
+        if descriptors.len() > limit {
+            return Err(RegistryError::TooMany {
+                what: format!("referrers of {subject} in {}", self.describe()),
+                limit,
+                unit: "referrers",
+            });
         }
         Ok(Referrers {
             descriptors,
             source: ReferrersSource::Layout,
         })
+    }
+
+    /// The referrers of every subject in the current `index.json` (see
+    /// [`Inner::referrers`]).
+    fn referrer_map(&self) -> Result<Arc<ReferrerMap>, RegistryError> {
+        let stamp = open_inside(&self.inner.root, "index.json")
+            .and_then(|f| f.metadata())
+            .ok()
+            .map(|m| IndexStamp {
+                #[cfg(unix)]
+                inode: std::os::unix::fs::MetadataExt::ino(&m),
+                #[cfg(not(unix))]
+                inode: 0,
+                len: m.len(),
+                modified: m.modified().ok(),
+            });
+        if let Some(stamp) = &stamp
+            && let Ok(cached) = self.inner.referrers.lock()
+            && let Some((known, map)) = cached.as_ref()
+            && known == stamp
+        {
+            return Ok(Arc::clone(map));
+        }
+        let index = self.read_index()?;
+        let mut map = ReferrerMap::new();
+        let mut seen = BTreeSet::new();
+        for entry in &index.manifests {
+            if let Some((of, descriptor)) = self.subject_of(entry)?
+                && seen.insert((of.clone(), descriptor.digest.clone()))
+            {
+                map.entry(of).or_default().push(descriptor);
+            }
+        }
+        let map = Arc::new(map);
+        if let Some(stamp) = stamp
+            && let Ok(mut cached) = self.inner.referrers.lock()
+        {
+            *cached = Some((stamp, Arc::clone(&map)));
+        }
+        Ok(map)
     }
 
     pub(crate) async fn attach_referrer(

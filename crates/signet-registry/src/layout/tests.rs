@@ -1262,3 +1262,76 @@ async fn index_json_keeps_its_mode_when_rewritten() {
     put_image(&layout, "v2", b"two").await;
     assert_eq!(mode(&root.join("index.json")), 0o640);
 }
+
+/// Writes `n` referrers of `subject` straight into the layout's files (one index write), as a
+/// layout from outside may hold them.
+fn plant_referrers(root: &std::path::Path, subject: &Descriptor, n: usize) {
+    let mut index: Index =
+        serde_json::from_slice(&std::fs::read(root.join("index.json")).unwrap()).unwrap();
+    for i in 0..n {
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(oci::OCI_MANIFEST.to_string()),
+            artifact_type: Some("application/example".into()),
+            config: Descriptor::of(oci::EMPTY_JSON, oci::EMPTY_JSON_BYTES),
+            layers: vec![],
+            subject: Some(subject.clone()),
+            annotations: BTreeMap::from([("n".to_string(), i.to_string())]),
+        };
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        let digest = Digest::sha256_of(&bytes);
+        std::fs::write(root.join(blob_name(&digest)), &bytes).unwrap();
+        index
+            .manifests
+            .push(Descriptor::of(oci::OCI_MANIFEST, &bytes));
+    }
+    std::fs::write(root.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// Issue 19, finding 7: a layout is held to the registry's cap on referrers (10,000), with the
+/// same message; and the index is read once for all the subjects of a walk, not once each.
+#[tokio::test]
+async fn layout_referrers_are_capped_like_a_registry_and_the_index_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("layout");
+    let layout = Layout::open(LayoutKind::Directory, &root, OpenMode::CreateIfMissing).unwrap();
+    layout.put_blob(oci::EMPTY_JSON_BYTES).await.unwrap();
+    let image = put_image(&layout, "v1", b"capped").await;
+    plant_referrers(&root, &image, 10_001);
+    let err = layout.referrers(&image.digest, None).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RegistryError::TooMany {
+                limit: 10_000,
+                unit: "referrers",
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // The map of referrers is built once per version of index.json, and again when it
+    // changes.
+    let other = put_image(&layout, "v2", b"small").await;
+    plant_referrers(&root, &other, 3);
+    assert_eq!(
+        layout
+            .referrers(&other.digest, None)
+            .await
+            .unwrap()
+            .descriptors
+            .len(),
+        3
+    );
+    let map = layout.referrer_map().unwrap();
+    assert!(
+        Arc::ptr_eq(&map, &layout.referrer_map().unwrap()),
+        "the index was read again"
+    );
+    put_image(&layout, "v3", b"changes the index").await;
+    assert!(
+        !Arc::ptr_eq(&map, &layout.referrer_map().unwrap()),
+        "a stale index was used"
+    );
+}
