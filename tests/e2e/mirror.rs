@@ -596,9 +596,15 @@ fn mirror_through_an_oci_layout_directory_and_back() {
     let dir = work.file("layout");
     let layout = format!("oci:{}", dir.display());
     let run = work.run(&["mirror", &image, &layout]).expect_code(0);
-    assert!(run.stdout.contains(&digest), "{}", run.stdout);
-    // Named by full reference, as export names images.
+    // Named by full reference, as export names images; printed as the reference written.
     let named = format!("{layout}:{image}");
+    assert_eq!(run.stdout.trim(), format!("{named}@{digest}"));
+    // Under another name given in full, printed as that name (it used to print
+    // `oci:DIR:v1@…`, a reference that names nothing there).
+    let renamed = format!("{layout}:x.example/app:v2");
+    let run = work.run(&["mirror", &image, &renamed]).expect_code(0);
+    assert_eq!(run.stdout.trim(), format!("{renamed}@{digest}"));
+    work.run(&["tree", run.stdout.trim()]).expect_code(0);
     let target = format!("{}/back/app:v1", b.host());
     let run = work.run(&["mirror", &named, &target]).expect_code(0);
     assert_eq!(run.stdout.trim(), format!("{target}@{digest}"));

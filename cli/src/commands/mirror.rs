@@ -114,7 +114,12 @@ pub async fn mirror(args: &RegistryArgs, cmd: &MirrorArgs) -> anyhow::Result<Exi
             let layout = Layout::open(kind, &path, OpenMode::CreateIfMissing)?;
             let (scoped, tag) =
                 layout.destination(tag.as_deref(), &source.name, source.tag.as_deref())?;
-            let describe = layout.describe();
+            // Shown as the reference written: `oci:DEST:registry/repo` (then `:tag`), or
+            // `oci:DEST` for a plain tag.
+            let describe = match scoped.scope() {
+                Some(scope) => format!("{}:{scope}", layout.describe()),
+                None => layout.describe(),
+            };
             let archive = (kind == LayoutKind::Archive).then_some(layout);
             (Repository::layout(scoped), tag, archive, describe)
         }
