@@ -91,23 +91,9 @@ impl Remote {
                     return Ok(api_referrers(descriptors));
                 }
                 // 404: gone, or this repository does not exist; the fallback tags decide.
-                let (index, tags) = join(
-                    self.get_manifest_by_tag(&subject.fallback_tag()),
-                    self.tag_list(&prefix),
-                )
-                .await;
-                self.fallback_referrers(subject, artifact_type, index?, tags?)
-                    .await
+                self.fallback_lookup(subject, artifact_type).await
             }
-            ReferrersSupport::Unsupported => {
-                let (index, tags) = join(
-                    self.get_manifest_by_tag(&subject.fallback_tag()),
-                    self.tag_list(&prefix),
-                )
-                .await;
-                self.fallback_referrers(subject, artifact_type, index?, tags?)
-                    .await
-            }
+            ReferrersSupport::Unsupported => self.fallback_lookup(subject, artifact_type).await,
             ReferrersSupport::Unknown => {
                 let (api, index, tags) = join3(
                     self.referrers_api(subject, artifact_type),
@@ -133,6 +119,22 @@ impl Remote {
                     .await
             }
         }
+    }
+
+    /// The referrers the fallback index and the per-referrer tags name, both asked at once.
+    async fn fallback_lookup(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Referrers, RegistryError> {
+        let prefix = format!("{}.", subject.fallback_tag());
+        let (index, tags) = join(
+            self.get_manifest_by_tag(&subject.fallback_tag()),
+            self.tag_list(&prefix),
+        )
+        .await;
+        self.fallback_referrers(subject, artifact_type, index?, tags?)
+            .await
     }
 
     /// The referrers the fallback index (`index`, if the tag exists) and the per-referrer
