@@ -39,15 +39,17 @@ mod harness;
 )]
 mod fake_registry;
 
+#[path = "shared/proxy.rs"]
+#[allow(
+    dead_code,
+    reason = "shared by the benchmarks; this one uses part of it"
+)]
+mod proxy;
+
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use signet_core::digest::Digest;
 use signet_core::keys::KeyPair;
 use signet_core::oci::{self, Descriptor, Manifest};
@@ -55,70 +57,9 @@ use signet_core::reference::ImageRef;
 use signet_registry::publish::{self, StorageFormat};
 use signet_registry::{Client, ClientOptions, Precondition, Repository, TagOrDigest};
 
+use crate::proxy::{Proxy, start_proxy};
+
 const IMAGES: usize = 10;
-
-/// A request's start, end and summary line.
-type Traced = (Instant, Instant, String);
-
-#[derive(Clone)]
-struct Proxy {
-    upstream: String,
-    latency: Duration,
-    http: reqwest::Client,
-    /// Each request's start, end and repository.
-    log: Arc<Mutex<Vec<Traced>>>,
-    /// With `VERBOSE=1`: each request's start, end, method, path and status.
-    trace: Option<Arc<Mutex<Vec<Traced>>>>,
-}
-
-async fn forward(
-    State(proxy): State<Proxy>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let start = Instant::now();
-    let line = format!("{method} {uri}");
-    // Half the delay on the way there, half on the way back.
-    tokio::time::sleep(proxy.latency / 2).await;
-    let mut request = proxy
-        .http
-        .request(method, format!("{}{}", proxy.upstream, uri));
-    for (name, value) in &headers {
-        if name != "host" {
-            request = request.header(name, value);
-        }
-    }
-    let response = request.body(body).send().await.unwrap();
-    let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
-    let mut out_headers = HeaderMap::new();
-    for (name, value) in response.headers() {
-        if name != "transfer-encoding" {
-            out_headers.insert(name.clone(), value.clone());
-        }
-    }
-    let bytes = response.bytes().await.unwrap();
-    tokio::time::sleep(proxy.latency / 2).await;
-    let end = Instant::now();
-    let repository = uri
-        .path()
-        .strip_prefix("/v2/")
-        .and_then(|p| {
-            ["/manifests/", "/blobs/", "/tags/", "/referrers/"]
-                .iter()
-                .find_map(|m| p.find(m).map(|i| p[..i].to_string()))
-        })
-        .unwrap_or_default();
-    proxy.log.lock().unwrap().push((start, end, repository));
-    if let Some(trace) = &proxy.trace {
-        trace
-            .lock()
-            .unwrap()
-            .push((start, end, format!("{line} -> {}", status.as_u16())));
-    }
-    (status, out_headers, bytes).into_response()
-}
 
 /// Sequential round trips of one image: the longest chain of requests to its repository in
 /// which each one was sent after the one before it was answered; the most of any image.
@@ -151,15 +92,6 @@ fn longest_chain(spans: &[(Instant, Instant)]) -> usize {
         chain.push(before + 1);
     }
     chain.into_iter().max().unwrap_or(0)
-}
-
-/// Starts a latency proxy in front of `upstream`; returns its host:port.
-async fn start_proxy(proxy: Proxy) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let host = listener.local_addr().unwrap().to_string();
-    let app = axum::Router::new().fallback(forward).with_state(proxy);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    host
 }
 
 /// Pushes a small image to `repo:tag`, signs it with each key (bundle format), and returns
@@ -304,10 +236,7 @@ async fn measure(
     tagged: &[u8],
     pinned: &[u8],
 ) -> (usize, usize, f64) {
-    proxy.log.lock().unwrap().clear();
-    if let Some(trace) = &proxy.trace {
-        trace.lock().unwrap().clear();
-    }
+    proxy.clear();
     let start = Instant::now();
     let mutated = post(http, daemon, "mutate", tagged).await;
     let validated = post(http, daemon, "validate", pinned).await;
@@ -419,13 +348,11 @@ async fn main() {
         ("test registry (referrers API)", fake.url()),
     ];
     for (label, upstream) in registries {
-        let proxy = Proxy {
-            upstream: upstream.clone(),
+        let proxy = Proxy::new(
+            upstream.clone(),
             latency,
-            http: reqwest::Client::new(),
-            log: Arc::new(Mutex::new(Vec::new())),
-            trace: std::env::var_os("VERBOSE").map(|_| Arc::new(Mutex::new(Vec::new()))),
-        };
+            std::env::var_os("VERBOSE").is_some(),
+        );
         let proxy_host = start_proxy(proxy.clone()).await;
         // On loopback, the daemon reaches only registries its policy names outright.
         std::fs::write(

@@ -34,14 +34,16 @@ mod harness;
 )]
 mod fake_registry;
 
+#[path = "shared/proxy.rs"]
+#[allow(
+    dead_code,
+    reason = "shared by the benchmarks; this one uses part of it"
+)]
+mod proxy;
+
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use signet_core::bundle::Bundle;
 use signet_core::digest::Digest;
 use signet_core::intoto::Statement;
@@ -51,58 +53,7 @@ use signet_core::reference::ImageRef;
 use signet_registry::publish;
 use signet_registry::{Client, ClientOptions, Precondition, Repository, TagOrDigest};
 
-#[derive(Clone)]
-struct Proxy {
-    upstream: String,
-    http: reqwest::Client,
-    log: Arc<Mutex<Vec<(Instant, Instant)>>>,
-}
-
-async fn forward(
-    State(proxy): State<Proxy>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let start = Instant::now();
-    let mut request = proxy
-        .http
-        .request(method, format!("{}{}", proxy.upstream, uri));
-    for (name, value) in &headers {
-        if name != "host" {
-            request = request.header(name, value);
-        }
-    }
-    let response = request.body(body).send().await.unwrap();
-    let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
-    let mut out_headers = HeaderMap::new();
-    for (name, value) in response.headers() {
-        if name != "transfer-encoding" {
-            out_headers.insert(name.clone(), value.clone());
-        }
-    }
-    let bytes = response.bytes().await.unwrap();
-    proxy.log.lock().unwrap().push((start, Instant::now()));
-    (status, out_headers, bytes).into_response()
-}
-
-/// Number of maximal periods in which at least one request was in flight.
-fn busy_periods(mut spans: Vec<(Instant, Instant)>) -> usize {
-    spans.sort();
-    let mut periods = 0;
-    let mut end: Option<Instant> = None;
-    for (s, e) in spans {
-        match end {
-            Some(current) if s < current => end = Some(current.max(e)),
-            _ => {
-                periods += 1;
-                end = Some(e);
-            }
-        }
-    }
-    periods
-}
+use crate::proxy::{Proxy, busy_periods, start_proxy};
 
 async fn push_image(repo: &Repository, tag: &str, content: &[u8]) -> Digest {
     let config = br#"{"architecture":"amd64","os":"linux"}"#;
@@ -132,22 +83,6 @@ async fn push_image(repo: &Repository, tag: &str, content: &[u8]) -> Digest {
     .digest
 }
 
-/// Starts a recording proxy in front of `upstream`; returns it and its host:port.
-async fn start_proxy(upstream: String) -> (Proxy, String) {
-    let proxy = Proxy {
-        upstream,
-        http: reqwest::Client::builder().build().unwrap(),
-        log: Arc::new(Mutex::new(Vec::new())),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let host = listener.local_addr().unwrap().to_string();
-    let app = axum::Router::new()
-        .fallback(forward)
-        .with_state(proxy.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (proxy, host)
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -172,8 +107,10 @@ async fn main() {
     // The suite's in-memory test registry (with the referrers API), to tell signet's own cost
     // from the registry's in the last row.
     let fast = fake_registry::FakeRegistry::start();
-    let (proxy, proxy_host) = start_proxy(registry.url()).await;
-    let (fast_proxy, fast_proxy_host) = start_proxy(fast.url()).await;
+    let proxy = Proxy::new(registry.url(), Duration::ZERO, false);
+    let proxy_host = start_proxy(proxy.clone()).await;
+    let fast_proxy = Proxy::new(fast.url(), Duration::ZERO, false);
+    let fast_proxy_host = start_proxy(fast_proxy.clone()).await;
 
     let client = Client::new(ClientOptions::default()).unwrap();
     println!(
@@ -265,7 +202,7 @@ async fn main() {
             Vec::new(),
         );
         for _ in 0..runs {
-            proxy.log.lock().unwrap().clear();
+            proxy.clear();
             let start = Instant::now();
             let out = Command::new("/usr/bin/time")
                 .args(["-f", "%M %U %S"])
@@ -305,7 +242,7 @@ async fn main() {
                 figures.get(1).copied().unwrap_or(f64::NAN) * 1000.0
                     + figures.get(2).copied().unwrap_or(f64::NAN) * 1000.0,
             );
-            let log = proxy.log.lock().unwrap().clone();
+            let log = proxy.spans();
             walls.push(wall.as_secs_f64() * 1000.0);
             rss.push(kib / 1024.0);
             requests.push(log.len() as f64);
