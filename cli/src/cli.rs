@@ -219,6 +219,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Print a shell completion script: `source <(signet completion bash)`, or write it where
+    /// your shell loads completions from.
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write manual pages (signet.1, and signet-COMMAND.1 for each command) into a directory.
+    Man {
+        /// The directory (made if missing).
+        #[arg(long, value_name = "DIR", default_value = "man")]
+        output_dir: PathBuf,
+    },
 }
 
 /// How copies run and report, shared by `mirror`, `export` and `import`.

@@ -96,11 +96,45 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => block_on(mirror::import(&cli.registry, &args)),
         Command::Policy(PolicyCommand::Check { file }) => policy::check(&file),
         Command::Policy(PolicyCommand::Init { output }) => policy::init(output.as_deref()),
+        Command::Completion { shell } => {
+            let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+            // Into memory first: clap_complete panics on a write error (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "signet", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+                Err(e) => Err(anyhow::Error::new(e).context("writing the completion script")),
+            }
+        }
+        Command::Man { output_dir } => man_pages(&output_dir),
         Command::Serve(args) => serve::run(
             &args,
             registry::daemon_options(&cli.registry, args.docker_config.as_deref())?,
         ),
     }
+}
+
+/// Writes `signet.1` and one page per command into `dir`, and prints their paths.
+fn man_pages(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
+    let command = <crate::cli::Cli as clap::CommandFactory>::command();
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut pages = vec![("signet".to_string(), command.clone())];
+    for sub in command.get_subcommands() {
+        let name = format!("signet-{}", sub.get_name());
+        pages.push((name.clone(), sub.clone().display_name(name)));
+    }
+    for (name, page) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(page)
+            .render(&mut out)
+            .with_context(|| format!("rendering {}", path.display()))?;
+        std::fs::write(&path, out).with_context(|| format!("writing {}", path.display()))?;
+        crate::output::line(&path.display().to_string());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
