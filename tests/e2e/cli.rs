@@ -78,3 +78,34 @@ pub(crate) fn python() -> PathBuf {
     );
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
+
+/// `signet completion SHELL` prints a script each shell takes, and `signet man` writes a page
+/// per command, rendered from the same definition as `--help`.
+#[test]
+fn completion_scripts_and_manual_pages_come_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (shell, marker) in [
+        ("bash", "complete -F _signet"),
+        ("zsh", "#compdef signet"),
+        ("fish", "complete -c signet"),
+    ] {
+        let run = signet(d, &["completion", shell], None).expect_code(0);
+        assert!(
+            run.stdout.contains(marker),
+            "{shell}: {}",
+            &run.stdout[..200.min(run.stdout.len())]
+        );
+        assert!(run.stdout.contains("verify"), "{shell}");
+    }
+    let run = signet(d, &["man", "--output-dir", "pages"], None).expect_code(0);
+    assert!(run.stdout.contains("signet-verify.1"), "{}", run.stdout);
+    let page = std::fs::read_to_string(d.join("pages/signet-verify.1")).unwrap();
+    assert!(page.contains(".TH signet-verify 1"), "{page}");
+    assert!(page.contains("\\-\\-policy"), "{page}");
+    assert!(
+        std::fs::read_to_string(d.join("pages/signet.1"))
+            .unwrap()
+            .contains("signet\\-mirror")
+    );
+}
