@@ -118,11 +118,33 @@ pub(crate) enum TlsReload {
     Failed,
 }
 
+impl TlsReload {
+    const ALL: [TlsReload; 2] = [TlsReload::Loaded, TlsReload::Failed];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            TlsReload::Loaded => "ok",
+            TlsReload::Failed => "error",
+        }
+    }
+}
+
 /// Whether the mutating webhook could pin an image to a digest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Pin {
     Pinned,
     Unresolved,
+}
+
+impl Pin {
+    const ALL: [Pin; 2] = [Pin::Pinned, Pin::Unresolved];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Pin::Pinned => "pinned",
+            Pin::Unresolved => "unresolved",
+        }
+    }
 }
 
 type Labels1 = [(&'static str, &'static str); 1];
@@ -263,6 +285,12 @@ impl Metrics {
         for status in ["unreachable", "timeout"] {
             drop(registry_errors.get_or_create(&[("status", status.to_string())]));
         }
+        for reload in TlsReload::ALL {
+            drop(tls_reloads.get_or_create(&[("result", reload.as_str())]));
+        }
+        for pin in Pin::ALL {
+            drop(pins.get_or_create(&[("result", pin.as_str())]));
+        }
 
         Metrics {
             registry,
@@ -335,19 +363,13 @@ impl Metrics {
     }
 
     pub(crate) fn tls_reload(&self, reload: TlsReload) {
-        let result = match reload {
-            TlsReload::Loaded => "ok",
-            TlsReload::Failed => "error",
-        };
-        self.tls_reloads.get_or_create(&[("result", result)]).inc();
+        self.tls_reloads
+            .get_or_create(&[("result", reload.as_str())])
+            .inc();
     }
 
     pub(crate) fn pin(&self, pin: Pin) {
-        let result = match pin {
-            Pin::Pinned => "pinned",
-            Pin::Unresolved => "unresolved",
-        };
-        self.pins.get_or_create(&[("result", result)]).inc();
+        self.pins.get_or_create(&[("result", pin.as_str())]).inc();
     }
 
     /// The metrics page; `registry_requests` and `responses` are the registry client's running
