@@ -21,6 +21,8 @@ PACKAGES=(
 	# An independent reader of OCI archives: `signet export` must write what skopeo reads
 	# (tests/e2e/mirror.rs), and the baseline of scripts/bench-mirror.sh.
 	"skopeo:/usr/bin/skopeo"
+	# promtool checks the alerting rules in deploy/monitoring/ (tests/e2e/serve.rs).
+	"prometheus:/usr/bin/promtool"
 )
 
 log() { printf 'setup-tests: %s\n' "$*" >&2; }

@@ -1174,3 +1174,131 @@ fn verify_api_demands_the_bearer_token_of_its_token_file() {
     assert_eq!(ask(Some("s3cret-token")).0, 401);
     assert_eq!(ask(Some("rotated")).0, 200);
 }
+
+/// The metric series of a `/metrics` page: name → label name → values seen.
+fn exposition(
+    text: &str,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<String>>> {
+    let mut out: std::collections::BTreeMap<
+        String,
+        std::collections::BTreeMap<String, Vec<String>>,
+    > = Default::default();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let series = line.rsplit_once(' ').map_or(line, |(s, _)| s);
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => (name, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        let entry = out.entry(name.to_string()).or_default();
+        for pair in labels.split(',').filter(|p| !p.is_empty()) {
+            if let Some((k, v)) = pair.split_once('=') {
+                entry
+                    .entry(k.to_string())
+                    .or_default()
+                    .push(v.trim_matches('"').to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Issue 17: the Grafana dashboard and the alerts in deploy/monitoring/ use only metrics,
+/// labels and label values a running daemon exposes, and the alerts pass `promtool check
+/// rules` (Debian's prometheus package, installed by scripts/setup-tests.sh).
+#[test]
+fn dashboard_and_alerts_use_only_what_the_daemon_exposes() {
+    let w = world();
+    let daemon = Daemon::start(w.dir.path(), &w.policy, &[]);
+    let r = daemon.post(
+        "/admission/validate",
+        &with_images(fixture("pod.json"), &w.signed),
+    );
+    assert_eq!(response(&r)["allowed"], true);
+    daemon.post("/v1/verify", &serde_json::json!({"image": w.signed}));
+    let metrics = exposition(&daemon.metrics());
+
+    let monitoring = crate::cli::repo_root().join("deploy/monitoring");
+    let dashboard: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(monitoring.join("grafana-dashboard.json")).unwrap())
+            .unwrap();
+    let alerts = std::fs::read_to_string(monitoring.join("alerts.yaml")).unwrap();
+    let mut exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().clone())
+        .map(|t| t["expr"].as_str().unwrap().to_string())
+        .collect();
+    exprs.extend(
+        alerts
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("expr: "))
+            .map(str::to_string),
+    );
+    assert!(exprs.len() >= 15, "{exprs:?}");
+
+    for expr in &exprs {
+        let mut used = Vec::new();
+        for (at, _) in expr.match_indices("signet_") {
+            let name: String = expr[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let labels = metrics
+                .get(&name)
+                .unwrap_or_else(|| panic!("{name} (in `{expr}`) is not on /metrics"));
+            // Matchers right after the name: {label="value", ...}.
+            let rest = &expr[at + name.len()..];
+            if let Some(inner) = rest.strip_prefix('{').and_then(|r| r.split_once('}')) {
+                for matcher in inner.0.split(',') {
+                    let (label, value) = matcher.split_once('=').unwrap();
+                    let values = labels
+                        .get(label.trim())
+                        .unwrap_or_else(|| panic!("{name} has no label {label} (`{expr}`)"));
+                    let value = value.trim().trim_matches('"');
+                    assert!(
+                        values.iter().any(|v| v == value),
+                        "{name}{{{label}}} never has the value {value:?} (`{expr}`)"
+                    );
+                }
+            }
+            used.push(labels);
+        }
+        // Grouping labels: each belongs to a metric of the expression.
+        for (at, _) in expr.match_indices("by (") {
+            let list = &expr[at + 4..];
+            let list = &list[..list.find(')').unwrap()];
+            for label in list.split(',').map(str::trim) {
+                assert!(
+                    used.iter().any(|labels| labels.contains_key(label)),
+                    "`by ({label})` in `{expr}`: no metric there has that label"
+                );
+            }
+        }
+    }
+
+    // promtool reads the PrometheusRule's spec as a rule file.
+    let spec: String = alerts
+        .split_once("\nspec:\n")
+        .unwrap()
+        .1
+        .lines()
+        .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
+        .collect();
+    let rules = w.dir.path().join("rules.yml");
+    std::fs::write(&rules, spec).unwrap();
+    let out = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .expect("promtool (Debian's prometheus package; scripts/setup-tests.sh installs it)");
+    assert!(
+        out.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
