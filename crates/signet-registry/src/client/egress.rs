@@ -84,49 +84,80 @@ pub(crate) fn url_host(url: &reqwest::Url) -> String {
 }
 
 /// Whether `ip` is an address the daemon never connects to unless told to: loopback,
-/// unspecified, link-local (where metadata services live) or a known metadata address.
+/// unspecified, link-local (where metadata services live) or a known metadata address; IPv6
+/// forms that embed an IPv4 address (mapped, compatible, NAT64, 6to4) are judged by it.
 pub(crate) fn is_special_address(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_special_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_special_v4(v4);
+            if v6.is_loopback() || v6.is_unspecified() {
+                return true;
             }
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                // AWS's IPv6 instance metadata address.
+            let s = v6.segments();
+            let embedded = if let Some(v4) = v6.to_ipv4() {
+                // Mapped (::ffff:a.b.c.d) and compatible (::a.b.c.d).
+                Some(v4)
+            } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                // NAT64: 64:ff9b::a.b.c.d.
+                Some(Ipv4Addr::new(
+                    (s[6] >> 8) as u8,
+                    s[6] as u8,
+                    (s[7] >> 8) as u8,
+                    s[7] as u8,
+                ))
+            } else if s[0] == 0x2002 {
+                // 6to4: 2002:aabb:ccdd::.
+                Some(Ipv4Addr::new(
+                    (s[1] >> 8) as u8,
+                    s[1] as u8,
+                    (s[2] >> 8) as u8,
+                    s[2] as u8,
+                ))
+            } else {
+                None
+            };
+            embedded.is_some_and(is_special_v4)
+                || (s[0] & 0xffc0) == 0xfe80
+                // AWS's and GCP's IPv6 instance metadata addresses.
                 || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+                || v6 == Ipv6Addr::new(0xfd20, 0xce, 0, 0, 0, 0, 0, 0x254)
         }
     }
 }
 
 fn is_special_v4(v4: Ipv4Addr) -> bool {
     v4.is_loopback()
-        || v4.is_unspecified()
+        || v4.octets()[0] == 0
         || v4.is_link_local()
-        // Alibaba Cloud's metadata address.
+        // Alibaba Cloud's metadata address, and Azure's WireServer.
         || v4 == Ipv4Addr::new(100, 100, 100, 200)
+        || v4 == Ipv4Addr::new(168, 63, 129, 16)
 }
 
-/// Why a connection to `registry` is refused, or `None` if it may go ahead as far as its
-/// name tells (a name is checked again once resolved).
+/// Why a connection to `registry` (`host[:port]` as written in an image reference) is
+/// refused, or `None` if it may go ahead as far as its name tells (a name is checked again
+/// once resolved). The host is judged as the URL parser will read it: `0x7f.1` and
+/// `2852039166` are IPv4 addresses there, whatever they look like here.
 pub(crate) fn refusal(egress: &Egress, registry: &str) -> Option<String> {
     let Egress::PublicOnly(allowed) = egress else {
         return None;
     };
-    if allowed.allows(registry) {
+    let normalized = reqwest::Url::parse(&format!("https://{registry}/"))
+        .map(|u| url_host(&u))
+        .unwrap_or_else(|_| registry.to_ascii_lowercase());
+    if allowed.allows(registry) || allowed.allows(&normalized) {
         return None;
     }
-    let host = host_of(registry)
-        .trim_matches(['[', ']'])
-        .to_ascii_lowercase();
+    let host = host_of(&normalized).trim_matches(['[', ']']).to_string();
     let special = match host.parse::<IpAddr>() {
         Ok(ip) => is_special_address(ip),
         Err(_) => {
             host == "localhost"
                 || host.ends_with(".localhost")
                 || METADATA_NAMES.contains(&host.trim_end_matches('.'))
+                // A name allowed with another port only: the resolver, which sees no port,
+                // would let it reach whatever it resolves to.
+                || allowed.allows_name(&host)
         }
     };
     special.then(|| refused_message(registry))
@@ -194,6 +225,16 @@ mod tests {
             "METADATA.google.internal.",
             "100.100.100.200",
             "[fd00:ec2::254]",
+            "[fd20:ce::254]",
+            "168.63.129.16",
+            "0x7f.1",
+            "0xa9fea9fe:80",
+            "0xa9.0xfe.0xa9.0xfe",
+            "2852039166",
+            "[::7f00:1]",
+            "[64:ff9b::a9fe:a9fe]",
+            "[2002:a9fe:a9fe::1]",
+            "0.1.2.3",
         ] {
             assert!(refusal(&egress, registry).is_some(), "{registry}");
         }
@@ -219,5 +260,9 @@ mod tests {
         assert!(allowed.allows_name("127.0.0.1"));
         assert!(allowed.allows_name("::1"));
         assert!(!allowed.allows_name("169.254.169.254"));
+        // A name allowed with one port is not allowed with another: the resolver sees no port.
+        allowed.set(["reg.internal:5000".to_string()]);
+        assert_eq!(refusal(&egress, "reg.internal:5000"), None);
+        assert!(refusal(&egress, "reg.internal:6000").is_some());
     }
 }

@@ -232,9 +232,13 @@ impl Client {
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(options.limits.concurrency);
         if let Egress::PublicOnly(allowed) = &options.egress {
-            builder = builder.dns_resolver(Arc::new(egress::FilteringResolver {
-                allowed: allowed.clone(),
-            }));
+            // No proxy from the environment: a proxy resolves names itself, out of reach of
+            // the filtering resolver.
+            builder = builder
+                .no_proxy()
+                .dns_resolver(Arc::new(egress::FilteringResolver {
+                    allowed: allowed.clone(),
+                }));
         }
         for pem in &options.extra_roots_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
