@@ -1074,6 +1074,11 @@ fn metadata_link_local_and_loopback_registries_are_not_contacted_unless_allowlis
             "localhost:{}/app@{digest}",
             recorder.rsplit(':').next().unwrap()
         ),
+        // 127.0.0.1 as the URL parser reads it.
+        format!(
+            "0x7f.1:{}/app@{digest}",
+            recorder.rsplit(':').next().unwrap()
+        ),
         format!("169.254.169.254/app@{digest}"),
         format!("[fe80::1]:5000/app@{digest}"),
         format!("metadata.google.internal/app@{digest}"),

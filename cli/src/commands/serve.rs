@@ -85,7 +85,7 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_images_per_review: u64,
     /// Most connections open at once; more are closed as soon as they are accepted.
-    #[arg(long, default_value_t = 1024, value_name = "N",
+    #[arg(long, default_value_t = 512, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
     /// Time a client has to finish the TLS handshake and to send a request's headers (also

@@ -156,7 +156,7 @@ impl Default for RequestLimits {
             images_in_flight_per_review: 16,
             verifications_in_flight: 128,
             header_read_timeout: Duration::from_secs(5),
-            max_connections: 1024,
+            max_connections: 512,
         }
     }
 }
@@ -438,6 +438,17 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
         .http_builder()
         .http1()
         .header_read_timeout(Some(limits.header_read_timeout));
+    // HTTP/2 (offered over TLS): a bounded number of streams per connection, and dead peers
+    // found by pings.
+    server
+        .http_builder()
+        .http2()
+        .max_concurrent_streams(64)
+        .keep_alive_interval(Some(std::time::Duration::from_secs(30)))
+        .keep_alive_timeout(limits.header_read_timeout);
+    // Until the protocol is known, nothing above applies: the first request as a whole must
+    // arrive in the header time (a client sending `PRI` and stopping holds nothing).
+    let server = server.first_request_timeout(limits.header_read_timeout);
     let server = match &tls {
         Some((_, tls)) => {
             let acceptor =

@@ -26,6 +26,9 @@ use crate::metrics::{Endpoint, Outcome};
 const MAX_BODY: usize = 8 << 20;
 
 pub(crate) fn router(app: Arc<App>) -> Router {
+    // A whole request, body included, must arrive and be answered within the deadline plus
+    // the header timeout: a client trickling a body in holds no connection for longer.
+    let limit = app.deadline + app.limits.header_read_timeout;
     Router::new()
         .route("/admission/validate", post(validate))
         .route("/admission/mutate", post(mutate))
@@ -34,6 +37,20 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                match tokio::time::timeout(limit, next.run(request)).await {
+                    Ok(response) => response,
+                    Err(_) => error(
+                        StatusCode::REQUEST_TIMEOUT,
+                        format!(
+                            "the request was not received and answered within {}s",
+                            limit.as_secs()
+                        ),
+                    ),
+                }
+            },
+        ))
         .with_state(app)
 }
 
