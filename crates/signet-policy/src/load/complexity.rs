@@ -26,21 +26,36 @@ pub(crate) fn check(source: &str) -> Option<(usize, String)> {
     }
     let bytes = source.as_bytes();
     let (mut operators, mut depth) = (0usize, 0usize);
-    let mut quote: Option<u8> = None;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if let Some(q) = quote {
-            match b {
-                b'\\' => i += 1,
-                _ if b == q => quote = None,
-                _ => {}
-            }
-            i += 1;
+        // Comments (`// …` to the end of the line) count for nothing.
+        if b == b'/' && bytes.get(i + 1) == Some(&b'/') {
+            i = bytes[i..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(bytes.len(), |p| i + p);
             continue;
         }
+        // String and bytes literals, as CEL reads them: an optional `r`/`b` prefix (raw: no
+        // escapes), one or three quotes of either kind.
+        if b == b'"' || b == b'\'' {
+            let raw = i > 0
+                && matches!(bytes[i - 1], b'r' | b'R')
+                && (i < 2
+                    || !bytes[i - 2].is_ascii_alphanumeric()
+                    || matches!(bytes[i - 2], b'b' | b'B'));
+            match string_end(bytes, i, raw) {
+                Some(end) => {
+                    i = end;
+                    continue;
+                }
+                None => {
+                    return Some((i, "condition has a string that is never closed".to_string()));
+                }
+            }
+        }
         match b {
-            b'"' | b'\'' => quote = Some(b),
             b'(' | b'[' | b'{' => {
                 depth += 1;
                 operators += 1;
@@ -53,7 +68,7 @@ pub(crate) fn check(source: &str) -> Option<(usize, String)> {
             }
             b')' | b']' | b'}' => depth = depth.saturating_sub(1),
             b'.' if !bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => operators += 1,
-            b'+' | b'-' | b'*' | b'/' | b'%' | b'!' | b'<' | b'>' | b'?' => operators += 1,
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'!' | b'<' | b'>' | b'?' | b':' => operators += 1,
             // `==`, `&&`, `||`: one operator for the pair.
             b'=' | b'&' | b'|' if bytes.get(i + 1) == Some(&b) => {
                 operators += 1;
@@ -69,6 +84,33 @@ pub(crate) fn check(source: &str) -> Option<(usize, String)> {
                      accesses and indexes"
                 ),
             ));
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The index just past the string literal whose opening quote is at `start`, or `None` when
+/// it is never closed. A raw string has no escapes; a triple-quoted one ends at the same three
+/// quotes and may span lines; a single-quoted one ends at its quote and not past a line end.
+fn string_end(bytes: &[u8], start: usize, raw: bool) -> Option<usize> {
+    let quote = bytes[start];
+    let triple = bytes.get(start..start + 3) == Some(&[quote, quote, quote][..]);
+    let mut i = start + if triple { 3 } else { 1 };
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'\\' && !raw {
+            i += 2;
+            continue;
+        }
+        if triple {
+            if bytes.get(i..i + 3) == Some(&[quote, quote, quote][..]) {
+                return Some(i + 3);
+            }
+        } else if c == quote {
+            return Some(i + 1);
+        } else if c == b'\n' {
+            return None;
         }
         i += 1;
     }
@@ -104,15 +146,21 @@ mod tests {
         );
         let members = format!(
             "{{\"a\": 1}}{} == 1",
-            ".a".repeat(MAX_CONDITION_OPERATORS - 2)
+            ".a".repeat(MAX_CONDITION_OPERATORS - 3)
         );
         let worst = std::thread::Builder::new()
             .stack_size(2 << 20)
             .spawn(move || {
-                for source in [chain, nested, members] {
+                let nots = format!("{}true", "!".repeat(MAX_CONDITION_OPERATORS));
+                let negations = format!("{}1 < 0", "-".repeat(MAX_CONDITION_OPERATORS - 1));
+                let ternaries = "true ? 1 : ".repeat(MAX_CONDITION_OPERATORS / 2) + "0";
+                for source in [chain, nested, members, nots, negations, ternaries] {
                     assert_eq!(check(&source), None, "{source}");
-                    let program = cel::Program::compile(&source).expect("compiles");
-                    let _ = program.execute(&cel::Context::default());
+                    // A compile error (CEL's own nesting limit) is a clean answer too; only a
+                    // crash is not.
+                    if let Ok(program) = cel::Program::compile(&source) {
+                        let _ = program.execute(&cel::Context::default());
+                    }
                 }
             })
             .expect("a thread");
@@ -132,8 +180,31 @@ mod tests {
         let nested = format!("{}1{}", "(".repeat(40), ")".repeat(40));
         assert!(check(&nested).unwrap().1.contains("32 deep"));
         assert!(check(&"a".repeat(5000)).unwrap().1.contains("bytes long"));
-        // Inside strings nothing counts.
+        // Inside strings and comments nothing counts.
         let quoted = format!("x == \"{}\"", "(".repeat(100));
         assert_eq!(check(&quoted), None);
+        assert_eq!(
+            check("x == 1 // don't (((((((((((((((((((((((((((((((((((((\n"),
+            None
+        );
+        // Quotes that do not hide what follows them.
+        let chain = vec!["1"; 300].join("+");
+        for trick in [
+            format!(r#"r"\" + {chain}"#),
+            format!(r#""""a"b""" + {chain}"#),
+            format!("x // don't\n + {chain}"),
+            format!("'a\\'' + {chain}"),
+        ] {
+            let refused = check(&trick).map(|(_, m)| m).unwrap_or_default();
+            assert!(refused.contains("operators"), "{trick}: {refused:?}");
+        }
+        assert!(
+            check("x == \"never closed")
+                .unwrap()
+                .1
+                .contains("never closed")
+        );
+        assert!(check(&format!("{}1", "!".repeat(300))).is_some());
+        assert!(check(&format!("{}1", "-".repeat(300))).is_some());
     }
 }
