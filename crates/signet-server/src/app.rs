@@ -316,11 +316,13 @@ impl App {
             .or_try_insert_with(Box::pin(async move {
                 // A slot among the verifications in flight across the daemon; waiting for one
                 // counts against the caller's deadline. Never closed, so `None` cannot happen.
-                let _slot = self.verifications.acquire().await.ok();
+                let slot = Arc::clone(&self.verifications).acquire_owned().await.ok();
                 let found = self.evidence(&pinned).await?;
                 let (loaded, ctx) = (loaded.clone(), ctx.clone());
-                // Signature checks are CPU work; keep them off the request threads.
+                // Signature checks are CPU work; keep them off the request threads. The slot
+                // goes with them: a blocking task runs to its end even when nobody waits.
                 tokio::task::spawn_blocking(move || {
+                    let _slot = slot;
                     signet_verify::decide_with_evidence(
                         &loaded.policy,
                         &shown,
