@@ -249,7 +249,7 @@ pub(super) fn write_atomic(
         let mode = std::fs::symlink_metadata(dir.join(name))
             .ok()
             .filter(|m| m.is_file())
-            .map_or(0o644, |m| m.permissions().mode() & 0o7777);
+            .map_or(0o644, |m| m.permissions().mode() & 0o777);
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(|e| io_err(describe, format!("cannot write {name}"), e))?;

@@ -49,6 +49,10 @@ impl Layout {
         lock.lock()
             .map_err(|e| io_err(&describe, "cannot lock oci-layout", e))?;
         let mut index = self.read_index()?;
+        // Whatever the change, the referrers map of the old index is not to be used again.
+        if let Ok(mut cached) = self.inner.referrers.lock() {
+            *cached = None;
+        }
         if change(&mut index)? {
             write_atomic(
                 &self.inner.root,

@@ -117,6 +117,31 @@ struct Inner {
     referrers: Mutex<Option<(IndexStamp, Arc<ReferrerMap>)>>,
 }
 
+#[cfg(unix)]
+fn stamp_of(m: &std::fs::Metadata) -> IndexStamp {
+    use std::os::unix::fs::MetadataExt as _;
+    IndexStamp {
+        device: m.dev(),
+        inode: m.ino(),
+        len: m.len(),
+        modified: m.modified().ok(),
+        changed: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+    }
+}
+
+/// Without inodes nothing tells versions apart reliably: never reuse the map.
+#[cfg(not(unix))]
+fn stamp_of(_: &std::fs::Metadata) -> IndexStamp {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    IndexStamp {
+        device: 0,
+        inode: NEXT.fetch_add(1, Ordering::Relaxed),
+        len: 0,
+        modified: None,
+        changed: 0,
+    }
+}
+
 /// Referrer descriptors by subject, in index order, each listed once.
 type ReferrerMap = HashMap<Digest, Vec<Descriptor>>;
 
@@ -124,9 +149,12 @@ type ReferrerMap = HashMap<Digest, Vec<Descriptor>>;
 /// version is a new inode (and, in practice, a new size or time).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct IndexStamp {
+    device: u64,
     inode: u64,
     len: u64,
     modified: Option<std::time::SystemTime>,
+    /// The inode change time, in nanoseconds: a rename or write always moves it.
+    changed: i128,
 }
 
 /// What [`Layout::open`] does when there is no layout at the path.
@@ -785,14 +813,7 @@ impl Layout {
         let stamp = open_inside(&self.inner.root, "index.json")
             .and_then(|f| f.metadata())
             .ok()
-            .map(|m| IndexStamp {
-                #[cfg(unix)]
-                inode: std::os::unix::fs::MetadataExt::ino(&m),
-                #[cfg(not(unix))]
-                inode: 0,
-                len: m.len(),
-                modified: m.modified().ok(),
-            });
+            .map(|m| stamp_of(&m));
         if let Some(stamp) = &stamp
             && let Ok(cached) = self.inner.referrers.lock()
             && let Some((known, map)) = cached.as_ref()
