@@ -251,10 +251,25 @@ async fn export_all(
         .with_context(|| format!("writing {}", cmd.output.display()))?;
     drop(layout);
     if cmd.force {
+        // The replacement keeps the mode of the archive it replaces.
+        if let Ok(old) = std::fs::metadata(output) {
+            std::fs::set_permissions(&partial, old.permissions())
+                .with_context(|| format!("writing {}", output.display()))?;
+        }
         std::fs::rename(&partial, output)
     } else {
-        // A hard link fails if the name appeared meanwhile: nothing is replaced unasked.
-        std::fs::hard_link(&partial, output)
+        // A hard link fails if the name appeared meanwhile: nothing is replaced unasked. On a
+        // file system without hard links, the name is checked again just before the rename.
+        match std::fs::hard_link(&partial, output) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                if std::fs::symlink_metadata(output).is_ok() {
+                    Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists))
+                } else {
+                    std::fs::rename(&partial, output)
+                }
+            }
+            other => other,
+        }
     }
     .with_context(|| format!("writing {}", output.display()))?;
     Ok((total, names))

@@ -146,35 +146,26 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
         .build()?;
     // Interrupted (Ctrl-C, SIGTERM): the unpacked copies of open archives (possibly gigabytes,
     // in the temporary directory) are removed before exiting, as the destructors that would
-    // remove them do not run. On a worker thread, so it acts even while the command blocks.
-    runtime.spawn(async {
-        let code = interrupted().await;
-        signet_registry::remove_unpacked_archives();
-        std::process::exit(code);
-    });
-    runtime.block_on(fut)
-}
-
-/// Waits for SIGINT or SIGTERM; returns the exit code a shell gives such a death.
-async fn interrupted() -> i32 {
+    // remove them do not run. The handlers are in place before the command starts; the task
+    // runs on a worker thread, so it acts even while the command blocks.
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
+        let _context = runtime.enter();
+        // Both or neither: a signal without its handler keeps its default action.
+        if let (Ok(mut int), Ok(mut term)) = (
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
         ) {
-            (Ok(mut int), Ok(mut term)) => tokio::select! {
-                _ = int.recv() => 130,
-                _ = term.recv() => 143,
-            },
-            // Without handlers the default actions stay: the process dies as before.
-            _ => std::future::pending().await,
+            runtime.spawn(async move {
+                let code = tokio::select! {
+                    _ = int.recv() => 130,
+                    _ = term.recv() => 143,
+                };
+                signet_registry::remove_unpacked_archives();
+                std::process::exit(code);
+            });
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        130
-    }
+    runtime.block_on(fut)
 }
