@@ -268,6 +268,18 @@ pub fn is_non_distributable(media_type: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// Found by `scripts/fuzz.sh` (target `manifest`): a number in a platform object, kept as
+    /// JSON, changed in its last digits when the index was written back (serde_json now reads
+    /// numbers exactly: `float_roundtrip`).
+    #[test]
+    fn an_index_written_back_keeps_its_numbers_exactly() {
+        let json = br#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:86c1325388b419e9b3f2cda181a5909feaff143834401d971e0fdfdd5ec8893a","size":401,"platform":{"os":"linux","size":4.0444444444404443e+33}}]}"#;
+        let index: Index = serde_json::from_slice(json).unwrap_or_else(|e| panic!("{e}"));
+        let again: Index =
+            serde_json::from_slice(&index.to_json()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again, index);
+    }
+
     #[test]
     fn empty_blob_digest_is_the_spec_one() {
         assert_eq!(
