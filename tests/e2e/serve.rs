@@ -1178,6 +1178,15 @@ fn verify_api_demands_the_bearer_token_of_its_token_file() {
     std::fs::write(&token_file, "rotated").unwrap();
     assert_eq!(ask(Some("s3cret-token")).0, 401);
     assert_eq!(ask(Some("rotated")).0, 200);
+    // The scheme name is case-insensitive (RFC 9110).
+    let answer = daemon
+        .http
+        .post(format!("{}/v1/verify", daemon.url))
+        .header("authorization", "bearer rotated")
+        .json(&serde_json::json!({"image": w.signed}))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
 }
 
 /// The metric series of a `/metrics` page: name → label name → values seen.

@@ -25,29 +25,58 @@ use crate::metrics::{Endpoint, Outcome};
 /// object; Kubernetes objects are at most about 1.5 MiB each.
 const MAX_BODY: usize = 8 << 20;
 
+/// Most requests read and answered at once (see [`router`]): 64 × 8 MiB bounds what request
+/// bodies can take, whatever the number of connections.
+const MAX_REQUESTS_IN_FLIGHT: usize = 64;
+
 pub(crate) fn router(app: Arc<App>) -> Router {
     // A whole request, body included, must arrive and be answered within the deadline plus
     // the header timeout: a client trickling a body in holds no connection for longer.
     let limit = app.deadline + app.limits.header_read_timeout;
+    // Bodies being read and answered at once, whatever the connections: at most this many
+    // times the body limit is held in memory (others wait, within their timeout).
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_REQUESTS_IN_FLIGHT));
+    let token_app = Arc::clone(&app);
     Router::new()
         .route("/admission/validate", post(validate))
         .route("/admission/mutate", post(mutate))
-        .route("/v1/verify", post(verify))
+        .route(
+            "/v1/verify",
+            post(verify).route_layer(axum::middleware::from_fn(
+                // The token is checked before the body is read.
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    let app = Arc::clone(&token_app);
+                    async move {
+                        match authorize_api(&app, request.headers()).await {
+                            Some(refused) => refused,
+                            None => next.run(request).await,
+                        }
+                    }
+                },
+            )),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
-                match tokio::time::timeout(limit, next.run(request)).await {
-                    Ok(response) => response,
-                    Err(_) => error(
-                        StatusCode::REQUEST_TIMEOUT,
-                        format!(
-                            "the request was not received and answered within {}s",
-                            limit.as_secs()
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let in_flight = Arc::clone(&in_flight);
+                async move {
+                    let answered = async {
+                        let _slot = in_flight.acquire_owned().await.ok();
+                        next.run(request).await
+                    };
+                    match tokio::time::timeout(limit, answered).await {
+                        Ok(response) => response,
+                        Err(_) => error(
+                            StatusCode::REQUEST_TIMEOUT,
+                            format!(
+                                "the request was not received and answered within {}s",
+                                limit.as_secs()
+                            ),
                         ),
-                    ),
+                    }
                 }
             },
         ))
@@ -167,7 +196,11 @@ async fn authorize_api(app: &App, headers: &axum::http::HeaderMap) -> Option<Res
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            v.split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, token)| token)
+        })
         .map(str::trim);
     // Compared as digests, so the time taken does not tell how much of a guess was right.
     let matches = given.is_some_and(|given| {
@@ -192,15 +225,8 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-async fn verify(
-    State(app): State<Arc<App>>,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn verify(State(app): State<Arc<App>>, body: Bytes) -> Response {
     let started = Instant::now();
-    if let Some(refused) = authorize_api(&app, &headers).await {
-        return refused;
-    }
     let (response, outcome) = verify_request(&app, &body).await;
     if let Some(outcome) = outcome {
         app.metrics.decision(Endpoint::Verify, outcome);
