@@ -99,6 +99,23 @@ fn tag_only_reason(image: &ImageRef) -> String {
     )
 }
 
+/// Runs `futures` at most `limit` at a time, each starting as soon as any other ends (a slow
+/// first image does not hold the rest back, as `buffered` would), and returns their outputs
+/// in the order given.
+async fn in_order<T>(futures: Vec<impl std::future::Future<Output = T>>, limit: usize) -> Vec<T> {
+    let mut done: Vec<(usize, T)> = futures_util::stream::iter(
+        futures
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| async move { (i, f.await) }),
+    )
+    .buffer_unordered(limit.max(1))
+    .collect()
+    .await;
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, t)| t).collect()
+}
+
 /// The distinct images of `w`, in order of first appearance.
 fn distinct_images(w: &Workload) -> Vec<&str> {
     let mut seen = std::collections::HashSet::new();
@@ -231,10 +248,7 @@ pub(crate) async fn validate(app: &App, review: Review) -> Checked {
         .collect();
     // Collected first: a stream over a closure borrowing the review is not `Send` enough for
     // axum's handler bounds.
-    let verdicts: Vec<ImageResult> = futures_util::stream::iter(checks)
-        .buffered(app.limits.images_in_flight_per_review.max(1))
-        .collect()
-        .await;
+    let verdicts: Vec<ImageResult> = in_order(checks, app.limits.images_in_flight_per_review).await;
 
     let denied: Vec<&ImageResult> = verdicts
         .iter()
@@ -423,10 +437,8 @@ pub(crate) async fn mutate(app: &App, review: Review) -> AdmissionResponse {
             (written, outcome)
         })
         .collect();
-    let resolved: Vec<(&str, Result<String, String>)> = futures_util::stream::iter(resolutions)
-        .buffered(app.limits.images_in_flight_per_review.max(1))
-        .collect()
-        .await;
+    let resolved: Vec<(&str, Result<String, String>)> =
+        in_order(resolutions, app.limits.images_in_flight_per_review).await;
 
     let mut warnings = Vec::new();
     let mut pins: HashMap<&str, String> = HashMap::new();
