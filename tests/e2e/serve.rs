@@ -320,10 +320,15 @@ fn registry_stopped_mid_run_denies_within_the_deadline_then_recovers() {
     Command::new("kill").args(["-CONT", &pid]).status().unwrap();
     assert_eq!(response(&denied)["allowed"], false, "{denied}");
     let message = response(&denied)["status"]["message"].as_str().unwrap();
+    // Usually the deadline; on a loaded machine a pooled connection may fail first, which is
+    // reported as the registry being unreachable. Either way: could not verify, denied.
     assert!(
-        message.contains("did not finish within") || message.contains("deadline"),
+        message.contains("did not finish within")
+            || message.contains("deadline")
+            || message.contains("cannot reach registry"),
         "{message}"
     );
+    assert!(message.contains("could not verify"), "{message}");
 
     // Back: the same request is decided on its merits again, without a restart.
     std::thread::sleep(Duration::from_millis(1200));
