@@ -103,7 +103,7 @@ impl Remote {
                 .await;
                 if let ReferrersApi::Supported(descriptors) = api? {
                     self.client()
-                        .remember_referrers_support(self.registry(), true);
+                        .remember_referrers_support(self.registry(), ReferrersSupport::Supported);
                     return Ok(api_referrers(descriptors));
                 }
                 let tags = tags?;
@@ -113,7 +113,7 @@ impl Remote {
                 // client that the whole registry lacks the API.
                 if tags.repository_exists {
                     self.client()
-                        .remember_referrers_support(self.registry(), false);
+                        .remember_referrers_support(self.registry(), ReferrersSupport::Unsupported);
                 }
                 self.fallback_referrers(subject, artifact_type, index?, tags)
                     .await

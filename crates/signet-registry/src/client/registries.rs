@@ -34,7 +34,7 @@ pub(super) struct Registries {
 }
 
 struct State {
-    referrers: Option<(bool, Instant)>,
+    referrers: Option<(ReferrersSupport, Instant)>,
     paused_until: Option<Instant>,
     in_flight: Arc<Semaphore>,
 }
@@ -62,22 +62,14 @@ impl Client {
     /// What is known about `registry`'s referrers API.
     pub fn referrers_support(&self, registry: &str) -> ReferrersSupport {
         self.registries(registry, |s| match s.referrers {
-            Some((supported, at)) if at.elapsed() < REFERRERS_API_MEMORY => {
-                if supported {
-                    ReferrersSupport::Supported
-                } else {
-                    ReferrersSupport::Unsupported
-                }
-            }
+            Some((known, at)) if at.elapsed() < REFERRERS_API_MEMORY => known,
             _ => ReferrersSupport::Unknown,
         })
     }
 
     /// Records what `registry` just showed about its referrers API.
-    pub(crate) fn remember_referrers_support(&self, registry: &str, supported: bool) {
-        self.registries(registry, |s| {
-            s.referrers = Some((supported, Instant::now()))
-        });
+    pub(crate) fn remember_referrers_support(&self, registry: &str, known: ReferrersSupport) {
+        self.registries(registry, |s| s.referrers = Some((known, Instant::now())));
     }
 
     /// Holds every request to `registry` back for `wait` (it asked us to, with 429 or 503).
