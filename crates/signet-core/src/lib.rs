@@ -2,7 +2,8 @@
 //!
 //! This crate owns the types every other signet crate speaks: image references and digests,
 //! DSSE envelopes, in-toto statements, simple-signing payloads, Sigstore bundles, and keys
-//! (cosign-compatible encrypted private keys, PKIX public keys) with signing and verification.
+//! (cosign-compatible encrypted private keys, PKIX public keys) with signing and verification, and
+//! OpenPGP keys and signed messages for Binary Authorization PGP attestations ([`pgp`]).
 //!
 //! It must not do I/O or async: callers hand it bytes and get back parsed, checked values.
 //! Verification returns proof values ([`Verified`]) that only this crate can construct.
@@ -25,6 +26,7 @@ pub mod evidence;
 pub mod intoto;
 pub mod keys;
 pub mod oci;
+pub mod pgp;
 pub mod reference;
 pub mod simplesigning;
 pub mod verified;
