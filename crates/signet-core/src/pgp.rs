@@ -991,6 +991,7 @@ fn parse_message(message: &[u8]) -> Result<Message<'_>, PgpError> {
     };
     if first & 0x80 != 0 {
         // Binary packets.
+        let message = message.get(start..).unwrap_or(message);
         return match Message::from_bytes(message) {
             Ok(msg) => Ok(msg),
             Err(e) => {
