@@ -284,62 +284,7 @@ impl PgpPublicKey {
         message: &[u8],
         now: SystemTime,
     ) -> Result<Vec<u8>, PgpError> {
-        check_size("OpenPGP message", message.len())?;
-        let mut msg = parse_message(message)?;
-
-        // gpg compresses before signing (Compressed{OnePassSig, Literal, Sig}); a signer may also
-        // sign compressed data (Signed{Compressed{Literal}}). Two levels cover both shapes.
-        for _ in 0..2 {
-            let inner_compressed = match &msg {
-                Message::Signed { reader, .. } => reader.get_ref().is_compressed(),
-                _ => false,
-            };
-            if msg.is_compressed() || inner_compressed {
-                msg = msg.decompress().map_err(|e| malformed("message", &e))?;
-            }
-        }
-        match &msg {
-            Message::Signed { reader, .. } if reader.get_ref().is_literal() => {}
-            Message::Signed { .. } => {
-                return Err(PgpError::Unsupported {
-                    what: "a signed message whose content is not literal data (nested signatures, \
-                           encryption or deep compression)"
-                        .into(),
-                });
-            }
-            Message::Literal { .. } => return Err(PgpError::NotSigned),
-            Message::Encrypted { .. } => {
-                return Err(PgpError::Unsupported {
-                    what: "an encrypted message (Binary Authorization attestations are signed, \
-                           not encrypted)"
-                        .into(),
-                });
-            }
-            Message::Compressed { .. } => {
-                return Err(PgpError::Unsupported {
-                    what: "more than two levels of compression".into(),
-                });
-            }
-        }
-
-        // Read the literal data (this also hashes it for the signatures), at most the limit.
-        let mut payload = Vec::new();
-        // A read error leaves rPGP's signature reader in a state whose accessors panic: return
-        // at once and only drop `msg` (dropping is fine).
-        (&mut msg)
-            .take(MAX_PGP_BYTES as u64 + 1)
-            .read_to_end(&mut payload)
-            .map_err(|e| PgpError::Malformed {
-                what: "message",
-                reason: e.to_string(),
-            })?;
-        if payload.len() > MAX_PGP_BYTES {
-            return Err(PgpError::TooLarge {
-                what: "signed payload",
-                size: payload.len(),
-                max: MAX_PGP_BYTES,
-            });
-        }
+        let (msg, payload) = read_signed_literal(message)?;
         let Message::Signed { reader, .. } = &msg else {
             // Reading does not change the shape checked above.
             return Err(PgpError::NotSigned);
@@ -919,7 +864,7 @@ fn check_size(what: &'static str, size: usize) -> Result<(), PgpError> {
 fn malformed(what: &'static str, e: &pgp::errors::Error) -> PgpError {
     PgpError::Malformed {
         what,
-        reason: e.to_string(),
+        reason: readable(&e.to_string()),
     }
 }
 
@@ -937,7 +882,7 @@ fn dearmor(
     let options = DearmorOptions::new().set_limit(MAX_PGP_BYTES);
     let mut dearmor = Dearmor::with_options(text, options);
     let armor_err = |e: &dyn fmt::Display| PgpError::Armor {
-        reason: e.to_string(),
+        reason: readable(&e.to_string()),
     };
     dearmor.read_header().map_err(|e| armor_err(&e))?;
     let typ = dearmor.typ.as_ref().ok_or_else(|| PgpError::Armor {
@@ -953,6 +898,24 @@ fn dearmor(
     Ok(data)
 }
 
+/// A parser message fit for people: rPGP's parser errors can carry the whole input as a list of
+/// byte values; cut those off and keep what names the problem.
+fn readable(reason: &str) -> String {
+    let cut = reason.find(" Error(").or_else(|| reason.find("input: ["));
+    let kept = match cut {
+        Some(at) => reason
+            .get(..at)
+            .unwrap_or(reason)
+            .trim_end_matches([':', ' ']),
+        None => reason,
+    };
+    let mut kept: String = kept.chars().take(200).collect();
+    if kept.is_empty() {
+        kept = "the armour is damaged or truncated".into();
+    }
+    kept
+}
+
 /// Parses the packets of exactly one key.
 fn single_key(bytes: &[u8], what: &'static str) -> Result<PublicOrSecret, PgpError> {
     // rPGP's messages for secret key packets are not known to be free of key material; say
@@ -963,7 +926,7 @@ fn single_key(bytes: &[u8], what: &'static str) -> Result<PublicOrSecret, PgpErr
         reason: if secret {
             "the secret key packets could not be parsed".to_owned()
         } else {
-            e.to_string()
+            readable(&e.to_string())
         },
     };
     let keys = PublicOrSecret::from_bytes_many(bytes).map_err(fail)?;
@@ -975,6 +938,75 @@ fn single_key(bytes: &[u8], what: &'static str) -> Result<PublicOrSecret, PgpErr
         return Err(PgpError::KeyCount { found: found.len() });
     }
     found.pop().ok_or(PgpError::KeyCount { found: 0 })
+}
+
+/// Parses a signed message (gpg's shapes, see [`PgpPublicKey::verify_message`]) and reads its
+/// literal data, at most [`MAX_PGP_BYTES`]. Nothing is verified yet: the message is returned so
+/// its signatures can be checked over what was read.
+fn read_signed_literal(message: &[u8]) -> Result<(Message<'_>, Vec<u8>), PgpError> {
+    check_size("OpenPGP message", message.len())?;
+    let mut msg = parse_message(message)?;
+
+    // gpg compresses before signing (Compressed{OnePassSig, Literal, Sig}); a signer may also
+    // sign compressed data (Signed{Compressed{Literal}}). Two levels cover both shapes.
+    for _ in 0..2 {
+        let inner_compressed = match &msg {
+            Message::Signed { reader, .. } => reader.get_ref().is_compressed(),
+            _ => false,
+        };
+        if msg.is_compressed() || inner_compressed {
+            msg = msg.decompress().map_err(|e| malformed("message", &e))?;
+        }
+    }
+    match &msg {
+        Message::Signed { reader, .. } if reader.get_ref().is_literal() => {}
+        Message::Signed { .. } => {
+            return Err(PgpError::Unsupported {
+                what: "a signed message whose content is not literal data (nested signatures, \
+                       encryption or deep compression)"
+                    .into(),
+            });
+        }
+        Message::Literal { .. } => return Err(PgpError::NotSigned),
+        Message::Encrypted { .. } => {
+            return Err(PgpError::Unsupported {
+                what: "an encrypted message (Binary Authorization attestations are signed, \
+                       not encrypted)"
+                    .into(),
+            });
+        }
+        Message::Compressed { .. } => {
+            return Err(PgpError::Unsupported {
+                what: "more than two levels of compression".into(),
+            });
+        }
+    }
+
+    // Read the literal data (this also hashes it for the signatures), at most the limit.
+    let mut payload = Vec::new();
+    // A read error leaves rPGP's signature reader in a state whose accessors panic: return
+    // at once and only drop `msg` (dropping is fine).
+    (&mut msg)
+        .take(MAX_PGP_BYTES as u64 + 1)
+        .read_to_end(&mut payload)
+        .map_err(|e| PgpError::Malformed {
+            what: "message",
+            reason: e.to_string(),
+        })?;
+    if payload.len() > MAX_PGP_BYTES {
+        return Err(PgpError::TooLarge {
+            what: "signed payload",
+            size: payload.len(),
+            max: MAX_PGP_BYTES,
+        });
+    }
+    Ok((msg, payload))
+}
+
+/// The payload a signed message carries, WITHOUT verifying any signature: for checks before
+/// storage and for messages, never for a verdict.
+pub fn unverified_literal_data(message: &[u8]) -> Result<Vec<u8>, PgpError> {
+    read_signed_literal(message).map(|(_, payload)| payload)
 }
 
 /// Parses an armoured or binary message, telling detached signatures and other blocks apart.
