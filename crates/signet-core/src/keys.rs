@@ -43,6 +43,7 @@ const TAG_LEN: usize = 16;
 const OID_EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
 const OID_P256: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
 const OID_P384: Oid = Oid::new_unwrap("1.3.132.0.34");
+const OID_P521: Oid = Oid::new_unwrap("1.3.132.0.35");
 const OID_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
 const OID_ED25519: Oid = Oid::new_unwrap("1.3.101.112");
 
@@ -157,6 +158,16 @@ pub enum SignatureError {
         /// The key tried.
         key_id: KeyId,
     },
+    /// The scheme a verifier asked for does not fit the key.
+    #[error("signature scheme {scheme} does not fit key {key_id}, which is {algorithm}")]
+    SchemeMismatch {
+        /// The scheme asked for.
+        scheme: SignatureScheme,
+        /// The key's algorithm.
+        algorithm: KeyAlgorithm,
+        /// The key.
+        key_id: KeyId,
+    },
     /// A well-formed signature that does not match the message under this key.
     #[error("signature does not verify with key {key_id}")]
     Mismatch {
@@ -173,6 +184,8 @@ pub enum KeyAlgorithm {
     EcdsaP256,
     /// ECDSA on NIST P-384 with SHA-384.
     EcdsaP384,
+    /// ECDSA on NIST P-521 with SHA-512.
+    EcdsaP521,
     /// RSA, PKCS#1 v1.5 or PSS, with SHA-256.
     Rsa,
     /// Ed25519.
@@ -184,34 +197,121 @@ impl fmt::Display for KeyAlgorithm {
         f.write_str(match self {
             KeyAlgorithm::EcdsaP256 => "ecdsa-p256-sha256",
             KeyAlgorithm::EcdsaP384 => "ecdsa-p384-sha384",
+            KeyAlgorithm::EcdsaP521 => "ecdsa-p521-sha512",
             KeyAlgorithm::Rsa => "rsa-sha256",
             KeyAlgorithm::Ed25519 => "ed25519",
         })
     }
 }
 
-/// A key's identity: the SHA-256 digest of its DER SubjectPublicKeyInfo, shown as
-/// `sha256:<hex>`. The same value cosign and Binary Authorization derive for PKIX keys.
+/// One signature scheme, named by the verifier rather than guessed from the key: Binary
+/// Authorization's `signatureAlgorithm` values map onto these.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignatureScheme {
+    /// ECDSA P-256, SHA-256, ASN.1 DER signature.
+    EcdsaP256Sha256,
+    /// ECDSA P-384, SHA-384, ASN.1 DER signature.
+    EcdsaP384Sha384,
+    /// ECDSA P-521, SHA-512, ASN.1 DER signature.
+    EcdsaP521Sha512,
+    /// RSASSA-PSS, SHA-256 (salt length read from the signature, as OpenSSL's `auto`).
+    RsaPssSha256,
+    /// RSASSA-PSS, SHA-512.
+    RsaPssSha512,
+    /// RSASSA-PKCS1-v1_5, SHA-256.
+    RsaPkcs1Sha256,
+    /// RSASSA-PKCS1-v1_5, SHA-512.
+    RsaPkcs1Sha512,
+    /// Ed25519.
+    Ed25519,
+}
+
+impl SignatureScheme {
+    /// The kind of key the scheme needs.
+    pub fn key_algorithm(self) -> KeyAlgorithm {
+        match self {
+            SignatureScheme::EcdsaP256Sha256 => KeyAlgorithm::EcdsaP256,
+            SignatureScheme::EcdsaP384Sha384 => KeyAlgorithm::EcdsaP384,
+            SignatureScheme::EcdsaP521Sha512 => KeyAlgorithm::EcdsaP521,
+            SignatureScheme::RsaPssSha256
+            | SignatureScheme::RsaPssSha512
+            | SignatureScheme::RsaPkcs1Sha256
+            | SignatureScheme::RsaPkcs1Sha512 => KeyAlgorithm::Rsa,
+            SignatureScheme::Ed25519 => KeyAlgorithm::Ed25519,
+        }
+    }
+}
+
+impl fmt::Display for SignatureScheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SignatureScheme::EcdsaP256Sha256 => "ecdsa-p256-sha256",
+            SignatureScheme::EcdsaP384Sha384 => "ecdsa-p384-sha384",
+            SignatureScheme::EcdsaP521Sha512 => "ecdsa-p521-sha512",
+            SignatureScheme::RsaPssSha256 => "rsa-pss-sha256",
+            SignatureScheme::RsaPssSha512 => "rsa-pss-sha512",
+            SignatureScheme::RsaPkcs1Sha256 => "rsa-pkcs1-sha256",
+            SignatureScheme::RsaPkcs1Sha512 => "rsa-pkcs1-sha512",
+            SignatureScheme::Ed25519 => "ed25519",
+        })
+    }
+}
+
+/// RSASSA-PSS with the salt length taken from the signature: OpenSSL signs with the longest
+/// salt by default and Cloud KMS with the digest's length, and both are sound.
+fn pss_verify<D>(key: &rsa::PublicKey, message: &[u8], signature: &[u8]) -> Result<(), ()>
+where
+    D: sha2::Digest + sha2::digest::FixedOutputReset + sha2::digest::Update + Default,
+{
+    use rsa::signature::Verifier as _;
+    let signature = rsa::pss::Signature::try_from(signature).map_err(|_| ())?;
+    rsa::pss::VerifyingKey::<D>::new_with_auto_salt_len(key.clone())
+        .verify(message, &signature)
+        .map_err(|_| ())
+}
+
+/// A key's identity. For PKIX keys, the SHA-256 digest of the DER SubjectPublicKeyInfo, shown
+/// as `sha256:<hex>`: the same value cosign and Binary Authorization derive. For OpenPGP keys
+/// (Binary Authorization's PGP attestors), the key's v4 fingerprint in upper-case hex.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct KeyId(Digest);
+pub struct KeyId(Id);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Id {
+    Spki(Digest),
+    Pgp(String),
+}
 
 impl KeyId {
     /// The key id of a DER SubjectPublicKeyInfo.
     pub fn of_spki_der(der: &[u8]) -> KeyId {
-        KeyId(Digest::sha256_of(der))
+        KeyId(Id::Spki(Digest::sha256_of(der)))
     }
 
-    /// The underlying digest.
-    pub fn digest(&self) -> &Digest {
-        &self.0
+    /// The key id of an OpenPGP key, from its fingerprint (hex, any case).
+    pub fn of_pgp_fingerprint(fingerprint: &str) -> KeyId {
+        KeyId(Id::Pgp(fingerprint.to_ascii_uppercase()))
+    }
+
+    /// The SHA-256 of the DER SubjectPublicKeyInfo, for PKIX keys.
+    pub fn spki_digest(&self) -> Option<&Digest> {
+        match &self.0 {
+            Id::Spki(digest) => Some(digest),
+            Id::Pgp(_) => None,
+        }
     }
 
     /// The form cosign writes as a Sigstore bundle's `publicKey.hint`: standard base64 of the
-    /// raw SHA-256 of the DER SubjectPublicKeyInfo.
+    /// raw SHA-256 of the DER SubjectPublicKeyInfo. Empty for OpenPGP keys, which never sign
+    /// bundles.
     pub fn hint(&self) -> String {
-        // The digest's hex was checked by the parser, so decoding cannot fail; an empty hint
-        // would only lose an optimisation, never a check.
-        B64.encode(hex::decode(self.0.hex()).unwrap_or_default())
+        match &self.0 {
+            // The digest's hex was checked by the parser, so decoding cannot fail; an empty
+            // hint would only lose an optimisation, never a check.
+            Id::Spki(digest) => B64.encode(hex::decode(digest.hex()).unwrap_or_default()),
+            Id::Pgp(_) => String::new(),
+        }
     }
 
     /// The key id a `publicKey.hint` names, when it is in cosign's form (see
@@ -224,18 +324,27 @@ impl KeyId {
         }
         Digest::from_hex(crate::digest::Algorithm::Sha256, &hex::encode(raw))
             .ok()
-            .map(KeyId)
+            .map(|d| KeyId(Id::Spki(d)))
     }
 
     /// A short form for human messages.
     pub fn short(&self) -> String {
-        self.0.short()
+        match &self.0 {
+            Id::Spki(digest) => digest.short(),
+            Id::Pgp(fingerprint) => {
+                let start = fingerprint.len().saturating_sub(16);
+                fingerprint.get(start..).unwrap_or(fingerprint).to_string()
+            }
+        }
     }
 }
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        match &self.0 {
+            Id::Spki(digest) => digest.fmt(f),
+            Id::Pgp(fingerprint) => f.write_str(fingerprint),
+        }
     }
 }
 
@@ -243,6 +352,7 @@ impl fmt::Display for KeyId {
 enum VerifyingKey {
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
+    P521(p521::ecdsa::VerifyingKey),
     Rsa(Box<rsa::PublicKey>),
     Ed25519(ed25519_dalek::VerifyingKey),
 }
@@ -302,6 +412,10 @@ impl PublicKey {
                         p384::ecdsa::VerifyingKey::from_public_key_der(der)
                             .map_err(|e| invalid(&e))?,
                     ),
+                    OID_P521 => VerifyingKey::P521(
+                        p521::ecdsa::VerifyingKey::from_public_key_der(der)
+                            .map_err(|e| invalid(&e))?,
+                    ),
                     other => {
                         return Err(KeyError::UnsupportedCurve {
                             curve: curve_name(&other),
@@ -349,6 +463,7 @@ impl PublicKey {
         match self.key {
             VerifyingKey::P256(_) => KeyAlgorithm::EcdsaP256,
             VerifyingKey::P384(_) => KeyAlgorithm::EcdsaP384,
+            VerifyingKey::P521(_) => KeyAlgorithm::EcdsaP521,
             VerifyingKey::Rsa(_) => KeyAlgorithm::Rsa,
             VerifyingKey::Ed25519(_) => KeyAlgorithm::Ed25519,
         }
@@ -375,6 +490,11 @@ impl PublicKey {
                     p384::ecdsa::DerSignature::from_bytes(signature).map_err(|_| malformed())?;
                 key.verify(message, &sig).map_err(|_| mismatch())
             }
+            VerifyingKey::P521(key) => {
+                let sig =
+                    p521::ecdsa::DerSignature::from_bytes(signature).map_err(|_| malformed())?;
+                key.verify(message, &sig).map_err(|_| mismatch())
+            }
             VerifyingKey::Rsa(key) => {
                 // cosign signs with PKCS#1 v1.5 for RSA keys; other tools use PSS. Both are
                 // sound with SHA-256, so either form is accepted.
@@ -393,6 +513,55 @@ impl PublicKey {
                     ed25519_dalek::Signature::from_slice(signature).map_err(|_| malformed())?;
                 key.verify_strict(message, &sig).map_err(|_| mismatch())
             }
+        }
+    }
+
+    /// The modulus size in bits, for RSA keys.
+    pub fn rsa_bits(&self) -> Option<usize> {
+        use rsa::traits::PublicKeyParts as _;
+        match &self.key {
+            VerifyingKey::Rsa(key) => Some(key.size() * 8),
+            _ => None,
+        }
+    }
+
+    /// Checks `signature` over exactly `message` with one fixed scheme (Binary
+    /// Authorization's `signatureAlgorithm`), where [`PublicKey::verify`] accepts every scheme
+    /// cosign and its peers use with the key's type. A scheme for another key type is a
+    /// mismatch, never a fallback.
+    pub fn verify_scheme(
+        &self,
+        scheme: SignatureScheme,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), SignatureError> {
+        let mismatch = || SignatureError::Mismatch {
+            key_id: self.id.clone(),
+        };
+        match (scheme, &self.key) {
+            (SignatureScheme::EcdsaP256Sha256, VerifyingKey::P256(_))
+            | (SignatureScheme::EcdsaP384Sha384, VerifyingKey::P384(_))
+            | (SignatureScheme::EcdsaP521Sha512, VerifyingKey::P521(_))
+            | (SignatureScheme::Ed25519, VerifyingKey::Ed25519(_)) => {
+                self.verify(message, signature)
+            }
+            (SignatureScheme::RsaPkcs1Sha256, VerifyingKey::Rsa(key)) => key
+                .pkcs1v15_verify::<sha2::Sha256>(message, signature)
+                .map_err(|_| mismatch()),
+            (SignatureScheme::RsaPkcs1Sha512, VerifyingKey::Rsa(key)) => key
+                .pkcs1v15_verify::<sha2::Sha512>(message, signature)
+                .map_err(|_| mismatch()),
+            (SignatureScheme::RsaPssSha256, VerifyingKey::Rsa(key)) => {
+                pss_verify::<sha2::Sha256>(key, message, signature).map_err(|()| mismatch())
+            }
+            (SignatureScheme::RsaPssSha512, VerifyingKey::Rsa(key)) => {
+                pss_verify::<sha2::Sha512>(key, message, signature).map_err(|()| mismatch())
+            }
+            _ => Err(SignatureError::SchemeMismatch {
+                scheme,
+                algorithm: self.algorithm(),
+                key_id: self.id.clone(),
+            }),
         }
     }
 }
@@ -416,6 +585,20 @@ impl fmt::Debug for KeyPair {
 }
 
 impl KeyPair {
+    /// An unencrypted PKCS#8 `PRIVATE KEY` PEM block (what `openssl genpkey` writes), for an
+    /// ECDSA P-256 key.
+    pub fn from_pkcs8_pem(pem: &str) -> Result<KeyPair, KeyError> {
+        let (label, der) = decode_pem(pem)?;
+        let der = Zeroizing::new(der);
+        if label != "PRIVATE KEY" {
+            return Err(KeyError::UnexpectedLabel {
+                found: label,
+                expected: "\"PRIVATE KEY\" (unencrypted PKCS#8)",
+            });
+        }
+        KeyPair::from_pkcs8_der(&der)
+    }
+
     /// A fresh ECDSA P-256 key from the operating system's random number generator.
     pub fn generate_p256() -> Result<KeyPair, KeyError> {
         // Rejection sampling: a random 32-byte string is a valid scalar with overwhelming
@@ -820,7 +1003,10 @@ mod tests {
     fn key_id_is_sha256_of_spki_der() {
         let pair = KeyPair::from_p256_scalar(&[7u8; 32]).unwrap();
         let public = pair.public_key();
-        assert_eq!(public.id().digest(), &Digest::sha256_of(public.der()));
+        assert_eq!(
+            public.id().spki_digest(),
+            Some(&Digest::sha256_of(public.der()))
+        );
         assert_eq!(PublicKey::from_pem(&public.to_pem()).unwrap(), *public);
     }
 
