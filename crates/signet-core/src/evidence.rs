@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use crate::binauthz::BinAuthzError;
 use crate::bundle::BundleError;
 use crate::digest::Digest;
 use crate::dsse::DsseError;
@@ -22,6 +23,8 @@ pub enum Format {
     LegacySignature,
     /// A layer of the legacy `.att` tag (DSSE).
     LegacyAttestation,
+    /// A Binary Authorization attestation occurrence stored as a referrer.
+    BinAuthz,
 }
 
 impl Format {
@@ -31,6 +34,7 @@ impl Format {
             Format::Bundle => "bundle",
             Format::LegacySignature => "legacy .sig",
             Format::LegacyAttestation => "legacy .att",
+            Format::BinAuthz => "binauthz",
         }
     }
 }
@@ -40,6 +44,8 @@ impl Format {
 pub enum Location {
     /// A bundle referrer: the digest of its manifest.
     Referrer(Digest),
+    /// A Binary Authorization occurrence referrer: the digest of its manifest.
+    Occurrence(Digest),
     /// A legacy cosign tag (`sha256-<hex>.sig` or `.att`) as a whole, when its manifest could
     /// not be read.
     LegacyTag {
@@ -64,6 +70,7 @@ impl Location {
     pub fn format(&self) -> Format {
         match self {
             Location::Referrer(_) => Format::Bundle,
+            Location::Occurrence(_) => Format::BinAuthz,
             Location::LegacyTag { format, .. } | Location::LegacyLayer { format, .. } => *format,
         }
     }
@@ -78,7 +85,9 @@ impl Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Location::Referrer(digest) => write!(f, "referrer {digest}"),
+            Location::Referrer(digest) | Location::Occurrence(digest) => {
+                write!(f, "referrer {digest}")
+            }
             Location::LegacyTag { tag, .. } => write!(f, "{tag}"),
             Location::LegacyLayer { tag, index, .. } => write!(f, "{tag} layer {index}"),
         }
@@ -276,6 +285,26 @@ impl From<SimpleSigningError> for Rejection {
                 named: None,
             },
             _ => Rejection::Malformed { reason },
+        }
+    }
+}
+
+impl From<BinAuthzError> for Rejection {
+    fn from(e: BinAuthzError) -> Rejection {
+        let reason = e.to_string();
+        match e {
+            BinAuthzError::NoKeys => Rejection::NoKeys { reason },
+            BinAuthzError::UnknownKeyId { .. } => Rejection::UnknownKey {
+                reason,
+                named: None,
+            },
+            BinAuthzError::BadSignature { .. } | BinAuthzError::EmbeddedPayloadMismatch { .. } => {
+                Rejection::BadSignature {
+                    reason,
+                    named: None,
+                }
+            }
+            BinAuthzError::Payload(e) => e.into(),
         }
     }
 }

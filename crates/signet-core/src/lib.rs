@@ -19,6 +19,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod binauthz;
 pub mod bundle;
 pub mod digest;
 pub mod dsse;
