@@ -303,12 +303,7 @@ fn judge<'e>(
     digest: &Digest,
     found: &AttestorEvidence<'e>,
 ) -> Judgement<'e> {
-    let keys = attestor
-        .keys
-        .iter()
-        .map(|k| k.id().short())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let keys = attestor.key_labels().join(", ");
     if found.accepted.is_empty() {
         let seen = if found.rejected.is_empty() {
             String::new()
@@ -349,7 +344,12 @@ fn judge<'e>(
                     reason: format!(
                         "{location} signed by {} ({})",
                         candidate.key_id(),
-                        candidate.predicate_type()
+                        match location.format() {
+                            signet_core::evidence::Format::BinAuthz => {
+                                "Binary Authorization attestation"
+                            }
+                            _ => candidate.predicate_type(),
+                        }
                     ),
                     used: Some(candidate),
                 };

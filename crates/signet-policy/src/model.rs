@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use signet_core::binauthz::NoteKey;
 use signet_core::keys::PublicKey;
 
 use crate::glob::Glob;
@@ -136,8 +137,12 @@ impl fmt::Debug for Condition {
 pub struct Attestor {
     /// Its name.
     pub name: AttestorName,
-    /// Its keys; any one verifying is enough (rotation).
+    /// Its PKIX keys; any one verifying is enough (rotation). Binary Authorization PKIX keys
+    /// are here too, so cosign-format evidence they signed counts as well.
     pub keys: Vec<PublicKey>,
+    /// Its Binary Authorization keys (`userOwnedGrafeasNote.publicKeys`: PKIX with their `id`,
+    /// and PGP), for Binary Authorization attestations.
+    pub note_keys: Vec<NoteKey>,
     /// The predicate type its evidence must have; `None`: any (a plain signature counts).
     pub predicate_type: Option<String>,
     /// Conditions its attestation must satisfy (all of them).
@@ -146,6 +151,19 @@ pub struct Attestor {
     pub signed_identity: SignedIdentity,
     /// Where it is written.
     pub span: Span,
+}
+
+impl Attestor {
+    /// Short ids of all its keys, for messages: PKIX key digests and PGP key ids.
+    pub fn key_labels(&self) -> Vec<String> {
+        let mut labels: Vec<String> = self.keys.iter().map(|k| k.id().short()).collect();
+        for key in &self.note_keys {
+            if let NoteKey::Pgp(_) = key {
+                labels.push(format!("pgp {}", key.key_id().short()));
+            }
+        }
+        labels
+    }
 }
 
 /// `globalPolicyEvaluationMode` (Binary Authorization export); recorded, see the README.

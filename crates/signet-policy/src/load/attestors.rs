@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use saphyr::YamlData;
-use signet_core::keys::{KeyAlgorithm, PublicKey};
+use signet_core::binauthz::{self, NoteKey};
+use signet_core::keys::PublicKey;
+use signet_core::pgp::PgpPublicKey;
 
 use super::yaml::{Entry, Fields, Node, as_str, quoted_list, start};
 use super::{Checker, KEY_FILE_MAX_BYTES, read_bounded};
@@ -60,30 +62,6 @@ pub(super) fn attestor_name(text: &str) -> Result<AttestorName, String> {
             "invalid attestor name `{text}`: a name is 1 to 100 letters, digits, `-`, `_` or `.`"
         ))
     }
-}
-
-/// Binary Authorization's `signatureAlgorithm` values and the key kind each one needs; `None`
-/// for algorithms signet cannot verify.
-fn signature_algorithm(name: &str) -> Option<Option<KeyAlgorithm>> {
-    Some(match name {
-        "ECDSA_P256_SHA256" | "EC_SIGN_P256_SHA256" => Some(KeyAlgorithm::EcdsaP256),
-        "ECDSA_P384_SHA384" | "EC_SIGN_P384_SHA384" => Some(KeyAlgorithm::EcdsaP384),
-        "RSA_PSS_2048_SHA256"
-        | "RSA_PSS_3072_SHA256"
-        | "RSA_PSS_4096_SHA256"
-        | "RSA_SIGN_PSS_2048_SHA256"
-        | "RSA_SIGN_PSS_3072_SHA256"
-        | "RSA_SIGN_PSS_4096_SHA256"
-        | "RSA_SIGN_PKCS1_2048_SHA256"
-        | "RSA_SIGN_PKCS1_3072_SHA256"
-        | "RSA_SIGN_PKCS1_4096_SHA256" => Some(KeyAlgorithm::Rsa),
-        "ECDSA_P521_SHA512"
-        | "EC_SIGN_P521_SHA512"
-        | "RSA_PSS_4096_SHA512"
-        | "RSA_SIGN_PSS_4096_SHA512"
-        | "RSA_SIGN_PKCS1_4096_SHA512" => None,
-        _ => return None,
-    })
 }
 
 impl<'t> Checker<'t> {
@@ -150,7 +128,7 @@ impl<'t> Checker<'t> {
                 }
             }
 
-            let keys = self.attestor_keys(&fields, &what);
+            let (keys, note_keys) = self.attestor_keys(&fields, &what);
             let predicate_type = fields
                 .get("predicateType")
                 .and_then(|e| self.predicate_type(e, &what));
@@ -177,6 +155,7 @@ impl<'t> Checker<'t> {
                     Attestor {
                         name,
                         keys,
+                        note_keys,
                         predicate_type,
                         conditions,
                         signed_identity,
@@ -189,9 +168,10 @@ impl<'t> Checker<'t> {
     }
 
     /// The keys of an attestor, from `publicKeys` or `userOwnedGrafeasNote.publicKeys`.
-    fn attestor_keys(&mut self, fields: &Fields<'_>, what: &str) -> Vec<PublicKey> {
+    fn attestor_keys(&mut self, fields: &Fields<'_>, what: &str) -> (Vec<PublicKey>, Vec<NoteKey>) {
         let before = self.errors.len();
         let mut keys: Vec<(PublicKey, Span)> = Vec::new();
+        let mut note_keys: Vec<(NoteKey, Span)> = Vec::new();
         let mut listed = 0;
         let own = fields.get("publicKeys");
         let note = fields.get("userOwnedGrafeasNote");
@@ -234,9 +214,26 @@ impl<'t> Checker<'t> {
                         .unwrap_or_default();
                     listed += items.len();
                     for item in items {
-                        if let Some(key) = self.note_key(item, what) {
-                            self.add_key(&mut keys, key, start(item), what);
+                        let Some(key) = self.note_key(item, what) else {
+                            continue;
+                        };
+                        let id = key.listed_id();
+                        if let Some((_, first)) =
+                            note_keys.iter().find(|(k, _)| k.listed_id() == id)
+                        {
+                            let line = first.line;
+                            self.error(
+                                start(item),
+                                format!(
+                                    "{what}: key id `{id}` is listed twice (first on line {line})"
+                                ),
+                            );
+                            continue;
                         }
+                        if let NoteKey::Pkix { key, .. } = &key {
+                            self.add_key(&mut keys, key.clone(), start(item), what);
+                        }
+                        note_keys.push((key, start(item)));
                     }
                 }
             }
@@ -256,7 +253,10 @@ impl<'t> Checker<'t> {
             };
             self.error(at, format!("{what} has no public keys; {hint}"));
         }
-        keys.into_iter().map(|(key, _)| key).collect()
+        (
+            keys.into_iter().map(|(key, _)| key).collect(),
+            note_keys.into_iter().map(|(key, _)| key).collect(),
+        )
     }
 
     /// Adds `key` unless the attestor already has it.
@@ -305,29 +305,77 @@ impl<'t> Checker<'t> {
         }
     }
 
-    /// Binary Authorization's form: `{id, pkixPublicKey: {publicKeyPem, signatureAlgorithm}}`.
-    fn note_key(&mut self, item: &Node<'_>, what: &str) -> Option<PublicKey> {
+    /// Binary Authorization's form: `{id, pkixPublicKey: {publicKeyPem, signatureAlgorithm}}`
+    /// or `{id, asciiArmoredPgpPublicKey}`. A PKIX key without `id` gets the one Binary
+    /// Authorization gives it (`ni:///sha-256;…`); a PGP key's id is its fingerprint.
+    fn note_key(&mut self, item: &Node<'_>, what: &str) -> Option<NoteKey> {
         let key_what = format!("a public key of {what}");
         let fields = self.fields(item, start(item), start(item), &key_what, NOTE_KEY_FIELDS)?;
-        for field in ["id", "comment"] {
-            if let Some(e) = fields.get(field) {
-                self.string(e.value, e.value_span(), &format!("`{field}` of {key_what}"));
+        if let Some(e) = fields.get("comment") {
+            self.string(e.value, e.value_span(), &format!("`comment` of {key_what}"));
+        }
+        let id = match fields.get("id") {
+            Some(e) => {
+                let id = self.string(e.value, e.value_span(), &format!("`id` of {key_what}"))?;
+                if id.is_empty() || id.len() > 2048 || id.chars().any(char::is_whitespace) {
+                    self.error(
+                        e.value_span(),
+                        format!("{what}: key `id` must be 1 to 2048 characters without spaces"),
+                    );
+                    return None;
+                }
+                Some((id.to_owned(), e.value_span()))
             }
-        }
-        if let Some(pgp) = fields.get("asciiArmoredPgpPublicKey") {
-            self.error(
-                pgp.key_span(),
-                format!(
-                    "{what}: PGP keys are not supported; use a PKIX key \
-                     (`pkixPublicKey: {{publicKeyPem: ...}}`)"
-                ),
-            );
-            return None;
-        }
-        let Some(pkix) = fields.get("pkixPublicKey") else {
-            self.error(fields.at, format!("{key_what} is missing `pkixPublicKey`"));
-            return None;
+            None => None,
         };
+        match (
+            fields.get("pkixPublicKey"),
+            fields.get("asciiArmoredPgpPublicKey"),
+        ) {
+            (Some(_), Some(pgp)) => {
+                self.error(
+                    pgp.key_span(),
+                    format!("{key_what} has both `pkixPublicKey` and `asciiArmoredPgpPublicKey`; give one"),
+                );
+                None
+            }
+            (None, None) => {
+                self.error(
+                    fields.at,
+                    format!("{key_what} is missing `pkixPublicKey` or `asciiArmoredPgpPublicKey`"),
+                );
+                None
+            }
+            (None, Some(pgp)) => {
+                let text =
+                    self.string(pgp.value, pgp.value_span(), "`asciiArmoredPgpPublicKey`")?;
+                let key = match PgpPublicKey::from_armor(text) {
+                    Ok(key) => key,
+                    Err(e) => {
+                        self.error(pgp.value_span(), format!("{what}: PGP key: {e}"));
+                        return None;
+                    }
+                };
+                if let Some((id, at)) = id
+                    && !key.matches_id(&id)
+                {
+                    self.error(
+                        at,
+                        format!(
+                            "{what}: key `id` `{id}` is not the PGP key's fingerprint {}; \
+                             Binary Authorization names PGP keys by fingerprint",
+                            key.fingerprint()
+                        ),
+                    );
+                    return None;
+                }
+                Some(NoteKey::Pgp(key))
+            }
+            (Some(pkix), None) => self.pkix_key(pkix, id.map(|(id, _)| id), what),
+        }
+    }
+
+    fn pkix_key(&mut self, pkix: Entry<'_>, id: Option<String>, what: &str) -> Option<NoteKey> {
         let pkix_what = format!("`pkixPublicKey` of {what}");
         let pkix_fields = self.entry_fields(pkix, &pkix_what, PKIX_FIELDS)?;
         let Some(pem) = pkix_fields.get("publicKeyPem") else {
@@ -338,34 +386,52 @@ impl<'t> Checker<'t> {
             return None;
         };
         let key = self.pem_key(pem, what)?;
+        let mut scheme = None;
         if let Some(e) = pkix_fields.get("signatureAlgorithm") {
             let name = self.string(e.value, e.value_span(), "`signatureAlgorithm`")?;
             if name != "SIGNATURE_ALGORITHM_UNSPECIFIED" {
-                match signature_algorithm(name) {
-                    None => self.error(
+                let Some(found) = binauthz::signature_algorithm(name) else {
+                    self.error(
                         e.value_span(),
                         format!(
                             "{what}: unknown `signatureAlgorithm` `{name}`; expected a Binary \
                              Authorization algorithm such as `ECDSA_P256_SHA256`"
                         ),
-                    ),
-                    Some(None) => self.error(
-                        e.value_span(),
-                        format!("{what}: signet cannot verify `{name}` signatures"),
-                    ),
-                    Some(Some(algorithm)) if algorithm != key.algorithm() => self.error(
+                    );
+                    return None;
+                };
+                if found.key_algorithm() != key.algorithm() {
+                    self.error(
                         e.value_span(),
                         format!(
                             "{what}: `signatureAlgorithm` `{name}` does not fit the key, which is \
                              {}",
                             key.algorithm()
                         ),
-                    ),
-                    Some(Some(_)) => {}
+                    );
+                    return None;
                 }
+                let wanted_bits = binauthz::signature_algorithm_rsa_bits(name);
+                if let (Some(wanted), Some(bits)) = (wanted_bits, key.rsa_bits())
+                    && wanted != bits
+                {
+                    self.error(
+                        e.value_span(),
+                        format!(
+                            "{what}: `signatureAlgorithm` `{name}` needs a {wanted}-bit RSA \
+                             key; this one has {bits} bits"
+                        ),
+                    );
+                    return None;
+                }
+                scheme = Some(found);
             }
         }
-        Some(key)
+        Some(NoteKey::Pkix {
+            id: Some(id.unwrap_or_else(|| binauthz::ni_key_id(&key))),
+            key,
+            scheme,
+        })
     }
 
     fn pem_key(&mut self, entry: Entry<'_>, what: &str) -> Option<PublicKey> {

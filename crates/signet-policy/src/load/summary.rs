@@ -40,7 +40,7 @@ impl Policy {
         }
         let _ = write!(out, "attestors: {}", self.attestors.len());
         for attestor in self.attestors.values() {
-            let ids: Vec<String> = attestor.keys.iter().map(|k| k.id().short()).collect();
+            let ids = attestor.key_labels();
             let plural = if ids.len() == 1 { "" } else { "s" };
             let _ = write!(
                 out,
