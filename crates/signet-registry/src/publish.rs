@@ -13,6 +13,7 @@ use std::time::UNIX_EPOCH;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
+use signet_core::binauthz::{self, Occurrence};
 use signet_core::bundle::{self, Bundle};
 use signet_core::digest::Digest;
 use signet_core::dsse::Envelope;
@@ -127,6 +128,68 @@ pub fn bundle_manifest(
         what: "referrer manifest".into(),
         reason: e.to_string(),
     })
+}
+
+/// The referrer manifest of a Binary Authorization occurrence: artifact type and layer
+/// [`binauthz::ARTIFACT_TYPE`], the empty config, `subject` = the image, and annotations naming
+/// the note, the occurrence and the key ids. Nothing in it depends on the time of writing (the
+/// occurrence's own `createTime` is used when it has one), so storing the same occurrence twice
+/// gives the same manifest, and a second import adds nothing.
+pub fn occurrence_manifest(
+    subject: &Descriptor,
+    layer: Descriptor,
+    occurrence: &Occurrence,
+) -> Result<Vec<u8>, RegistryError> {
+    let mut annotations = BTreeMap::from([(
+        binauthz::KEY_IDS_ANNOTATION.to_string(),
+        occurrence.key_ids().join(","),
+    )]);
+    if let Some(note) = &occurrence.note_name {
+        annotations.insert(binauthz::NOTE_ANNOTATION.to_string(), note.clone());
+    }
+    if let Some(name) = &occurrence.name {
+        annotations.insert(binauthz::OCCURRENCE_ANNOTATION.to_string(), name.clone());
+    }
+    if let Some(time) = &occurrence.create_time {
+        annotations.insert(oci::CREATED_ANNOTATION.to_string(), time.clone());
+    }
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(oci::OCI_MANIFEST.to_string()),
+        artifact_type: Some(binauthz::ARTIFACT_TYPE.to_string()),
+        config: Descriptor::of(oci::EMPTY_JSON, oci::EMPTY_JSON_BYTES),
+        layers: vec![layer],
+        subject: Some(subject.clone()),
+        annotations,
+    };
+    serde_json::to_vec(&manifest).map_err(|e| RegistryError::Malformed {
+        what: "referrer manifest".into(),
+        reason: e.to_string(),
+    })
+}
+
+/// Stores a Binary Authorization occurrence as a referrer of `subject` (see
+/// [`occurrence_manifest`]). Returns the referrer's descriptor and whether anything was
+/// written (`false`: the same occurrence was already stored).
+pub async fn push_occurrence(
+    repo: &Repository,
+    subject: &Descriptor,
+    occurrence: &Occurrence,
+) -> Result<(Descriptor, bool), RegistryError> {
+    let json = occurrence.to_json();
+    let layer = Descriptor::of(binauthz::ARTIFACT_TYPE, &json);
+    let manifest = occurrence_manifest(subject, layer.clone(), occurrence)?;
+    repo.put_blob(oci::EMPTY_JSON_BYTES).await?;
+    repo.put_blob(&json).await?;
+    let mut attached = repo
+        .attach_referrers(
+            &subject.digest,
+            &[(oci::OCI_MANIFEST.to_string(), manifest)],
+        )
+        .await?;
+    attached
+        .pop()
+        .ok_or_else(|| RegistryError::Usage("nothing was attached".into()))
 }
 
 /// A layer to append to a legacy cosign tag.

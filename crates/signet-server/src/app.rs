@@ -116,7 +116,7 @@ fn evidence_weight(found: &[Evidence]) -> u32 {
         .iter()
         .map(|e| {
             let blob = match &e.payload {
-                Payload::Bundle(b) | Payload::Dsse(b) => b.len(),
+                Payload::Bundle(b) | Payload::Dsse(b) | Payload::BinAuthz(b) => b.len(),
                 Payload::SimpleSigning { payload, signature } => payload.len() + signature.len(),
                 Payload::Unreadable(_) => 0,
             };

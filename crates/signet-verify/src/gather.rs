@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures_util::stream::{self, StreamExt as _};
+use signet_core::binauthz;
 use signet_core::bundle;
 use signet_core::digest::Digest;
 use signet_core::evidence::{Format, Location, Rejection};
@@ -38,6 +39,8 @@ pub enum Payload {
     },
     /// A DSSE envelope (legacy attestation layer).
     Dsse(Blob),
+    /// A Binary Authorization occurrence (its stored JSON).
+    BinAuthz(Blob),
     /// It could not be fetched or read; reported as this rejection.
     Unreadable(Rejection),
 }
@@ -123,37 +126,39 @@ async fn referrer_evidence(
     blobs: &Blobs<'_>,
 ) -> Result<Vec<Evidence>, RegistryError> {
     let referrers = repo.referrers(digest, None).await?;
-    let bundle_referrers: Vec<Descriptor> = referrers
+    let wanted: Vec<(Descriptor, Format)> = referrers
         .descriptors
         .into_iter()
-        .filter(|d| is_bundle_type(d.artifact_type.as_deref()))
-        .filter(|d| {
-            filter.admits(
-                d.annotations
-                    .get(oci::BUNDLE_PREDICATE_TYPE_ANNOTATION)
-                    .map(String::as_str),
-            )
+        .filter_map(|d| {
+            let format = referrer_format(d.artifact_type.as_deref())?;
+            filter
+                .admits(claimed_referrer_type(format, &d))
+                .then_some((d, format))
         })
         .collect();
-    let evidence = stream::iter(bundle_referrers)
-        .map(|descriptor| async move {
+    let evidence = stream::iter(wanted)
+        .map(|(descriptor, format)| async move {
             let fetched = repo.get_manifest(&descriptor.digest).await;
-            let claimed_predicate_type = descriptor
-                .annotations
-                .get(oci::BUNDLE_PREDICATE_TYPE_ANNOTATION)
-                .cloned();
+            let claimed_predicate_type =
+                claimed_referrer_type(format, &descriptor).map(str::to_string);
             let payload = match fetched {
                 Err(e) => Payload::Unreadable(rejection(e)),
-                Ok(fetched) => match bundle_layer(&fetched.media_type, &fetched.bytes) {
+                Ok(fetched) => match referrer_layer(format, &fetched.media_type, &fetched.bytes) {
                     Err(reason) => Payload::Unreadable(reason),
                     Ok(layer) => match blobs.get(&layer).await {
+                        Ok(bytes) if format == Format::BinAuthz => Payload::BinAuthz(bytes),
                         Ok(bytes) => Payload::Bundle(bytes),
                         Err(reason) => Payload::Unreadable(reason),
                     },
                 },
             };
+            let location = if format == Format::BinAuthz {
+                Location::Occurrence(descriptor.digest)
+            } else {
+                Location::Referrer(descriptor.digest)
+            };
             Evidence {
-                location: Location::Referrer(descriptor.digest),
+                location,
                 claimed_predicate_type,
                 payload,
             }
@@ -313,15 +318,49 @@ impl Evidence {
     }
 }
 
+/// The format of a referrer signet reads, by artifact type; `None` for others.
+fn referrer_format(artifact_type: Option<&str>) -> Option<Format> {
+    if is_bundle_type(artifact_type) {
+        Some(Format::Bundle)
+    } else if artifact_type == Some(binauthz::ARTIFACT_TYPE) {
+        Some(Format::BinAuthz)
+    } else {
+        None
+    }
+}
+
+/// The predicate type a referrer claims (unverified): a bundle says it in an annotation; a
+/// Binary Authorization attestation is a signature.
+fn claimed_referrer_type(format: Format, descriptor: &Descriptor) -> Option<&str> {
+    match format {
+        Format::BinAuthz => Some(intoto::COSIGN_SIGN_PREDICATE),
+        _ => descriptor
+            .annotations
+            .get(oci::BUNDLE_PREDICATE_TYPE_ANNOTATION)
+            .map(String::as_str),
+    }
+}
+
 fn is_bundle_type(artifact_type: Option<&str>) -> bool {
     artifact_type.is_some_and(|t| {
         t == bundle::BUNDLE_V03_MEDIA_TYPE || bundle::BUNDLE_OLDER_MEDIA_TYPES.contains(&t)
     })
 }
 
-/// The bundle layer of a bundle referrer manifest.
-fn bundle_layer(media_type: &str, bytes: &[u8]) -> Result<Descriptor, Rejection> {
+/// The layer holding the evidence of a referrer manifest: the bundle, or the occurrence.
+fn referrer_layer(format: Format, media_type: &str, bytes: &[u8]) -> Result<Descriptor, Rejection> {
     match AnyManifest::parse(media_type, bytes) {
+        Ok(AnyManifest::Image(m)) if format == Format::BinAuthz => m
+            .layers
+            .iter()
+            .find(|l| l.media_type == binauthz::ARTIFACT_TYPE)
+            .cloned()
+            .ok_or_else(|| {
+                Rejection::malformed(format!(
+                    "Binary Authorization referrer has no {} layer",
+                    binauthz::ARTIFACT_TYPE
+                ))
+            }),
         Ok(AnyManifest::Image(m)) => m
             .layers
             .iter()
@@ -329,9 +368,9 @@ fn bundle_layer(media_type: &str, bytes: &[u8]) -> Result<Descriptor, Rejection>
             .or(m.layers.first())
             .cloned()
             .ok_or_else(|| Rejection::malformed("bundle referrer has no layer")),
-        Ok(AnyManifest::Index(_)) => Err(Rejection::malformed(
-            "bundle referrer is an index, not a manifest",
-        )),
+        Ok(AnyManifest::Index(_)) => {
+            Err(Rejection::malformed("referrer is an index, not a manifest"))
+        }
         Err(e) => Err(Rejection::malformed(e.to_string())),
     }
 }

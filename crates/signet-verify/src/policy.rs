@@ -10,7 +10,7 @@ use signet_policy::evaluate::{AdmissionContext, AttestorEvidence, Need, Proof};
 use signet_registry::{Client, RegistryError, Repository};
 
 use crate::gather::{DEFAULT_MAX_EVIDENCE_BYTES, Evidence, Filter, gather};
-use crate::proof::{Checked, check};
+use crate::proof::{Checked, check_with};
 
 /// Decides whether `image` may run in `ctx` under `policy`. Registry calls happen only when
 /// the rule needs evidence; a tag is resolved once and only the digest is verified.
@@ -87,7 +87,10 @@ pub fn decide_with_evidence(
     // The proofs are checked per attestor (its keys), then lent to the policy as such.
     let checked: Vec<(&signet_policy::model::AttestorName, Checked)> = attestors
         .iter()
-        .map(|a| (&a.name, check(found, &a.keys, pinned.digest())))
+        .map(|a| {
+            let checked = check_with(found, &a.keys, &a.note_keys, pinned.digest());
+            (&a.name, checked)
+        })
         .collect();
     let by_attestor = checked
         .iter()

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use signet_core::Verified;
+use signet_core::binauthz::{self, NoteKey, Occurrence};
 use signet_core::bundle::Bundle;
 use signet_core::digest::Digest;
 use signet_core::dsse::Envelope;
@@ -47,7 +48,7 @@ enum Proven {
         verified: Verified<Statement>,
         json: serde_json::Value,
     },
-    /// A simple-signing payload (legacy `.sig`).
+    /// A simple-signing payload (legacy `.sig`, or a Binary Authorization attestation).
     Signature(Verified<SimpleSigning>),
 }
 
@@ -159,11 +160,32 @@ pub struct Checked {
     pub rejected: Vec<Rejected>,
 }
 
-/// Checks every piece of `evidence` against `keys` for `digest`. Pure: no I/O.
+/// Checks every piece of `evidence` against `keys` for `digest`. Pure: no I/O. Binary
+/// Authorization attestations count when a PKIX signature verifies with one of `keys`, whatever
+/// `publicKeyId` it names (the keys were given, not an attestor's list).
 pub fn check(evidence: &[Evidence], keys: &[PublicKey], digest: &Digest) -> Checked {
+    let note_keys: Vec<NoteKey> = keys
+        .iter()
+        .map(|key| NoteKey::Pkix {
+            id: None,
+            key: key.clone(),
+            scheme: None,
+        })
+        .collect();
+    check_with(evidence, keys, &note_keys, digest)
+}
+
+/// Checks every piece of `evidence` against an attestor's keys: `keys` for cosign-format
+/// evidence, `note_keys` (matched by `publicKeyId`) for Binary Authorization attestations.
+pub fn check_with(
+    evidence: &[Evidence],
+    keys: &[PublicKey],
+    note_keys: &[NoteKey],
+    digest: &Digest,
+) -> Checked {
     let mut out = Checked::default();
     for e in evidence {
-        match check_one(e, keys, digest) {
+        match check_one(e, keys, note_keys, digest) {
             Ok(accepted) => out.accepted.push(accepted),
             Err(reason) => out.rejected.push(Rejected {
                 location: e.location.clone(),
@@ -174,7 +196,12 @@ pub fn check(evidence: &[Evidence], keys: &[PublicKey], digest: &Digest) -> Chec
     out
 }
 
-fn check_one(e: &Evidence, keys: &[PublicKey], digest: &Digest) -> Result<Accepted, Rejection> {
+fn check_one(
+    e: &Evidence,
+    keys: &[PublicKey],
+    note_keys: &[NoteKey],
+    digest: &Digest,
+) -> Result<Accepted, Rejection> {
     let location = e.location.clone();
     match &e.payload {
         Payload::Unreadable(reason) => Err(reason.clone()),
@@ -189,6 +216,16 @@ fn check_one(e: &Evidence, keys: &[PublicKey], digest: &Digest) -> Result<Accept
             let envelope = Envelope::from_json(bytes)?;
             let verified = intoto::verify_envelope(&envelope, keys, digest)?;
             Accepted::statement_proof(location, digest, verified)
+        }
+        Payload::BinAuthz(bytes) => {
+            let occurrence = Occurrence::from_json(bytes)
+                .map_err(|err| Rejection::malformed(format!("binauthz occurrence: {err}")))?;
+            let verified = binauthz::verify(&occurrence, note_keys, digest)?;
+            Ok(Accepted {
+                location,
+                digest: digest.clone(),
+                proven: Proven::Signature(verified),
+            })
         }
         Payload::SimpleSigning { payload, signature } => {
             let verified = simplesigning::verify(payload, signature, keys, digest)?;

@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
+use signet_core::binauthz;
 use signet_core::digest::Digest;
 use signet_core::oci::{self, AnyManifest, Descriptor};
 use signet_core::reference::PinnedRef;
@@ -36,6 +37,10 @@ pub struct Node {
     /// The predicate type its annotations claim, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicate_type: Option<String>,
+    /// For a Binary Authorization attestation: its note and the key ids its signatures name
+    /// (from the referrer's annotations, unverified).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binauthz: Option<BinAuthzInfo>,
     /// Its size.
     pub size: u64,
     /// This manifest is shown earlier in the tree, with its referrers; not expanded here.
@@ -44,6 +49,38 @@ pub struct Node {
     /// Referrers of this referrer.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub referrers: Vec<Node>,
+}
+
+/// What the annotations of a Binary Authorization referrer say (unverified).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BinAuthzInfo {
+    /// The Container Analysis note (`projects/P/notes/N`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The occurrence's name, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occurrence: Option<String>,
+    /// The `publicKeyId`s of its signatures.
+    pub key_ids: Vec<String>,
+}
+
+impl BinAuthzInfo {
+    fn from_annotations(annotations: &std::collections::BTreeMap<String, String>) -> Self {
+        BinAuthzInfo {
+            note: annotations.get(binauthz::NOTE_ANNOTATION).cloned(),
+            occurrence: annotations.get(binauthz::OCCURRENCE_ANNOTATION).cloned(),
+            key_ids: annotations
+                .get(binauthz::KEY_IDS_ANNOTATION)
+                .map(|ids| {
+                    ids.split(',')
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// A legacy cosign tag (`.sig`, `.att`, `.sbom`) and its layers.
@@ -350,6 +387,8 @@ async fn walk<S: Source>(
                         .annotations
                         .get(oci::BUNDLE_PREDICATE_TYPE_ANNOTATION)
                         .cloned(),
+                    binauthz: (d.artifact_type.as_deref() == Some(binauthz::ARTIFACT_TYPE))
+                        .then(|| BinAuthzInfo::from_annotations(&d.annotations)),
                     digest: d.digest.clone(),
                     media_type: d.media_type,
                     artifact_type: d.artifact_type,
@@ -492,6 +531,13 @@ fn write_node(out: &mut String, node: &Node, prefix: &str, last: bool) {
     out.push_str(&node.digest.to_string());
     if let Some(p) = &node.predicate_type {
         out.push_str(&format!(" [{p}]"));
+    }
+    if let Some(info) = &node.binauthz {
+        out.push_str(&format!(
+            " [binauthz note {}, key {}]",
+            info.note.as_deref().unwrap_or("(none)"),
+            info.key_ids.join(", ")
+        ));
     }
     if node.already_shown {
         out.push_str(" (already shown above, not expanded again)");
