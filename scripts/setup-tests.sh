@@ -23,6 +23,10 @@ PACKAGES=(
 	"skopeo:/usr/bin/skopeo"
 	# promtool checks the alerting rules in deploy/monitoring/ (tests/e2e/serve.rs).
 	"prometheus:/usr/bin/promtool"
+	# Binary Authorization interop (tests/e2e/binauthz.rs, crates/signet-core/src/pgp.rs): gpg
+	# makes PGP keys and signed messages as Google's guide does, openssl PKIX signatures.
+	"gnupg:/usr/bin/gpg"
+	"openssl:/usr/bin/openssl"
 )
 
 log() { printf 'setup-tests: %s\n' "$*" >&2; }

@@ -89,24 +89,44 @@ pub enum Command {
     },
     /// Attest an image: push a signed in-toto statement about its digest.
     ///
+    /// With --format binauthz: a Binary Authorization attestation instead, the exact payload
+    /// `gcloud container binauthz create-signature-payload` writes for the image, signed with
+    /// --key (PKIX, ECDSA P-256) or --pgp-key (OpenPGP), stored as a referrer in the Grafeas
+    /// occurrence form `signet binauthz export` writes out.
+    ///
     /// Prints the digest of what was pushed.
+    #[command(group(clap::ArgGroup::new("signer").required(true).args(["key", "pgp_key"])))]
     Attest {
         /// The image: registry/repository[:tag][@digest], oci:DIR[:REF][@digest] or
         /// oci-archive:FILE[:REF][@digest].
         image: String,
-        /// The encrypted private key (cosign format).
+        /// The encrypted private key (cosign format); with --format binauthz also an
+        /// unencrypted PKCS#8 PEM ECDSA P-256 key (`openssl genpkey`).
         #[arg(long, value_name = "KEY")]
-        key: PathBuf,
-        /// The predicate: a JSON file (for --type custom, any text).
+        key: Option<PathBuf>,
+        /// An armoured OpenPGP secret key (with --format binauthz); its passphrase comes from
+        /// SIGNET_PASSWORD, else COSIGN_PASSWORD, else a prompt (empty for an unprotected key).
+        #[arg(long, value_name = "SECRET.asc")]
+        pgp_key: Option<PathBuf>,
+        /// The predicate: a JSON file (for --type custom, any text). Not for --format binauthz.
         #[arg(long, value_name = "FILE")]
-        predicate: PathBuf,
+        predicate: Option<PathBuf>,
         /// Predicate type: slsaprovenance, slsaprovenance02, slsaprovenance1, link, spdx,
         /// spdxjson, cyclonedx, vuln, openvex, custom, or any URI.
         #[arg(long = "type", value_name = "TYPE", default_value = "custom")]
         predicate_type: String,
-        /// bundle: cosign v3 Sigstore bundle referrer; legacy: a layer of cosign's .att tag.
-        #[arg(long, value_enum, default_value_t = StorageFormat::Bundle)]
-        format: StorageFormat,
+        /// bundle: cosign v3 Sigstore bundle referrer; legacy: a layer of cosign's .att tag;
+        /// binauthz: a Binary Authorization attestation (gcloud payload) referrer.
+        #[arg(long, value_enum, default_value_t = AttestFormat::Bundle)]
+        format: AttestFormat,
+        /// With --format binauthz: the attestor's Container Analysis note
+        /// (projects/P/notes/N), kept in the occurrence for `binauthz export`.
+        #[arg(long, value_name = "NOTE")]
+        note: Option<String>,
+        /// With --format binauthz: the `publicKeyId` to name; default: the key's
+        /// `ni:///sha-256;…` id (PKIX) or fingerprint (PGP), as Binary Authorization gives them.
+        #[arg(long, value_name = "ID")]
+        public_key_id: Option<String>,
     },
     /// Show the referrers graph of an image: signatures, attestations, and what refers to
     /// them, with cosign's legacy tags. A listed referrer that does not name what it is listed
@@ -189,6 +209,10 @@ pub enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Binary Authorization attestations: bring Container Analysis occurrences into
+    /// registries, and write them back out.
+    #[command(subcommand)]
+    Binauthz(BinauthzCommand),
     /// Run the verifier daemon: Kubernetes admission webhooks (validate, mutate), the JSON
     /// verify API, health and metrics.
     Serve(crate::commands::serve::ServeArgs),
@@ -309,6 +333,66 @@ pub enum PolicyCommand {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+}
+
+/// `signet binauthz …`.
+#[derive(Subcommand, Debug)]
+pub enum BinauthzCommand {
+    /// Store Container Analysis attestation occurrences next to their images.
+    ///
+    /// Reads what `gcloud container binauthz attestations list --format=json` prints (or a
+    /// Grafeas ListOccurrencesResponse, or one occurrence; v1 and v1beta1 shapes) and stores
+    /// each attestation in the registry its resourceUri names, as a referrer of that digest,
+    /// keeping payload, signatures, key ids, note and occurrence name exactly. A second run
+    /// adds nothing. Refused, naming the occurrence: a payload about another digest than its
+    /// resourceUri, bad base64 or JSON, an image the registry does not have. Signers are not
+    /// judged (that is the policy's job) unless --policy is given.
+    ///
+    /// Exit 0 when everything was stored or already there, 1 when some occurrence was
+    /// refused, 2 on error.
+    Import {
+        /// Occurrence files (JSON).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Rewrite an image name prefix before storing (repeatable), for images that moved:
+        /// gcr.io/old-project=registry.corp.example/mirror.
+        #[arg(long = "registry-map", value_name = "FROM=TO")]
+        registry_map: Vec<String>,
+        /// Also check each attestation against this policy's attestors and say which it
+        /// would count for (nothing is refused for it).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Write an image's Binary Authorization attestations as Grafeas occurrences, in the
+    /// JSON list `binauthz import` reads and Container Analysis accepts.
+    Export {
+        /// The image: registry/repository[:tag][@digest], oci:DIR[:REF][@digest] or
+        /// oci-archive:FILE[:REF][@digest].
+        image: String,
+        /// Only occurrences of this note (projects/P/notes/N).
+        #[arg(long, value_name = "NOTE")]
+        attestor: Option<String>,
+        /// Where to write the JSON list (`-`: stdout).
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// How `signet attest` stores what it signs.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttestFormat {
+    /// A Sigstore bundle v0.3 as an OCI 1.1 referrer (cosign v3's layout).
+    Bundle,
+    /// cosign's legacy `sha256-<hex>.att` tag.
+    Legacy,
+    /// A Binary Authorization attestation (gcloud payload, PKIX or PGP signature) referrer.
+    Binauthz,
 }
 
 /// Where signatures and attestations are written.

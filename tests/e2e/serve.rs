@@ -15,7 +15,7 @@ use crate::images::push_image;
 const PASSWORD: &str = "serve-e2e";
 
 /// A running `signet serve`, killed on drop.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     url: String,
     http: reqwest::blocking::Client,
@@ -37,7 +37,7 @@ fn free_port() -> u16 {
 }
 
 impl Daemon {
-    fn start(dir: &Path, policy: &Path, extra: &[&str]) -> Daemon {
+    pub(crate) fn start(dir: &Path, policy: &Path, extra: &[&str]) -> Daemon {
         install_crypto_provider();
         let (ca, cert, key) = write_server_tls(dir);
         let port = free_port();
@@ -85,7 +85,7 @@ impl Daemon {
         }
     }
 
-    fn post(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+    pub(crate) fn post(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
         let r = self
             .http
             .post(format!("{}{path}", self.url))

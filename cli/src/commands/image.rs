@@ -61,13 +61,13 @@ impl Target {
 
     /// The repository, the pinned image and its descriptor (for a referrer's `subject`), from
     /// one manifest fetch.
-    async fn resolve_subject(&self) -> anyhow::Result<(PinnedRef, Descriptor)> {
+    pub async fn resolve_subject(&self) -> anyhow::Result<(PinnedRef, Descriptor)> {
         publish::resolve_subject(&self.repo, &self.image)
             .await
             .with_context(|| format!("resolving {}", self.shown_given()))
     }
 
-    async fn resolve(&self) -> anyhow::Result<PinnedRef> {
+    pub async fn resolve(&self) -> anyhow::Result<PinnedRef> {
         self.repo
             .resolve(&self.image)
             .await
@@ -80,7 +80,7 @@ impl Target {
     }
 
     /// " (as IDENTITY)" for a layout, for messages about writes.
-    fn as_identity(&self) -> String {
+    pub fn as_identity(&self) -> String {
         self.identity()
             .map(|i| format!(" (as {i})"))
             .unwrap_or_default()

@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the process exit code.
 
+mod binauthz;
 mod blob;
 mod image;
 mod keygen;
@@ -10,7 +11,7 @@ pub mod serve;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, PolicyCommand};
+use crate::cli::{AttestFormat, BinauthzCommand, Cli, Command, PolicyCommand, StorageFormat};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -41,16 +42,71 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Attest {
             image,
             key,
+            pgp_key,
             predicate,
             predicate_type,
             format,
-        } => block_on(image::attest(
+            note,
+            public_key_id,
+        } => match format {
+            AttestFormat::Binauthz => block_on(binauthz::attest(
+                &cli.registry,
+                &image,
+                binauthz::Signer::from_args(key, pgp_key)?,
+                note,
+                public_key_id,
+                predicate.is_some(),
+            )),
+            AttestFormat::Bundle | AttestFormat::Legacy => {
+                let (Some(key), None) = (key, pgp_key) else {
+                    anyhow::bail!(
+                        "--pgp-key signs only --format binauthz attestations; give --key"
+                    );
+                };
+                let Some(predicate) = predicate else {
+                    anyhow::bail!("--predicate FILE is required (except with --format binauthz)");
+                };
+                if note.is_some() || public_key_id.is_some() {
+                    anyhow::bail!("--note and --public-key-id apply only to --format binauthz");
+                }
+                let format = if format == AttestFormat::Legacy {
+                    StorageFormat::Legacy
+                } else {
+                    StorageFormat::Bundle
+                };
+                block_on(image::attest(
+                    &cli.registry,
+                    &image,
+                    &key,
+                    &predicate,
+                    &predicate_type,
+                    format,
+                ))
+            }
+        },
+        Command::Binauthz(BinauthzCommand::Import {
+            files,
+            registry_map,
+            policy,
+            output,
+        }) => block_on(binauthz::import(
+            &cli.registry,
+            &files,
+            &registry_map,
+            policy.as_deref(),
+            output,
+        )),
+        Command::Binauthz(BinauthzCommand::Export {
+            image,
+            attestor,
+            output,
+            force,
+        }) => block_on(binauthz::export(
             &cli.registry,
             &image,
-            &key,
-            &predicate,
-            &predicate_type,
-            format,
+            attestor.as_deref(),
+            &output,
+            force,
         )),
         Command::Tree { image, output } => block_on(image::tree(&cli.registry, &image, output)),
         Command::Verify {
