@@ -848,6 +848,11 @@ fn export_round_trips_into_a_second_registry() {
     assert!(imported.stdout.contains("1 stored"), "{}", imported.stdout);
     let allowed = run(dir, &["verify", &copy, "--policy", "policy.yaml"]).expect_code(0);
     assert!(allowed.stdout.starts_with("ALLOWED"), "{}", allowed.stdout);
+    // A mirror carries them like any referrer: into an OCI layout, and the policy allows there.
+    let layout = format!("oci:{}:team/app:v1", dir.join("layout").display());
+    run(dir, &["mirror", "--quiet", &image, &layout]).expect_code(0);
+    let allowed = run(dir, &["verify", &layout, "--policy", "policy.yaml"]).expect_code(0);
+    assert!(allowed.stdout.starts_with("ALLOWED"), "{}", allowed.stdout);
     // Without the map, the first registry already has it.
     let again = run(dir, &["binauthz", "import", "out.json"]).expect_code(0);
     assert!(
