@@ -33,6 +33,10 @@ pub struct AcceptedReport {
     /// The key that verified it.
     #[serde(rename = "keyId", serialize_with = "display")]
     pub key_id: KeyId,
+    /// The digest it is about, where it sits: the image's, or for an image covered through its
+    /// index, the index's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
 }
 
 fn display<S: serde::Serializer>(value: &KeyId, s: S) -> Result<S::Ok, S::Error> {
@@ -106,6 +110,9 @@ pub struct Decision {
     pub accepted: Vec<AcceptedReport>,
     /// Evidence that did not, with reasons.
     pub rejected: Vec<Rejected>,
+    /// The index whose evidence covered this platform manifest (it lists the digest), when the
+    /// image was allowed that way.
+    pub through_index: Option<Digest>,
 }
 
 impl Decision {
@@ -135,6 +142,8 @@ struct Wire<'d> {
     rejected: &'d [Rejected],
     #[serde(rename = "wouldDeny", skip_serializing_if = "std::ops::Not::not")]
     would_deny: bool,
+    #[serde(rename = "throughIndex", skip_serializing_if = "Option::is_none")]
+    through_index: Option<String>,
 }
 
 impl Serialize for Decision {
@@ -154,6 +163,7 @@ impl Serialize for Decision {
             accepted: &self.accepted,
             rejected: &self.rejected,
             would_deny: self.would_deny(),
+            through_index: self.through_index.as_ref().map(ToString::to_string),
         }
         .serialize(serializer)
     }
@@ -175,6 +185,7 @@ mod tests {
             reasons: Vec::new(),
             accepted: Vec::new(),
             rejected: Vec::new(),
+            through_index: None,
         }
     }
 

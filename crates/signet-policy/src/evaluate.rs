@@ -188,6 +188,7 @@ impl Policy {
             reasons: Vec::new(),
             accepted: Vec::new(),
             rejected: Vec::new(),
+            through_index: None,
         };
         if self.untrusted_registry(&name) {
             decision.rule = "registryAllowlist".into();
@@ -250,6 +251,7 @@ impl Policy {
                             location: used.location().clone(),
                             predicate_type: used.predicate_type().to_string(),
                             key_id: used.key_id().clone(),
+                            digest: digest.cloned(),
                         });
                     }
                     decision.rejected.extend(found.rejected.iter().cloned());

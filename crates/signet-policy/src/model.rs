@@ -178,6 +178,53 @@ pub enum GlobalEvaluationMode {
     Disable,
 }
 
+/// What evidence a multi-platform image needs (`multiPlatform`, a signet extension; Binary
+/// Authorization has no such setting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultiPlatform {
+    /// `indexEvidenceCoversPlatforms` (default true): an image pinned to a platform manifest's
+    /// digest is covered by evidence on an index that lists that digest, when signet can find
+    /// the index (from the tag the reference carries). An index digest fixes its children, so
+    /// this is sound; turn it off to demand evidence on every platform manifest itself.
+    pub index_covers_platforms: bool,
+    /// `requireEvidenceOn`: what an image pinned to an index digest needs.
+    pub require: IndexRequirement,
+    /// `platforms`: with `everyPlatform`, only these (`os/architecture[/variant]`) are checked,
+    /// and each must be in the index; empty: every platform manifest the index lists.
+    pub platforms: Vec<String>,
+}
+
+impl Default for MultiPlatform {
+    fn default() -> Self {
+        MultiPlatform {
+            index_covers_platforms: true,
+            require: IndexRequirement::Index,
+            platforms: Vec::new(),
+        }
+    }
+}
+
+/// `multiPlatform.requireEvidenceOn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IndexRequirement {
+    /// `index` (default): evidence on the index digest is enough.
+    #[default]
+    Index,
+    /// `everyPlatform`: the index and every platform manifest it lists (or those of
+    /// `platforms`) must each satisfy the rule, so a node of any platform pulls attested bytes.
+    EveryPlatform,
+}
+
+impl IndexRequirement {
+    /// The name as written in the policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndexRequirement::Index => "index",
+            IndexRequirement::EveryPlatform => "everyPlatform",
+        }
+    }
+}
+
 /// A checked policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -201,4 +248,6 @@ pub struct Policy {
     pub global_evaluation_mode: GlobalEvaluationMode,
     /// `name` (Binary Authorization's resource name), informational.
     pub name: Option<String>,
+    /// `multiPlatform`.
+    pub multi_platform: MultiPlatform,
 }

@@ -12,7 +12,8 @@ use super::yaml::{
 };
 use crate::glob::Glob;
 use crate::model::{
-    AttestorName, EnforcementMode, EvaluationMode, GlobalEvaluationMode, Policy, Rule, Span,
+    AttestorName, EnforcementMode, EvaluationMode, GlobalEvaluationMode, IndexRequirement,
+    MultiPlatform, Policy, Rule, Span,
 };
 
 pub(super) const TOP_FIELDS: &[&str] = &[
@@ -25,6 +26,7 @@ pub(super) const TOP_FIELDS: &[&str] = &[
     "kubernetesServiceAccountAdmissionRules",
     "attestors",
     "globalPolicyEvaluationMode",
+    "multiPlatform",
     "name",
     "etag",
     "updateTime",
@@ -32,6 +34,12 @@ pub(super) const TOP_FIELDS: &[&str] = &[
 ];
 const RULE_FIELDS: &[&str] = &["evaluationMode", "enforcementMode", "requireAttestationsBy"];
 const PATTERN_FIELDS: &[&str] = &["namePattern"];
+const MULTI_PLATFORM_FIELDS: &[&str] = &[
+    "indexEvidenceCoversPlatforms",
+    "requireEvidenceOn",
+    "platforms",
+];
+const INDEX_REQUIREMENTS: &[&str] = &["index", "everyPlatform"];
 const EVALUATION_MODES: &[&str] = &["ALWAYS_ALLOW", "ALWAYS_DENY", "REQUIRE_ATTESTATION"];
 pub(super) const ENFORCEMENT_MODES: &[&str] =
     &["ENFORCED_BLOCK_AND_AUDIT_LOG", "DRYRUN_AUDIT_LOG_ONLY"];
@@ -159,6 +167,11 @@ impl<'t> Checker<'t> {
             }
         }
 
+        let multi_platform = top
+            .get("multiPlatform")
+            .map(|entry| self.multi_platform(entry))
+            .unwrap_or_default();
+
         Some(Policy {
             path: self.file.clone(),
             registry_allowlist,
@@ -170,7 +183,69 @@ impl<'t> Checker<'t> {
             attestors,
             global_evaluation_mode,
             name,
+            multi_platform,
         })
+    }
+
+    /// `multiPlatform: {indexEvidenceCoversPlatforms, requireEvidenceOn, platforms}`.
+    fn multi_platform(&mut self, entry: Entry<'_>) -> MultiPlatform {
+        let mut out = MultiPlatform::default();
+        let Some(fields) = self.entry_fields(entry, "`multiPlatform`", MULTI_PLATFORM_FIELDS)
+        else {
+            return out;
+        };
+        if let Some(e) = fields.get("indexEvidenceCoversPlatforms") {
+            match &e.value.data {
+                saphyr::YamlData::Value(saphyr::Scalar::Boolean(b)) => {
+                    out.index_covers_platforms = *b;
+                }
+                _ => self.error(
+                    e.value_span(),
+                    "`indexEvidenceCoversPlatforms` must be true or false",
+                ),
+            }
+        }
+        if let Some(e) = fields.get("requireEvidenceOn") {
+            out.require = match self.enumeration(e, "requireEvidenceOn", INDEX_REQUIREMENTS, "") {
+                Some("everyPlatform") => IndexRequirement::EveryPlatform,
+                _ => IndexRequirement::Index,
+            };
+        }
+        if let Some(e) = fields.get("platforms") {
+            let items = self
+                .list(e.value, e.value_span(), "`multiPlatform.platforms`")
+                .unwrap_or_default();
+            for item in items {
+                let Some(text) = self.string(item, start(item), "a platform") else {
+                    continue;
+                };
+                let parts: Vec<&str> = text.split('/').collect();
+                let valid = (2..=3).contains(&parts.len())
+                    && parts.iter().all(|p| {
+                        !p.is_empty()
+                            && p.chars()
+                                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                    });
+                if valid {
+                    out.platforms.push(text.to_owned());
+                } else {
+                    self.error(
+                        start(item),
+                        format!(
+                            "invalid platform `{text}`: write os/architecture[/variant], such as \
+                             `linux/amd64` or `linux/arm64/v8`"
+                        ),
+                    );
+                }
+            }
+            if out.require != IndexRequirement::EveryPlatform && !out.platforms.is_empty() {
+                self.error(
+                    e.key_span(),
+                    "`multiPlatform.platforms` applies only with `requireEvidenceOn: everyPlatform`",
+                );
+            }
+        }
+        out
     }
 
     // ---- patterns ----------------------------------------------------------------------------

@@ -71,6 +71,22 @@ impl Policy {
             }
         }
         out.push('\n');
+        let mp = &self.multi_platform;
+        let _ = writeln!(
+            out,
+            "multi-platform: evidence on {}{}; index evidence {} platform digests",
+            mp.require.as_str(),
+            if mp.platforms.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", mp.platforms.join(", "))
+            },
+            if mp.index_covers_platforms {
+                "covers"
+            } else {
+                "does not cover"
+            }
+        );
         match self.global_evaluation_mode {
             GlobalEvaluationMode::Unspecified => {}
             GlobalEvaluationMode::Enable => out.push_str("globalPolicyEvaluationMode: ENABLE\n"),

@@ -54,8 +54,8 @@ fn collects_all_errors_in_order() {
              `admissionWhitelistPatterns`, `admissionAllowlistPatterns`, \
              `defaultAdmissionRule`, `clusterAdmissionRules`, \
              `kubernetesNamespaceAdmissionRules`, `kubernetesServiceAccountAdmissionRules`, \
-             `attestors`, `globalPolicyEvaluationMode`, `name`, `etag`, `updateTime`, \
-             `description`",
+             `attestors`, `globalPolicyEvaluationMode`, `multiPlatform`, `name`, `etag`, \
+             `updateTime`, `description`",
             "p.yaml:5:1: `defaultAdmissionRule` is missing `enforcementMode` (one of \
              `ENFORCED_BLOCK_AND_AUDIT_LOG`, `DRYRUN_AUDIT_LOG_ONLY`)",
             "p.yaml:6:19: invalid `evaluationMode` `NOPE`; expected one of `ALWAYS_ALLOW`, \
