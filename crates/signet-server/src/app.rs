@@ -318,25 +318,35 @@ impl App {
                 // counts against the caller's deadline. Never closed, so `None` cannot happen.
                 let slot = Arc::clone(&self.verifications).acquire_owned().await.ok();
                 let found = self.evidence(&pinned).await?;
-                let (loaded, ctx) = (loaded.clone(), ctx.clone());
+                let (task_loaded, task_ctx) = (loaded.clone(), ctx.clone());
+                let (task_shown, task_pinned) = (shown.clone(), pinned.clone());
                 // Signature checks are CPU work; keep them off the request threads. The slot
                 // goes with them: a blocking task runs to its end even when nobody waits.
-                tokio::task::spawn_blocking(move || {
-                    let _slot = slot;
+                let first = tokio::task::spawn_blocking(move || {
                     signet_verify::decide_with_evidence(
-                        &loaded.policy,
-                        &shown,
-                        &pinned,
-                        &ctx,
+                        &task_loaded.policy,
+                        &task_shown,
+                        &task_pinned,
+                        &task_ctx,
                         &found,
                     )
                 })
                 .await
-                .map(|decision| {
-                    self.metrics.rejected(&decision.rejected);
-                    Arc::new(decision)
-                })
-                .map_err(|e| format!("verification task failed: {e}"))
+                .map_err(|e| format!("verification task failed: {e}"))?;
+                // Multi-platform follow-ups (an index to check platform by platform, a platform
+                // manifest covered by its index): rare, and read through the same caches.
+                let decision = signet_verify::platforms::follow_up(
+                    &loaded.policy,
+                    &shown,
+                    &pinned,
+                    ctx,
+                    self,
+                    first,
+                )
+                .await?;
+                drop(slot);
+                self.metrics.rejected(&decision.rejected);
+                Ok::<_, String>(Arc::new(decision))
             }))
             .await;
         match entry {
@@ -379,6 +389,26 @@ impl App {
         Ok(entry.into_value())
     }
 
+    /// The manifest `reference` names in `image`'s repository, uncached (multi-platform
+    /// follow-ups only).
+    async fn fetch_manifest(
+        &self,
+        image: &ImageRef,
+        reference: signet_registry::TagOrDigest<'_>,
+    ) -> Result<Option<signet_registry::FetchedManifest>, String> {
+        let repo = Repository::new(&self.client, image);
+        let fetched = match reference {
+            signet_registry::TagOrDigest::Tag(tag) => repo.get_manifest_by_tag(tag).await,
+            signet_registry::TagOrDigest::Digest(digest) => {
+                repo.get_manifest(digest).await.map(Some)
+            }
+        };
+        fetched.map_err(|e| {
+            self.metrics.registry_error(&e);
+            e.to_string()
+        })
+    }
+
     /// Resolves a tag-only `image` to its digest now (cached for the tag lifetime).
     pub(crate) async fn resolve(&self, image: &ImageRef) -> Result<PinnedRef, String> {
         if let Some(pinned) = image.pinned() {
@@ -403,5 +433,32 @@ impl App {
         self.metrics
             .cache(CacheKind::Tag, CacheResult::of_fresh(entry.is_fresh()));
         Ok(image.with_digest(entry.into_value()))
+    }
+}
+
+impl signet_verify::platforms::Source for App {
+    type Error = String;
+
+    async fn evidence(&self, pinned: &PinnedRef) -> Result<Arc<Vec<Evidence>>, String> {
+        App::evidence(self, pinned).await
+    }
+
+    async fn manifest_by_tag(
+        &self,
+        image: &ImageRef,
+        tag: &str,
+    ) -> Result<Option<signet_registry::FetchedManifest>, String> {
+        self.fetch_manifest(image, signet_registry::TagOrDigest::Tag(tag))
+            .await
+    }
+
+    async fn manifest(
+        &self,
+        image: &ImageRef,
+        digest: &signet_core::digest::Digest,
+    ) -> Result<signet_registry::FetchedManifest, String> {
+        self.fetch_manifest(image, signet_registry::TagOrDigest::Digest(digest))
+            .await?
+            .ok_or_else(|| format!("manifest {digest} not found"))
     }
 }

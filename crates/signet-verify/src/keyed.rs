@@ -71,8 +71,10 @@ pub fn with_keys(image: &PinnedRef, keys: &[PublicKey], checked: &Checked) -> De
                 location: a.location().clone(),
                 predicate_type: a.predicate_type().to_string(),
                 key_id: a.key_id().clone(),
+                digest: Some(a.digest().clone()),
             })
             .collect(),
         rejected: checked.rejected.clone(),
+        through_index: None,
     }
 }

@@ -14,6 +14,7 @@
 
 mod gather;
 mod keyed;
+pub mod platforms;
 mod policy;
 mod proof;
 pub mod tree;

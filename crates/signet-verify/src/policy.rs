@@ -66,7 +66,44 @@ pub async fn verify_with_policy_in(
         max_bytes: max_evidence_bytes,
     };
     let found = gather(repo, &pinned, &filter).await?;
-    Ok(decide_with_evidence(policy, image, &pinned, ctx, &found))
+    let first = decide_with_evidence(policy, image, &pinned, ctx, &found);
+    let source = RepositorySource { repo, filter };
+    crate::platforms::follow_up(policy, image, &pinned, ctx, &source, first).await
+}
+
+/// Follow-ups read straight from the repository.
+struct RepositorySource<'r> {
+    repo: &'r Repository,
+    filter: Filter,
+}
+
+impl crate::platforms::Source for RepositorySource<'_> {
+    type Error = RegistryError;
+
+    async fn evidence(
+        &self,
+        pinned: &PinnedRef,
+    ) -> Result<std::sync::Arc<Vec<Evidence>>, RegistryError> {
+        gather(self.repo, pinned, &self.filter)
+            .await
+            .map(std::sync::Arc::new)
+    }
+
+    async fn manifest_by_tag(
+        &self,
+        _image: &ImageRef,
+        tag: &str,
+    ) -> Result<Option<signet_registry::FetchedManifest>, RegistryError> {
+        self.repo.get_manifest_by_tag(tag).await
+    }
+
+    async fn manifest(
+        &self,
+        _image: &ImageRef,
+        digest: &signet_core::digest::Digest,
+    ) -> Result<signet_registry::FetchedManifest, RegistryError> {
+        self.repo.get_manifest(digest).await
+    }
 }
 
 /// Decides with evidence already gathered for `pinned` (for callers that cache evidence per

@@ -124,6 +124,22 @@ pub struct Tree {
     /// Why listed referrers are not shown (missing, naming another subject, past a bound),
     /// one sentence each.
     pub notes: Vec<String>,
+    /// For an index: each platform manifest it lists, with its own referrers and legacy tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformTree>,
+}
+
+/// One platform manifest of an index, and what refers to it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PlatformTree {
+    /// `os/architecture[/variant]`.
+    pub platform: String,
+    /// The platform manifest's digest.
+    pub digest: Digest,
+    /// Its referrers, nested.
+    pub referrers: Vec<Node>,
+    /// cosign's legacy tags for it.
+    pub legacy: Vec<LegacyTag>,
 }
 
 /// Builds the referrers graph of `image`.
@@ -134,6 +150,36 @@ pub struct Tree {
 /// same rule). A manifest is expanded once; a later listing of it is marked as already shown.
 /// Depth and the number of entries looked at are bounded, and the tree says when it was cut.
 pub async fn build(repo: &Repository, image: &PinnedRef) -> Result<Tree, RegistryError> {
+    let mut tree = build_one(repo, image).await?;
+    let fetched = repo.get_manifest(image.digest()).await?;
+    if let Ok(AnyManifest::Index(index)) = AnyManifest::parse(&fetched.media_type, &fetched.bytes) {
+        for child in index.manifests.into_iter().take(MAX_PLATFORMS) {
+            if child
+                .annotations
+                .get("vnd.docker.reference.type")
+                .is_some_and(|t| t == "attestation-manifest")
+            {
+                continue;
+            }
+            let pinned = image.to_image_ref().with_digest(child.digest.clone());
+            let sub = build_one(repo, &pinned).await?;
+            tree.truncated |= sub.truncated;
+            tree.notes.extend(sub.notes);
+            tree.platforms.push(PlatformTree {
+                platform: crate::platforms::platform_name(&child),
+                digest: child.digest,
+                referrers: sub.referrers,
+                legacy: sub.legacy,
+            });
+        }
+    }
+    Ok(tree)
+}
+
+/// Most platform manifests of an index shown.
+const MAX_PLATFORMS: usize = 64;
+
+async fn build_one(repo: &Repository, image: &PinnedRef) -> Result<Tree, RegistryError> {
     let digest = image.digest().clone();
     let tags = oci::LEGACY_TAG_SUFFIXES.map(|s| format!("{}.{s}", digest.fallback_tag()));
     let (walked, legacy) = futures_util::future::join(
@@ -176,6 +222,7 @@ pub async fn build(repo: &Repository, image: &PinnedRef) -> Result<Tree, Registr
         legacy: legacy_tags,
         truncated: walked.truncated,
         notes: walked.notes,
+        platforms: Vec::new(),
     })
 }
 
@@ -513,6 +560,28 @@ impl Tree {
         if total == 0 {
             out.push_str("└── (no referrers)\n");
         }
+        for platform in &self.platforms {
+            out.push_str(&format!(
+                "platform {} {}\n",
+                platform.platform, platform.digest
+            ));
+            let count = platform.referrers.len() + platform.legacy.len();
+            for (j, node) in platform.referrers.iter().enumerate() {
+                write_node(&mut out, node, "", j + 1 == count);
+            }
+            for (j, tag) in platform.legacy.iter().enumerate() {
+                let last = platform.referrers.len() + j + 1 == count;
+                out.push_str(&format!(
+                    "{}{} (legacy cosign tag) {}\n",
+                    if last { "└── " } else { "├── " },
+                    tag.tag,
+                    tag.digest
+                ));
+            }
+            if count == 0 {
+                out.push_str("└── (no referrers)\n");
+            }
+        }
         if self.truncated {
             out.push_str("(tree cut: there is more than shown; see the notes)\n");
         }
@@ -720,6 +789,7 @@ mod tests {
             legacy: Vec::new(),
             truncated: walked.truncated,
             notes: walked.notes,
+            platforms: Vec::new(),
         }
         .to_text();
         assert!(
@@ -797,6 +867,7 @@ mod tests {
             legacy: Vec::new(),
             truncated: walked.truncated,
             notes: walked.notes,
+            platforms: Vec::new(),
         };
         let json = serde_json::to_value(&tree).unwrap();
         assert_eq!(json["truncated"], true);
