@@ -86,6 +86,10 @@ pub enum Command {
         /// Annotation to sign with the image (repeatable).
         #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
         annotations: Vec<String>,
+        /// For a multi-platform image (an index): sign the index and every platform manifest
+        /// it lists, printing each digest signed.
+        #[arg(long)]
+        recursive: bool,
     },
     /// Attest an image: push a signed in-toto statement about its digest.
     ///
@@ -127,6 +131,10 @@ pub enum Command {
         /// `ni:///sha-256;…` id (PKIX) or fingerprint (PGP), as Binary Authorization gives them.
         #[arg(long, value_name = "ID")]
         public_key_id: Option<String>,
+        /// For a multi-platform image (an index): attest the index and every platform manifest
+        /// it lists, printing each digest attested.
+        #[arg(long)]
+        recursive: bool,
     },
     /// Show the referrers graph of an image: signatures, attestations, and what refers to
     /// them, with cosign's legacy tags. A listed referrer that does not name what it is listed

@@ -106,14 +106,14 @@ impl Daemon {
     }
 }
 
-fn fixture(name: &str) -> serde_json::Value {
+pub(crate) fn fixture(name: &str) -> serde_json::Value {
     let path = repo_root().join("fixtures/admission").join(name);
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 /// Replaces every container image of the reviewed object with `image` (`oldObject` is left as
 /// it was, so on UPDATE the images count as new and are checked).
-fn with_images(mut review: serde_json::Value, image: &str) -> serde_json::Value {
+pub(crate) fn with_images(mut review: serde_json::Value, image: &str) -> serde_json::Value {
     fn walk(v: &mut serde_json::Value, image: &str) {
         match v {
             serde_json::Value::Object(map) => {
@@ -138,7 +138,7 @@ fn set_namespace(mut review: serde_json::Value, ns: &str) -> serde_json::Value {
     review
 }
 
-fn response(review: &serde_json::Value) -> &serde_json::Value {
+pub(crate) fn response(review: &serde_json::Value) -> &serde_json::Value {
     &review["response"]
 }
 

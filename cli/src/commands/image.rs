@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use signet_core::intoto;
 use signet_core::keys::PublicKey;
-use signet_core::oci::Descriptor;
+use signet_core::oci::{AnyManifest, Descriptor};
 use signet_core::reference::{ImageRef, PinnedRef};
 use signet_registry::publish;
 use signet_registry::{Location, OpenedImage, Repository};
@@ -97,37 +97,77 @@ fn parse_annotations(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String
         .collect()
 }
 
+/// The image, and with `recursive` every platform manifest its index lists, each pinned and
+/// described for a referrer's `subject`: what `--recursive` signs.
+async fn subjects(
+    target: &Target,
+    recursive: bool,
+) -> anyhow::Result<Vec<(PinnedRef, Descriptor)>> {
+    let (pinned, subject) = target.resolve_subject().await?;
+    if !recursive {
+        return Ok(vec![(pinned, subject)]);
+    }
+    let fetched = target.repo.get_manifest(pinned.digest()).await?;
+    let children = match AnyManifest::parse(&fetched.media_type, &fetched.bytes)? {
+        AnyManifest::Index(index) => index.manifests,
+        AnyManifest::Image(_) => bail!(
+            "--recursive: {} is a single-platform image, not an index; sign it without \
+             --recursive",
+            target.show(&pinned)
+        ),
+    };
+    let mut out = vec![(pinned.clone(), subject)];
+    for child in children {
+        // buildkit lists its attestation manifests in the index; they are not platforms.
+        if child
+            .annotations
+            .get("vnd.docker.reference.type")
+            .is_some_and(|t| t == "attestation-manifest")
+        {
+            continue;
+        }
+        let described = publish::subject_descriptor(&target.repo, &child.digest)
+            .await
+            .with_context(|| format!("reading platform manifest {}", child.digest))?;
+        out.push((pinned.to_image_ref().with_digest(child.digest), described));
+    }
+    Ok(out)
+}
+
 pub async fn sign(
     args: &RegistryArgs,
     image: &str,
     key: &Path,
     format: StorageFormat,
     annotations: &[String],
+    recursive: bool,
 ) -> anyhow::Result<ExitCode> {
     let annotations = parse_annotations(annotations)?;
     let pair = load_private_key(key)?;
     let target = Target::open(args, image)?;
-    let (pinned, subject) = target.resolve_subject().await?;
-    let pushed = publish::sign(
-        &target.repo,
-        &pinned,
-        &subject,
-        &pair,
-        format.into(),
-        annotations,
-    )
-    .await?;
-    target.save()?;
-    eprintln!(
-        "Signed {}{} with key {}; pushed {pushed}",
-        target.show(&pinned),
-        target.as_identity(),
-        pair.public_key().id(),
-    );
-    crate::output::line(&format!("{pushed}"));
+    for (pinned, subject) in subjects(&target, recursive).await? {
+        let pushed = publish::sign(
+            &target.repo,
+            &pinned,
+            &subject,
+            &pair,
+            format.into(),
+            annotations.clone(),
+        )
+        .await?;
+        target.save()?;
+        eprintln!(
+            "Signed {}{} with key {}; pushed {pushed}",
+            target.show(&pinned),
+            target.as_identity(),
+            pair.public_key().id(),
+        );
+        crate::output::line(&format!("{pushed}"));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
+#[allow(clippy::too_many_arguments, reason = "one per command-line option")]
 pub async fn attest(
     args: &RegistryArgs,
     image: &str,
@@ -135,6 +175,7 @@ pub async fn attest(
     predicate_path: &PathBuf,
     predicate_type: &str,
     format: StorageFormat,
+    recursive: bool,
 ) -> anyhow::Result<ExitCode> {
     let predicate_type = intoto::predicate_type(predicate_type)?;
     let raw = std::fs::read(predicate_path)
@@ -143,25 +184,26 @@ pub async fn attest(
         .map_err(|e| anyhow::anyhow!("predicate {} is not JSON: {e}", predicate_path.display()))?;
     let pair = load_private_key(key)?;
     let target = Target::open(args, image)?;
-    let (pinned, subject) = target.resolve_subject().await?;
-    let pushed = publish::attest(
-        &target.repo,
-        &pinned,
-        &subject,
-        &pair,
-        format.into(),
-        &predicate_type,
-        predicate,
-    )
-    .await?;
-    target.save()?;
-    eprintln!(
-        "Attested {}{} ({predicate_type}) with key {}; pushed {pushed}",
-        target.show(&pinned),
-        target.as_identity(),
-        pair.public_key().id(),
-    );
-    crate::output::line(&format!("{pushed}"));
+    for (pinned, subject) in subjects(&target, recursive).await? {
+        let pushed = publish::attest(
+            &target.repo,
+            &pinned,
+            &subject,
+            &pair,
+            format.into(),
+            &predicate_type,
+            predicate.clone(),
+        )
+        .await?;
+        target.save()?;
+        eprintln!(
+            "Attested {}{} ({predicate_type}) with key {}; pushed {pushed}",
+            target.show(&pinned),
+            target.as_identity(),
+            pair.public_key().id(),
+        );
+        crate::output::line(&format!("{pushed}"));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -32,12 +32,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             key,
             format,
             annotations,
+            recursive,
         } => block_on(image::sign(
             &cli.registry,
             &image,
             &key,
             format,
             &annotations,
+            recursive,
         )),
         Command::Attest {
             image,
@@ -48,7 +50,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             note,
             public_key_id,
+            recursive,
         } => match format {
+            AttestFormat::Binauthz if recursive => {
+                anyhow::bail!("--recursive is for bundle and legacy attestations")
+            }
             AttestFormat::Binauthz => block_on(binauthz::attest(
                 &cli.registry,
                 &image,
@@ -81,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     &predicate,
                     &predicate_type,
                     format,
+                    recursive,
                 ))
             }
         },
