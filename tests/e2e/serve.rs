@@ -929,8 +929,11 @@ fn twenty_thousand_container_review_is_denied_in_time_and_others_are_still_answe
     assert_eq!(response(&huge.0)["allowed"], false, "{}", huge.0);
     let message = response(&huge.0)["status"]["message"].as_str().unwrap();
     assert!(message.contains("20000 distinct images"), "{message}");
+    // The bound is the webhook's budget, not a speed claim (bench-serve.sh measures speed):
+    // the refusal must come well inside the 10 s Kubernetes timeout, also on a loaded CI
+    // machine (2.2 s seen while a fuzzer and a build shared the 2 cores).
     assert!(
-        huge.1 < Duration::from_secs(2),
+        huge.1 < Duration::from_secs(5),
         "20,000 images took {:?}",
         huge.1
     );
