@@ -177,6 +177,10 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
+        /// With --policy: the index (sha256:…) whose evidence may cover IMAGE, a platform
+        /// manifest it lists, instead of the index IMAGE's tag names.
+        #[arg(long, value_name = "DIGEST", requires = "policy")]
+        index: Option<String>,
         /// Most bytes of signature and attestation blobs to fetch for this verification (each
         /// distinct blob counted once); evidence past it is rejected, not fetched.
         #[arg(long, value_name = "BYTES", default_value_t = signet_verify::DEFAULT_MAX_EVIDENCE_BYTES)]

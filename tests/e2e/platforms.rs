@@ -157,6 +157,43 @@ fn index_evidence_covers_listed_platforms_and_every_platform_rule() {
         denied.stdout
     );
 
+    // The index given explicitly instead: the same, and it must list the digest too.
+    let via = run(
+        dir,
+        &[
+            "verify",
+            &bare,
+            "--policy",
+            "index.yaml",
+            "--index",
+            v2_index,
+        ],
+    )
+    .expect_code(0);
+    assert!(
+        via.stdout.contains("allowed through the index"),
+        "{}",
+        via.stdout
+    );
+    let other = format!("{host}/shop/multi@{}", v3_platforms[1]);
+    let denied = run(
+        dir,
+        &[
+            "verify",
+            &other,
+            "--policy",
+            "index.yaml",
+            "--index",
+            v2_index,
+        ],
+    )
+    .expect_code(1);
+    assert!(
+        denied.stdout.contains("the index given names the index"),
+        "{}",
+        denied.stdout
+    );
+
     // Regression: a digest the index does not list is never covered, whatever the tag.
     let unlisted = format!("{host}/shop/multi:v2@{}", v3_platforms[0]);
     let denied = run(dir, &["verify", &unlisted, "--policy", "index.yaml"]).expect_code(1);

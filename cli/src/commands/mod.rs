@@ -138,6 +138,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             service_account,
             output,
             max_evidence_bytes,
+            index,
             ..
         } => {
             let ctx = signet_verify::AdmissionContext {
@@ -145,6 +146,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 namespace,
                 service_account,
             };
+            let index = index
+                .map(|d| {
+                    d.parse::<signet_core::digest::Digest>()
+                        .map_err(|e| anyhow::anyhow!("--index {d}: {e}"))
+                })
+                .transpose()?;
             block_on(policy::verify(
                 &cli.registry,
                 &image,
@@ -152,6 +159,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &ctx,
                 output,
                 max_evidence_bytes,
+                index.as_ref(),
             ))
         }
         Command::Mirror(args) => block_on(mirror::mirror(&cli.registry, &args)),

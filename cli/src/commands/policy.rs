@@ -59,18 +59,20 @@ pub async fn verify(
     ctx: &AdmissionContext,
     out: Output,
     max_evidence_bytes: u64,
+    index: Option<&signet_core::digest::Digest>,
 ) -> anyhow::Result<ExitCode> {
     let policy = match signet_policy::load(policy_path) {
         Ok(p) => p,
         Err(errors) => bail!("invalid policy:\n{errors}"),
     };
     let target = Target::open(args, image)?;
-    let decision = signet_verify::verify_with_policy_in(
+    let decision = signet_verify::verify_with_policy_through(
         &target.repo,
         &policy,
         &target.image,
         ctx,
         max_evidence_bytes,
+        index,
     )
     .await
     .with_context(|| format!("verifying {image}"))?;

@@ -342,6 +342,7 @@ impl App {
                     ctx,
                     self,
                     first,
+                    None,
                 )
                 .await?;
                 drop(slot);

@@ -56,6 +56,9 @@ pub trait Source: Sync {
 /// Completes `first`, the decision for `pinned` on its own evidence: an index that must have
 /// every platform attested is checked platform by platform, and a platform manifest denied for
 /// want of evidence is tried through the index its tag names.
+///
+/// `index`, when given, is the index to try instead of the one the tag names (`verify --index`);
+/// it must list the digest all the same.
 pub async fn follow_up<S: Source>(
     policy: &Policy,
     image: &ImageRef,
@@ -63,6 +66,7 @@ pub async fn follow_up<S: Source>(
     ctx: &AdmissionContext,
     source: &S,
     first: Decision,
+    index: Option<&Digest>,
 ) -> Result<Decision, S::Error> {
     // Only a decision about attestations has anything to follow up: allowlists, exemptions and
     // ALWAYS_* rules need no evidence.
@@ -83,7 +87,7 @@ pub async fn follow_up<S: Source>(
     if first.outcome == Outcome::Allowed || !multi.index_covers_platforms {
         return Ok(first);
     }
-    through_index(policy, image, pinned, ctx, source, first).await
+    through_index(policy, image, pinned, ctx, source, first, index).await
 }
 
 /// A platform manifest denied on its own evidence, tried through the index its tag names.
@@ -94,23 +98,34 @@ async fn through_index<S: Source>(
     ctx: &AdmissionContext,
     source: &S,
     mut first: Decision,
+    explicit: Option<&Digest>,
 ) -> Result<Decision, S::Error> {
     let digest = pinned.digest();
-    let Some(tag) = pinned.tag() else {
-        first.reasons.push(format!(
-            "if {digest} is one platform of a multi-platform image, pin it with the tag of its \
-             index ({}:TAG@{digest}) so that the index's attestations can cover it, or attest \
-             every platform manifest (signet sign --recursive)",
-            pinned.name()
-        ));
-        return Ok(first);
+    let (fetched, tag) = match (explicit, pinned.tag()) {
+        (Some(index), _) => (
+            source.manifest(image, index).await?,
+            "the index given".to_string(),
+        ),
+        (None, Some(tag)) => {
+            let Some(fetched) = source.manifest_by_tag(image, tag).await? else {
+                first.reasons.push(format!(
+                    "tag {tag} does not exist, so no index can cover {digest}"
+                ));
+                return Ok(first);
+            };
+            (fetched, format!("tag {tag}"))
+        }
+        (None, None) => {
+            first.reasons.push(format!(
+                "if {digest} is one platform of a multi-platform image, pin it with the tag of \
+                 its index ({}:TAG@{digest}) so that the index's attestations can cover it, or \
+                 attest every platform manifest (signet sign --recursive)",
+                pinned.name()
+            ));
+            return Ok(first);
+        }
     };
-    let Some(fetched) = source.manifest_by_tag(image, tag).await? else {
-        first.reasons.push(format!(
-            "tag {tag} does not exist, so no index can cover {digest}"
-        ));
-        return Ok(first);
-    };
+    let via = tag.as_str();
     let Ok(AnyManifest::Index(index)) = AnyManifest::parse(&fetched.media_type, &fetched.bytes)
     else {
         // The tag names a single manifest (this one, or another): no index to speak for it.
@@ -121,7 +136,7 @@ async fn through_index<S: Source>(
     }
     if !index.manifests.iter().any(|m| m.digest == *digest) {
         first.reasons.push(format!(
-            "tag {tag} names the index {}, which does not list {digest}: its attestations do not \
+            "{via} names the index {}, which does not list {digest}: its attestations do not \
              cover this image",
             fetched.digest
         ));
@@ -132,7 +147,7 @@ async fn through_index<S: Source>(
     let mut through = decide_with_evidence(policy, image, &index_pinned, ctx, &found);
     if through.outcome != Outcome::Allowed {
         first.reasons.push(format!(
-            "the index {} (tag {tag}) lists {digest} but is not attested either",
+            "the index {} ({via}) lists {digest} but is not attested either",
             fetched.digest
         ));
         return Ok(first);
@@ -141,7 +156,7 @@ async fn through_index<S: Source>(
     through.digest = Some(digest.clone());
     through.through_index = Some(fetched.digest.clone());
     through.reasons.push(format!(
-        "allowed through the index {} (tag {tag}), which lists {digest}",
+        "allowed through the index {} ({via}), which lists {digest}",
         fetched.digest
     ));
     Ok(through)

@@ -42,6 +42,19 @@ pub async fn verify_with_policy_in(
     ctx: &AdmissionContext,
     max_evidence_bytes: u64,
 ) -> Result<Decision, RegistryError> {
+    verify_with_policy_through(repo, policy, image, ctx, max_evidence_bytes, None).await
+}
+
+/// [`verify_with_policy_in`], with the index whose evidence may cover a platform manifest
+/// given explicitly rather than found from the reference's tag (it must list the digest).
+pub async fn verify_with_policy_through(
+    repo: &Repository,
+    policy: &Policy,
+    image: &ImageRef,
+    ctx: &AdmissionContext,
+    max_evidence_bytes: u64,
+    index: Option<&signet_core::digest::Digest>,
+) -> Result<Decision, RegistryError> {
     let attestors = match policy.needs(image, ctx) {
         Need::Nothing => {
             // No evidence needed; report the digest when the reference carries one, without
@@ -68,7 +81,7 @@ pub async fn verify_with_policy_in(
     let found = gather(repo, &pinned, &filter).await?;
     let first = decide_with_evidence(policy, image, &pinned, ctx, &found);
     let source = RepositorySource { repo, filter };
-    crate::platforms::follow_up(policy, image, &pinned, ctx, &source, first).await
+    crate::platforms::follow_up(policy, image, &pinned, ctx, &source, first, index).await
 }
 
 /// Follow-ups read straight from the repository.
