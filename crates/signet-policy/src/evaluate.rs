@@ -145,11 +145,17 @@ impl Policy {
         if chosen.rule.evaluation != EvaluationMode::RequireAttestation {
             return Need::Nothing;
         }
+        let mut names: Vec<&AttestorName> = chosen.rule.require.iter().collect();
+        for threshold in &chosen.rule.thresholds {
+            for name in &threshold.from {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
         Need::Attestors(
-            chosen
-                .rule
-                .require
-                .iter()
+            names
+                .into_iter()
                 .filter_map(|n| self.attestors.get(n))
                 .collect(),
         )
@@ -226,7 +232,20 @@ impl Policy {
             }
             EvaluationMode::RequireAttestation => {
                 let mut reasons = Vec::new();
-                for attestor_name in &chosen.rule.require {
+                // Every attestor the rule names, once: those required outright, then those of
+                // the thresholds.
+                let mut named: Vec<(&AttestorName, bool)> =
+                    chosen.rule.require.iter().map(|n| (n, true)).collect();
+                for threshold in &chosen.rule.thresholds {
+                    for name in &threshold.from {
+                        if !named.iter().any(|(n, _)| *n == name) {
+                            named.push((name, false));
+                        }
+                    }
+                }
+                let mut satisfied_names: Vec<&AttestorName> = Vec::new();
+                let mut why_not: BTreeMap<&AttestorName, String> = BTreeMap::new();
+                for (attestor_name, required) in named {
                     let empty = AttestorEvidence::default();
                     let found = evidence.get(attestor_name).unwrap_or(&empty);
                     let result = match (self.attestors.get(attestor_name), digest) {
@@ -243,8 +262,13 @@ impl Policy {
                             used: None,
                         },
                     };
-                    if !result.satisfied {
-                        reasons.push(format!("attestor {attestor_name}: {}", result.reason));
+                    if result.satisfied {
+                        satisfied_names.push(attestor_name);
+                    } else {
+                        why_not.insert(attestor_name, result.reason.clone());
+                        if required {
+                            reasons.push(format!("attestor {attestor_name}: {}", result.reason));
+                        }
                     }
                     if let Some(used) = result.used {
                         decision.accepted.push(AcceptedReport {
@@ -260,6 +284,43 @@ impl Policy {
                         satisfied: result.satisfied,
                         reason: result.reason,
                     });
+                }
+                for threshold in &chosen.rule.thresholds {
+                    let met: Vec<&str> = threshold
+                        .from
+                        .iter()
+                        .filter(|n| satisfied_names.contains(n))
+                        .map(|n| n.0.as_str())
+                        .collect();
+                    if met.len() >= threshold.count {
+                        continue;
+                    }
+                    let missing: Vec<String> = threshold
+                        .from
+                        .iter()
+                        .filter(|n| !satisfied_names.contains(n))
+                        .map(|n| match why_not.get(n) {
+                            Some(why) => format!("{n} ({why})"),
+                            None => n.to_string(),
+                        })
+                        .collect();
+                    reasons.push(format!(
+                        "{} of {} attestors must attest, {} did{}; missing: {}",
+                        threshold.count,
+                        threshold
+                            .from
+                            .iter()
+                            .map(|n| n.0.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        met.len(),
+                        if met.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", met.join(", "))
+                        },
+                        missing.join("; ")
+                    ));
                 }
                 reasons
             }

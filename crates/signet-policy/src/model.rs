@@ -89,7 +89,21 @@ pub struct Rule {
     pub enforcement: EnforcementMode,
     /// Attestors that must all have attested (for `REQUIRE_ATTESTATION`; empty otherwise).
     pub require: Vec<AttestorName>,
+    /// `requireAttestationsThreshold`: groups of attestors of which at least so many must have
+    /// attested (two of three QA approvers); every group must be met, besides `require`.
+    pub thresholds: Vec<Threshold>,
     /// Where the rule is written.
+    pub span: Span,
+}
+
+/// At least `count` of the attestors `from` must have attested (M of N).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Threshold {
+    /// M.
+    pub count: usize,
+    /// The N attestors, distinct.
+    pub from: Vec<AttestorName>,
+    /// Where it is written.
     pub span: Span,
 }
 

@@ -478,3 +478,128 @@ fn evaluation_is_deterministic() {
         assert_eq!(first, again);
     }
 }
+
+/// Issue 15: M of N attestors. Two of three QA approvers: allowed with two approvals, denied with
+/// one, naming who is missing; `build` is still required outright.
+#[test]
+fn two_of_three_threshold_names_who_is_missing() {
+    let p = policy(
+        r#"
+defaultAdmissionRule:
+  evaluationMode: REQUIRE_ATTESTATION
+  enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG
+  requireAttestationsBy: [build]
+  requireAttestationsThreshold:
+    - count: 2
+      from: [alice, bob, carol]
+attestors:
+  - name: build
+    publicKeys: [{file: p256.pub}]
+  - name: alice
+    publicKeys: [{file: p256.pub}]
+  - name: bob
+    publicKeys: [{file: other.pub}]
+  - name: carol
+    publicKeys: [{file: p256.pub}]
+"#,
+    );
+    assert!(
+        p.summary().contains(
+            "REQUIRE_ATTESTATION (ENFORCED_BLOCK_AND_AUDIT_LOG) by build and 2 of alice, bob, carol"
+        ),
+        "{}",
+        p.summary()
+    );
+    let img = image(
+        "registry.corp/app@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+    );
+    let Need::Attestors(needed) = p.needs(&img, &ctx(None, None, None)) else {
+        panic!("evidence is needed");
+    };
+    let names: Vec<&str> = needed.iter().map(|a| a.name.0.as_str()).collect();
+    assert_eq!(names, ["build", "alice", "bob", "carol"]);
+
+    let two = [
+        ("build", vec![signature("b")]),
+        ("alice", vec![signature("a")]),
+        ("carol", vec![signature("c")]),
+    ];
+    let d = p.evaluate(
+        &img,
+        Some(&digest()),
+        &ctx(None, None, None),
+        &evidence(&two),
+    );
+    assert!(d.allowed(), "{:?}", d.reasons);
+
+    let one = [
+        ("build", vec![signature("b")]),
+        ("bob", vec![signature("x")]),
+    ];
+    let d = p.evaluate(
+        &img,
+        Some(&digest()),
+        &ctx(None, None, None),
+        &evidence(&one),
+    );
+    assert!(!d.allowed());
+    assert_eq!(d.reasons.len(), 1, "{:?}", d.reasons);
+    let reason = &d.reasons[0];
+    assert!(
+        reason.starts_with("2 of alice, bob, carol attestors must attest, 1 did (bob); missing: alice (no attestation signed by key"),
+        "{reason}"
+    );
+    assert!(reason.contains("; carol (no attestation"), "{reason}");
+
+    // Without build, even three approvals are not enough.
+    let no_build = [
+        ("alice", vec![signature("a")]),
+        ("bob", vec![signature("x")]),
+        ("carol", vec![signature("c")]),
+    ];
+    let d = p.evaluate(
+        &img,
+        Some(&digest()),
+        &ctx(None, None, None),
+        &evidence(&no_build),
+    );
+    assert!(!d.allowed());
+    assert!(
+        d.reasons[0].starts_with("attestor build:"),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn thresholds_are_checked_when_loading() {
+    let load = |rule: &str| {
+        let yaml = format!(
+            "defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  enforcementMode: \
+             ENFORCED_BLOCK_AND_AUDIT_LOG\n{rule}attestors:\n  - name: a\n    publicKeys: [{{file: \
+             p256.pub}}]\n  - name: b\n    publicKeys: [{{file: other.pub}}]\n"
+        );
+        let path = keys_dir().join("inline-policy.yaml");
+        signet_policy::parse(&yaml, &path, &keys_dir())
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.to_string())
+    };
+    assert_eq!(
+        load("  requireAttestationsThreshold: [{count: 1, from: [a, b]}]\n"),
+        ""
+    );
+    let e = load("  requireAttestationsThreshold: [{count: 3, from: [a, b]}]\n");
+    assert!(
+        e.contains("`count` 3 is more than the 2 attestor(s) in `from`"),
+        "{e}"
+    );
+    let e = load("  requireAttestationsThreshold: [{count: 1, from: [a, c]}]\n");
+    assert!(e.contains("requires undefined attestor `c`"), "{e}");
+    let e = load("  requireAttestationsThreshold: [{count: 0, from: [a]}]\n");
+    assert!(
+        e.contains("`count` must be a whole number of at least 1"),
+        "{e}"
+    );
+    let e = load("  requireAttestationsThreshold: [{count: 1, from: [a, a]}]\n");
+    assert!(e.contains("listed twice"), "{e}");
+}

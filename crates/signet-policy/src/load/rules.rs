@@ -13,7 +13,7 @@ use super::yaml::{
 use crate::glob::Glob;
 use crate::model::{
     AttestorName, EnforcementMode, EvaluationMode, GlobalEvaluationMode, IndexRequirement,
-    MultiPlatform, Policy, Rule, Span,
+    MultiPlatform, Policy, Rule, Span, Threshold,
 };
 
 pub(super) const TOP_FIELDS: &[&str] = &[
@@ -32,7 +32,13 @@ pub(super) const TOP_FIELDS: &[&str] = &[
     "updateTime",
     "description",
 ];
-const RULE_FIELDS: &[&str] = &["evaluationMode", "enforcementMode", "requireAttestationsBy"];
+const RULE_FIELDS: &[&str] = &[
+    "evaluationMode",
+    "enforcementMode",
+    "requireAttestationsBy",
+    "requireAttestationsThreshold",
+];
+const THRESHOLD_FIELDS: &[&str] = &["count", "from"];
 const PATTERN_FIELDS: &[&str] = &["namePattern"];
 const MULTI_PLATFORM_FIELDS: &[&str] = &[
     "indexEvidenceCoversPlatforms",
@@ -435,6 +441,26 @@ impl<'t> Checker<'t> {
             }
         }
 
+        let threshold_entry = fields.get("requireAttestationsThreshold");
+        let thresholds = threshold_entry
+            .map(|e| self.thresholds(e, what, declared))
+            .unwrap_or_default();
+        if let (Some(mode @ (EvaluationMode::AlwaysAllow | EvaluationMode::AlwaysDeny)), Some(e)) =
+            (evaluation, threshold_entry)
+        {
+            self.error(
+                e.key_span(),
+                format!(
+                    "`requireAttestationsThreshold` in {what} has no effect with \
+                     `evaluationMode: {}`: remove it, or use REQUIRE_ATTESTATION",
+                    mode.as_str()
+                ),
+            );
+        }
+        if threshold_entry.is_some() {
+            listed += thresholds.len().max(1);
+        }
+
         match (evaluation, require_entry) {
             // With an unknown field, the list may be there under a misspelt name, which is
             // already reported.
@@ -451,7 +477,7 @@ impl<'t> Checker<'t> {
                 );
             }
             (Some(mode @ (EvaluationMode::AlwaysAllow | EvaluationMode::AlwaysDeny)), Some(e))
-                if listed > 0 =>
+                if !require.is_empty() =>
             {
                 self.error(
                     e.key_span(),
@@ -472,8 +498,113 @@ impl<'t> Checker<'t> {
             evaluation: evaluation?,
             enforcement: enforcement?,
             require,
+            thresholds,
             span: entry.key_span(),
         })
+    }
+
+    /// `requireAttestationsThreshold: [{count: M, from: [attestors]}]` (a signet extension: M
+    /// of the N attestors must have attested).
+    fn thresholds(
+        &mut self,
+        entry: Entry<'_>,
+        what: &str,
+        declared: &BTreeSet<AttestorName>,
+    ) -> Vec<Threshold> {
+        let mut out = Vec::new();
+        let Some(items) = self.list(
+            entry.value,
+            entry.value_span(),
+            "`requireAttestationsThreshold`",
+        ) else {
+            return out;
+        };
+        if items.is_empty() {
+            self.error(
+                entry.key_span(),
+                format!(
+                    "`requireAttestationsThreshold` in {what} is empty: give `{{count: M, from: \
+                     [attestors]}}` entries, or remove it"
+                ),
+            );
+        }
+        for item in items {
+            let group = format!("a `requireAttestationsThreshold` entry of {what}");
+            let Some(fields) =
+                self.fields(item, start(item), start(item), &group, THRESHOLD_FIELDS)
+            else {
+                continue;
+            };
+            let count = match fields.get("count") {
+                Some(e) => match &e.value.data {
+                    saphyr::YamlData::Value(saphyr::Scalar::Integer(n)) if *n >= 1 => {
+                        usize::try_from(*n).ok()
+                    }
+                    _ => {
+                        self.error(
+                            e.value_span(),
+                            "`count` must be a whole number of at least 1",
+                        );
+                        None
+                    }
+                },
+                None => {
+                    self.error(fields.at, format!("{group} is missing `count`"));
+                    None
+                }
+            };
+            let mut from: Vec<AttestorName> = Vec::new();
+            match fields.get("from") {
+                Some(e) => {
+                    let names = self
+                        .list(e.value, e.value_span(), "`from`")
+                        .unwrap_or_default();
+                    for name_node in names {
+                        let Some(text) = self.string(name_node, start(name_node), "an attestor")
+                        else {
+                            continue;
+                        };
+                        match attestor_name(text) {
+                            Err(message) => self.error(start(name_node), message),
+                            Ok(name) if !declared.contains(&name) => {
+                                let message = undefined_attestor(&name, what, declared);
+                                self.error(start(name_node), message);
+                            }
+                            Ok(name) if from.contains(&name) => self.error(
+                                start(name_node),
+                                format!("attestor `{name}` is listed twice in `from` of {group}"),
+                            ),
+                            Ok(name) => from.push(name),
+                        }
+                    }
+                }
+                None => self.error(fields.at, format!("{group} is missing `from`")),
+            }
+            if let (Some(count), Some(e)) = (count, fields.get("count"))
+                && count > from.len()
+                && fields.get("from").is_some()
+            {
+                self.error(
+                    e.value_span(),
+                    format!(
+                        "`count` {count} is more than the {} attestor(s) in `from`: it could \
+                         never be met",
+                        from.len()
+                    ),
+                );
+                continue;
+            }
+            if let Some(count) = count
+                && !from.is_empty()
+            {
+                out.push(Threshold {
+                    count,
+                    from,
+                    span: start(item),
+                });
+            }
+        }
+        out
     }
 }
 

@@ -106,6 +106,15 @@ fn rule_summary(rule: &Rule) -> String {
         let names: Vec<&str> = rule.require.iter().map(|n| n.0.as_str()).collect();
         let _ = write!(s, " by {}", names.join(", "));
     }
+    for (i, threshold) in rule.thresholds.iter().enumerate() {
+        let names: Vec<&str> = threshold.from.iter().map(|n| n.0.as_str()).collect();
+        let joiner = if rule.require.is_empty() && i == 0 {
+            " by"
+        } else {
+            " and"
+        };
+        let _ = write!(s, "{joiner} {} of {}", threshold.count, names.join(", "));
+    }
     s
 }
 
