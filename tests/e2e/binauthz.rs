@@ -838,6 +838,15 @@ fn export_round_trips_into_a_second_registry() {
     );
     run(dir, &["verify", &image, "--policy", "policy.yaml"]).expect_code(0);
     run(dir, &["verify", &copy, "--policy", "policy.yaml"]).expect_code(1);
+    // signet's own form of the attestor (no Binary Authorization key ids) counts it too.
+    write(
+        dir,
+        "own.yaml",
+        "defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  enforcementMode: \
+         ENFORCED_BLOCK_AND_AUDIT_LOG\n  requireAttestationsBy: [ci]\nattestors:\n  - name: ci\n    \
+         publicKeys: [{file: ci.pub}]\n",
+    );
+    run(dir, &["verify", &image, "--policy", "own.yaml"]).expect_code(0);
 
     let map = format!("{}={}", first.host(), second.host());
     let imported = run(
