@@ -54,8 +54,8 @@ pub fn sign(file: &Path, key: &Path, bundle: Option<PathBuf>) -> anyhow::Result<
         serde_json::json!({}),
     );
     let out = default_bundle(file, bundle);
-    fs::write(&out, Bundle::sign_statement(&statement, &pair).to_json())
-        .with_context(|| format!("writing {}", out.display()))?;
+    let bundle = Bundle::sign_statement(&statement, &pair)?;
+    fs::write(&out, bundle.to_json()).with_context(|| format!("writing {}", out.display()))?;
     eprintln!(
         "Signed {} ({digest}) with key {}; bundle written to {}",
         file.display(),
