@@ -27,6 +27,11 @@ PACKAGES=(
 	# makes PGP keys and signed messages as Google's guide does, openssl PKIX signatures.
 	"gnupg:/usr/bin/gpg"
 	"openssl:/usr/bin/openssl"
+	# Keys in hardware (tests/e2e/pkcs11.rs): SoftHSM is the PKCS#11 token the tests initialise
+	# (module /usr/lib/softhsm/libsofthsm2.so), OpenSC's pkcs11-tool generates keys inside it
+	# and reads their attributes back.
+	"softhsm2:/usr/bin/softhsm2-util"
+	"opensc:/usr/bin/pkcs11-tool"
 )
 
 log() { printf 'setup-tests: %s\n' "$*" >&2; }

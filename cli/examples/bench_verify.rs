@@ -180,7 +180,7 @@ async fn main() {
                     "https://cosign.sigstore.dev/attestation/v1",
                     serde_json::json!({ "i": i }),
                 );
-                let bundle = Bundle::sign_statement(&statement, &key);
+                let bundle = Bundle::sign_statement(&statement, &key).unwrap();
                 let json = bundle.to_json();
                 repo.put_blob(&json).await.unwrap();
                 let layer = Descriptor::of(signet_core::bundle::BUNDLE_V03_MEDIA_TYPE, &json);

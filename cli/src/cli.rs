@@ -77,7 +77,9 @@ pub enum Command {
         /// The image: registry/repository[:tag][@digest], oci:DIR[:REF][@digest] or
         /// oci-archive:FILE[:REF][@digest].
         image: String,
-        /// The encrypted private key (cosign format).
+        /// The encrypted private key (cosign format), or a key in a PKCS#11 token:
+        /// `pkcs11:token=T;object=LABEL` (or `;id=%01`), optionally with
+        /// `?module-path=…&pin-value=…` (default: SIGNET_PKCS11_MODULE, SIGNET_PKCS11_PIN).
         #[arg(long, value_name = "KEY")]
         key: PathBuf,
         /// bundle: cosign v3 Sigstore bundle referrer; legacy: a layer of cosign's .sig tag.
@@ -104,7 +106,8 @@ pub enum Command {
         /// The image: registry/repository[:tag][@digest], oci:DIR[:REF][@digest] or
         /// oci-archive:FILE[:REF][@digest].
         image: String,
-        /// The encrypted private key (cosign format); with --format binauthz also an
+        /// The encrypted private key (cosign format), or a PKCS#11 URI
+        /// (`pkcs11:token=T;object=LABEL`, see `sign`); with --format binauthz also an
         /// unencrypted PKCS#8 PEM ECDSA P-256 key (`openssl genpkey`).
         #[arg(long, value_name = "KEY")]
         key: Option<PathBuf>,
@@ -233,7 +236,8 @@ pub enum Command {
     SignBlob {
         /// The file to sign.
         file: PathBuf,
-        /// The encrypted private key (cosign format).
+        /// The encrypted private key (cosign format), or a PKCS#11 URI
+        /// (`pkcs11:token=T;object=LABEL`, see `sign`).
         #[arg(long, value_name = "KEY")]
         key: PathBuf,
         /// Where to write the bundle; default: FILE.sigstore.json.
@@ -255,6 +259,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Print the PEM public key of a key signet signs with (a cosign key file, an
+    /// unencrypted PKCS#8 key, or a PKCS#11 URI), for a policy or `verify --key`.
+    PublicKey {
+        /// The private key: a file, or `pkcs11:token=T;object=LABEL` (see `sign`).
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+    },
+    /// PKCS#11 modules (HSMs, smart cards, SoftHSM): list tokens and keys, with the
+    /// `pkcs11:` URI to give `--key`.
+    #[command(subcommand)]
+    Pkcs11(Pkcs11Command),
     /// Print a shell completion script: `source <(signet completion bash)`, or write it where
     /// your shell loads completions from.
     Completion {
@@ -344,6 +359,36 @@ pub enum PolicyCommand {
         /// Where to write it; refuses to overwrite an existing file.
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+}
+
+/// `signet pkcs11 …`.
+#[derive(Subcommand, Debug)]
+pub enum Pkcs11Command {
+    /// List the slots that hold a token: slot number, label, serial, manufacturer, model.
+    Tokens {
+        /// The PKCS#11 module (shared library).
+        #[arg(long, value_name = "PATH", env = "SIGNET_PKCS11_MODULE")]
+        module: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// List the keys in a token: label, id (hex), type, and for private keys whether they are
+    /// sensitive and extractable, and the `pkcs11:` URI to sign with.
+    ///
+    /// Private keys are listed after logging in with the user PIN (SIGNET_PKCS11_PIN, else a
+    /// prompt on a terminal); without one, only public keys.
+    Keys {
+        /// The token's label.
+        #[arg(long, value_name = "LABEL")]
+        token: String,
+        /// The PKCS#11 module (shared library).
+        #[arg(long, value_name = "PATH", env = "SIGNET_PKCS11_MODULE")]
+        module: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
     },
 }
 

@@ -269,7 +269,7 @@ fn bundle_with_edited_payload_is_denied() {
             "https://cosign.sigstore.dev/attestation/vuln/v1",
             serde_json::json!({"scanner": {"result": [{"severity": "CRITICAL"}]}}),
         );
-        let mut bundle = Bundle::sign_statement(&statement, &pair);
+        let mut bundle = Bundle::sign_statement(&statement, &pair).unwrap();
         // Edit the signed bytes (hide the CRITICAL finding), keep the signature.
         let envelope = bundle.dsse_envelope.as_mut().unwrap();
         let edited = String::from_utf8(envelope.payload_bytes().unwrap())

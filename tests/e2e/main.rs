@@ -37,6 +37,7 @@ mod images;
 mod keys;
 mod layout;
 mod mirror;
+mod pkcs11;
 mod platforms;
 mod policy;
 mod serve;

@@ -18,16 +18,17 @@ use signet_registry::publish;
 use signet_registry::{RegistryError, Repository};
 
 use crate::cli::{Output, RegistryArgs};
-use crate::commands::blob::load_private_key;
 use crate::commands::image::Target;
 use crate::commands::registry;
+use crate::commands::signer::load_signer;
 
 /// Largest armoured OpenPGP secret key read.
 const MAX_PGP_KEY_BYTES: u64 = 1 << 20;
 
 /// What signs a Binary Authorization attestation.
 pub enum Signer {
-    /// A cosign-format or unencrypted PKCS#8 PEM key (ECDSA P-256), as a PKIX attestor key.
+    /// A cosign-format or unencrypted PKCS#8 PEM key (ECDSA P-256), or a PKCS#11 URI, as a
+    /// PKIX attestor key.
     Pkix(PathBuf),
     /// An armoured OpenPGP secret key.
     Pgp(PathBuf),
@@ -64,10 +65,17 @@ pub async fn attest(
     }
     // Keys first: a wrong password should not cost a registry round trip.
     enum Loaded {
-        Pkix(Box<KeyPair>),
+        Pkix(Box<dyn signet_core::keys::Signer>),
         Pgp(Box<PgpSecretKey>),
     }
     let loaded = match &signer {
+        Signer::Pkix(path)
+            if path
+                .to_str()
+                .is_some_and(signet_pkcs11::Pkcs11Uri::is_pkcs11_uri) =>
+        {
+            Loaded::Pkix(load_signer(path)?)
+        }
         Signer::Pkix(path) => {
             let text = read_bounded(path, MAX_PGP_KEY_BYTES)?;
             if text.contains("-----BEGIN PRIVATE KEY-----") {
@@ -75,7 +83,7 @@ pub async fn attest(
                     || format!("loading private key {}", path.display()),
                 )?))
             } else {
-                Loaded::Pkix(Box::new(load_private_key(path)?))
+                Loaded::Pkix(load_signer(path)?)
             }
         }
         Signer::Pgp(path) => {
@@ -91,7 +99,7 @@ pub async fn attest(
     let payload = binauthz::payload(&pinned.name(), pinned.digest());
     let (signature, default_id, signer_name) = match &loaded {
         Loaded::Pkix(pair) => (
-            pair.sign(&payload),
+            pair.sign(&payload)?,
             binauthz::ni_key_id(pair.public_key()),
             format!("key {}", pair.public_key().id()),
         ),

@@ -45,7 +45,7 @@ pub fn load_public_key(path: &Path) -> anyhow::Result<PublicKey> {
 
 pub fn sign(file: &Path, key: &Path, bundle: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let bytes = fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let pair = load_private_key(key)?;
+    let signer = crate::commands::signer::load_signer(key)?;
     let digest = Digest::sha256_of(&bytes);
     let statement = Statement::new(
         &subject_name(file),
@@ -54,12 +54,12 @@ pub fn sign(file: &Path, key: &Path, bundle: Option<PathBuf>) -> anyhow::Result<
         serde_json::json!({}),
     );
     let out = default_bundle(file, bundle);
-    fs::write(&out, Bundle::sign_statement(&statement, &pair).to_json())
-        .with_context(|| format!("writing {}", out.display()))?;
+    let bundle = Bundle::sign_statement(&statement, signer.as_ref())?;
+    fs::write(&out, bundle.to_json()).with_context(|| format!("writing {}", out.display()))?;
     eprintln!(
         "Signed {} ({digest}) with key {}; bundle written to {}",
         file.display(),
-        pair.public_key().id(),
+        signer.public_key().id(),
         out.display()
     );
     crate::output::line(&format!("{digest}"));

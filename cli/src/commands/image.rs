@@ -14,8 +14,9 @@ use signet_registry::{Location, OpenedImage, Repository};
 use signet_verify::{Decision, Outcome};
 
 use crate::cli::{Output, RegistryArgs, StorageFormat};
-use crate::commands::blob::{load_private_key, load_public_key};
+use crate::commands::blob::load_public_key;
 use crate::commands::registry;
+use crate::commands::signer::load_signer;
 
 /// An image as the user named it: in a registry (`registry/repository[:tag][@digest]`) or in
 /// an OCI layout (`oci:PATH[:tag|@digest]`, `oci-archive:FILE[:tag|@digest]`).
@@ -143,14 +144,14 @@ pub async fn sign(
     recursive: bool,
 ) -> anyhow::Result<ExitCode> {
     let annotations = parse_annotations(annotations)?;
-    let pair = load_private_key(key)?;
+    let signer = load_signer(key)?;
     let target = Target::open(args, image)?;
     for (pinned, subject) in subjects(&target, recursive).await? {
         let pushed = publish::sign(
             &target.repo,
             &pinned,
             &subject,
-            &pair,
+            signer.as_ref(),
             format.into(),
             annotations.clone(),
         )
@@ -160,7 +161,7 @@ pub async fn sign(
             "Signed {}{} with key {}; pushed {pushed}",
             target.show(&pinned),
             target.as_identity(),
-            pair.public_key().id(),
+            signer.public_key().id(),
         );
         crate::output::line(&format!("{pushed}"));
     }
@@ -182,14 +183,14 @@ pub async fn attest(
         .with_context(|| format!("reading {}", predicate_path.display()))?;
     let predicate = intoto::predicate_from_file(&predicate_type, &raw)
         .map_err(|e| anyhow::anyhow!("predicate {} is not JSON: {e}", predicate_path.display()))?;
-    let pair = load_private_key(key)?;
+    let signer = load_signer(key)?;
     let target = Target::open(args, image)?;
     for (pinned, subject) in subjects(&target, recursive).await? {
         let pushed = publish::attest(
             &target.repo,
             &pinned,
             &subject,
-            &pair,
+            signer.as_ref(),
             format.into(),
             &predicate_type,
             predicate.clone(),
@@ -200,7 +201,7 @@ pub async fn attest(
             "Attested {}{} ({predicate_type}) with key {}; pushed {pushed}",
             target.show(&pinned),
             target.as_identity(),
-            pair.public_key().id(),
+            signer.public_key().id(),
         );
         crate::output::line(&format!("{pushed}"));
     }

@@ -5,13 +5,17 @@ mod blob;
 mod image;
 mod keygen;
 mod mirror;
+mod pkcs11;
 mod policy;
 mod registry;
 pub mod serve;
+mod signer;
 
 use std::process::ExitCode;
 
-use crate::cli::{AttestFormat, BinauthzCommand, Cli, Command, PolicyCommand, StorageFormat};
+use crate::cli::{
+    AttestFormat, BinauthzCommand, Cli, Command, Pkcs11Command, PolicyCommand, StorageFormat,
+};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -179,6 +183,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Man { output_dir } => man_pages(&output_dir),
+        Command::PublicKey { key } => signer::public_key(&key),
+        Command::Pkcs11(Pkcs11Command::Tokens { module, output }) => {
+            pkcs11::tokens(module.as_deref(), output)
+        }
+        Command::Pkcs11(Pkcs11Command::Keys {
+            token,
+            module,
+            output,
+        }) => pkcs11::keys(module.as_deref(), &token, output),
         Command::Serve(args) => serve::run(
             &args,
             registry::daemon_options(&cli.registry, args.docker_config.as_deref())?,

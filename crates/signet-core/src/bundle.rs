@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::dsse::{DsseError, Envelope};
 use crate::intoto::{self, AttestationError, Statement, StatementError};
-use crate::keys::{KeyPair, PublicKey};
+use crate::keys::{PublicKey, SignError, Signer};
 use crate::verified::Verified;
 
 /// Media type of a v0.3 bundle; also the `artifactType` of the OCI manifest that carries one.
@@ -105,20 +105,20 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// Signs `statement` with `key` into a v0.3 bundle with a public-key hint.
-    pub fn sign_statement(statement: &Statement, key: &KeyPair) -> Bundle {
-        let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, &statement.to_json(), key);
-        Bundle {
+    /// Signs `statement` with `signer` into a v0.3 bundle with a public-key hint.
+    pub fn sign_statement(statement: &Statement, signer: &dyn Signer) -> Result<Bundle, SignError> {
+        let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, &statement.to_json(), signer)?;
+        Ok(Bundle {
             media_type: BUNDLE_V03_MEDIA_TYPE.to_string(),
             verification_material: VerificationMaterial {
                 public_key: Some(PublicKeyIdentifier {
-                    hint: key.public_key().id().hint(),
+                    hint: signer.public_key().id().hint(),
                 }),
                 ..VerificationMaterial::default()
             },
             dsse_envelope: Some(envelope),
             message_signature: None,
-        }
+        })
     }
 
     /// Parses bundle JSON and checks its media type.
@@ -187,6 +187,7 @@ impl Bundle {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::keys::KeyPair;
 
     fn key() -> KeyPair {
         KeyPair::from_p256_scalar(&[9u8; 32]).unwrap()
@@ -213,7 +214,7 @@ mod tests {
             serde_json::json!({}),
         );
         let k = key();
-        let json = Bundle::sign_statement(&st, &k).to_json();
+        let json = Bundle::sign_statement(&st, &k).unwrap().to_json();
         let text = String::from_utf8(json.clone()).unwrap();
         assert!(text.starts_with(
             "{\"mediaType\":\"application/vnd.dev.sigstore.bundle.v0.3+json\",\"verificationMaterial\":{\"publicKey\":{\"hint\":"
@@ -239,7 +240,7 @@ mod tests {
             serde_json::json!({}),
         );
         let k = key();
-        let bundle = Bundle::sign_statement(&st, &k);
+        let bundle = Bundle::sign_statement(&st, &k).unwrap();
         assert!(matches!(
             bundle.verify_statement(std::slice::from_ref(k.public_key()), &d),
             Err(BundleError::Statement(

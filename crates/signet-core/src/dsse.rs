@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE as B64_URL};
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{KeyId, KeyPair, PublicKey};
+use crate::keys::{KeyId, PublicKey, SignError, Signer};
 use crate::verified::Verified;
 
 /// Why an envelope could not be parsed or verified.
@@ -87,17 +87,21 @@ pub struct Payload {
 }
 
 impl Envelope {
-    /// Signs `payload` of type `payload_type` with `key`.
-    pub fn sign(payload_type: &str, payload: &[u8], key: &KeyPair) -> Envelope {
-        let sig = key.sign(&pae(payload_type, payload));
-        Envelope {
+    /// Signs `payload` of type `payload_type` with `signer`.
+    pub fn sign(
+        payload_type: &str,
+        payload: &[u8],
+        signer: &dyn Signer,
+    ) -> Result<Envelope, SignError> {
+        let sig = signer.sign(&pae(payload_type, payload))?;
+        Ok(Envelope {
             payload: B64.encode(payload),
             payload_type: payload_type.to_string(),
             signatures: vec![Signature {
                 sig: B64.encode(sig),
                 keyid: String::new(),
             }],
-        }
+        })
     }
 
     /// Parses an envelope from JSON bytes.
@@ -164,6 +168,7 @@ fn decode_b64(text: &str) -> Option<Vec<u8>> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::keys::KeyPair;
 
     #[test]
     fn pae_known_answer() {
@@ -183,7 +188,7 @@ mod tests {
     #[test]
     fn sign_verify_and_tamper() {
         let key = KeyPair::from_p256_scalar(&[3u8; 32]).unwrap();
-        let env = Envelope::sign("application/vnd.in-toto+json", b"{\"a\":1}", &key);
+        let env = Envelope::sign("application/vnd.in-toto+json", b"{\"a\":1}", &key).unwrap();
         let verified = env.verify(std::slice::from_ref(key.public_key())).unwrap();
         assert_eq!(verified.value().bytes, b"{\"a\":1}");
         assert_eq!(verified.key_id(), key.public_key().id());
@@ -222,7 +227,7 @@ mod tests {
     #[test]
     fn no_keys_fails_closed() {
         let key = KeyPair::from_p256_scalar(&[3u8; 32]).unwrap();
-        let env = Envelope::sign("x", b"y", &key);
+        let env = Envelope::sign("x", b"y", &key).unwrap();
         assert_eq!(env.verify(&[]), Err(DsseError::NoKeys));
     }
 
@@ -230,7 +235,7 @@ mod tests {
     fn other_key_is_named_in_the_error() {
         let signer = KeyPair::from_p256_scalar(&[3u8; 32]).unwrap();
         let other = KeyPair::from_p256_scalar(&[4u8; 32]).unwrap();
-        let env = Envelope::sign("x", b"y", &signer);
+        let env = Envelope::sign("x", b"y", &signer).unwrap();
         let err = env
             .verify(std::slice::from_ref(other.public_key()))
             .unwrap_err();

@@ -176,6 +176,63 @@ pub enum SignatureError {
     },
 }
 
+/// Why a [`Signer`] could not sign.
+///
+/// File keys never fail; keys held elsewhere (a PKCS#11 token, a KMS) can: the device refuses,
+/// the session is gone, or what came back is not a signature of the key.
+#[non_exhaustive]
+#[derive(thiserror::Error, Debug)]
+pub enum SignError {
+    /// The device or service holding the private key failed or refused to sign.
+    #[error("signing with key {key_id} failed: {reason}")]
+    Backend {
+        /// The key asked to sign.
+        key_id: KeyId,
+        /// What the backend said, without any secret.
+        reason: String,
+        /// The backend's error, when it has one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The backend answered with bytes that are not a signature of the key's kind (a raw
+    /// ECDSA signature of the wrong length, for example).
+    #[error("malformed {algorithm} signature from the signer of key {key_id}")]
+    MalformedSignature {
+        /// The key's algorithm.
+        algorithm: KeyAlgorithm,
+        /// The key asked to sign.
+        key_id: KeyId,
+    },
+    /// The signature made does not verify with the signer's public key: the private key is
+    /// not the public key's pair. Nothing signed this way would ever be accepted.
+    #[error(
+        "the signature made does not verify with public key {key_id}: the private key does not \
+         belong to that public key"
+    )]
+    NotMatchingPublicKey {
+        /// The public key the signer claims.
+        key_id: KeyId,
+    },
+    /// The signer cannot sign for this kind of key.
+    #[error("cannot sign with a {algorithm} key")]
+    UnsupportedAlgorithm {
+        /// The key's algorithm.
+        algorithm: KeyAlgorithm,
+    },
+}
+
+/// Something that signs with a private key: a key file in memory ([`KeyPair`]), or a key that
+/// never leaves a device (a PKCS#11 token, in `signet-pkcs11`).
+///
+/// Signatures are what [`PublicKey::verify`] accepts for the key: ECDSA P-256 and P-384 as
+/// ASN.1 DER over SHA-256 and SHA-384, RSA as PKCS#1 v1.5 over SHA-256 (what cosign writes).
+pub trait Signer: Send + Sync {
+    /// The public half, which verifiers are given.
+    fn public_key(&self) -> &PublicKey;
+    /// Signs exactly `message` (the signer hashes it).
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError>;
+}
+
 /// The kind of a public key.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -443,6 +500,71 @@ impl PublicKey {
         })
     }
 
+    /// The public key of an elliptic-curve key pair as PKCS#11 tokens and other devices give
+    /// it: `params` is the DER of the named curve's OID (`CKA_EC_PARAMS`), `point` the SEC 1
+    /// point (`CKA_EC_POINT`), either bare or wrapped in a DER OCTET STRING (PKCS#11 says
+    /// wrapped; some tokens give it bare).
+    pub fn from_ec_point(params: &[u8], point: &[u8]) -> Result<PublicKey, KeyError> {
+        let invalid = |e: &dyn fmt::Display| KeyError::InvalidPublicKey {
+            reason: e.to_string(),
+        };
+        let curve = Oid::from_der(params).map_err(|e| KeyError::InvalidPublicKey {
+            reason: format!("EC parameters are not a named curve: {e}"),
+        })?;
+        let point = unwrap_ec_point(point);
+        let der = match curve {
+            OID_P256 => p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .map_err(|e| invalid(&e))?
+                .to_public_key_der()
+                .map_err(|e| invalid(&e))?,
+            OID_P384 => p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .map_err(|e| invalid(&e))?
+                .to_public_key_der()
+                .map_err(|e| invalid(&e))?,
+            other => {
+                return Err(KeyError::UnsupportedCurve {
+                    curve: curve_name(&other),
+                });
+            }
+        };
+        PublicKey::from_der(der.as_bytes())
+    }
+
+    /// The public key of an RSA key pair from its big-endian modulus and public exponent
+    /// (`CKA_MODULUS`, `CKA_PUBLIC_EXPONENT`).
+    pub fn from_rsa_components(modulus: &[u8], exponent: &[u8]) -> Result<PublicKey, KeyError> {
+        let invalid = |e: &dyn fmt::Display| KeyError::InvalidPublicKey {
+            reason: e.to_string(),
+        };
+        let key = rsa::PublicKey::new(
+            rsa::BoxedUint::from_be_slice_vartime(modulus),
+            rsa::BoxedUint::from_be_slice_vartime(exponent),
+        )
+        .map_err(|e| invalid(&e))?;
+        let der = key.to_public_key_der().map_err(|e| invalid(&e))?;
+        PublicKey::from_der(der.as_bytes())
+    }
+
+    /// The ASN.1 DER form of a raw ECDSA signature `r || s` (what PKCS#11's `CKM_ECDSA` and
+    /// most devices return) for this key, which is what verifiers of cosign signatures expect.
+    pub fn ecdsa_der_from_raw(&self, raw: &[u8]) -> Result<Vec<u8>, SignError> {
+        let malformed = || SignError::MalformedSignature {
+            algorithm: self.algorithm(),
+            key_id: self.id.clone(),
+        };
+        match self.key {
+            VerifyingKey::P256(_) => p256::ecdsa::Signature::from_slice(raw)
+                .map(|sig| sig.to_der().as_bytes().to_vec())
+                .map_err(|_| malformed()),
+            VerifyingKey::P384(_) => p384::ecdsa::Signature::from_slice(raw)
+                .map(|sig| sig.to_der().as_bytes().to_vec())
+                .map_err(|_| malformed()),
+            _ => Err(SignError::UnsupportedAlgorithm {
+                algorithm: self.algorithm(),
+            }),
+        }
+    }
+
     /// The PEM `PUBLIC KEY` encoding, with a trailing newline.
     pub fn to_pem(&self) -> String {
         pem_encode(PUBLIC_KEY_LABEL, &self.der)
@@ -706,6 +828,17 @@ impl KeyPair {
     }
 }
 
+impl Signer for KeyPair {
+    fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// Never fails: the key is in memory.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        Ok(KeyPair::sign(self, message))
+    }
+}
+
 /// The JSON document inside an encrypted key PEM (go-securesystemslib `encrypted`).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -941,6 +1074,25 @@ fn pem_encode(label: &str, bytes: &[u8]) -> String {
     out
 }
 
+/// The SEC 1 point inside `point`: a DER OCTET STRING holding an uncompressed or compressed
+/// point is unwrapped; anything else is taken as the point itself. The two cannot be confused:
+/// a bare point's length byte would have to equal the rest of its length, which no curve's
+/// point sizes allow (P-256: 65 or 33 bytes, P-384: 97 or 49).
+fn unwrap_ec_point(point: &[u8]) -> &[u8] {
+    // DER OCTET STRING: tag 0x04, then the length in short form (< 128) or as 0x81 and one
+    // byte (P-521's 133-byte point); nothing longer is a point of any curve.
+    let inner = match point {
+        [0x04, 0x81, len, rest @ ..] if usize::from(*len) == rest.len() && *len >= 0x80 => rest,
+        [0x04, len, rest @ ..] if usize::from(*len) == rest.len() && *len < 0x80 => rest,
+        _ => return point,
+    };
+    if matches!(inner.first(), Some(0x02..=0x04)) {
+        inner
+    } else {
+        point
+    }
+}
+
 fn curve_name(oid: &Oid) -> String {
     match oid.to_string().as_str() {
         "1.3.132.0.10" => "secp256k1 (1.3.132.0.10)".into(),
@@ -1008,6 +1160,66 @@ mod tests {
             Some(&Digest::sha256_of(public.der()))
         );
         assert_eq!(PublicKey::from_pem(&public.to_pem()).unwrap(), *public);
+    }
+
+    #[test]
+    fn a_key_pair_is_a_signer_whose_signatures_verify() {
+        let pair = KeyPair::from_p256_scalar(&[7u8; 32]).unwrap();
+        let signer: &dyn Signer = &pair;
+        let sig = signer.sign(b"message").unwrap();
+        signer.public_key().verify(b"message", &sig).unwrap();
+    }
+
+    #[test]
+    fn ec_points_bare_or_wrapped_give_the_same_key() {
+        let pair = KeyPair::from_p256_scalar(&[7u8; 32]).unwrap();
+        let point = pair.signing.verifying_key().to_sec1_point(false);
+        let point = point.as_bytes();
+        let params = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+        let bare = PublicKey::from_ec_point(&params, point).unwrap();
+        let mut wrapped = vec![0x04, point.len() as u8];
+        wrapped.extend_from_slice(point);
+        let wrapped = PublicKey::from_ec_point(&params, &wrapped).unwrap();
+        assert_eq!(&bare, pair.public_key());
+        assert_eq!(&wrapped, pair.public_key());
+        // P-521 is verified but not signed with: not a device key signet accepts.
+        let p521 = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+        assert!(matches!(
+            PublicKey::from_ec_point(&p521, point),
+            Err(KeyError::UnsupportedCurve { .. })
+        ));
+    }
+
+    #[test]
+    fn raw_ecdsa_signatures_become_der_that_verifies() {
+        use p256::ecdsa::signature::Signer as _;
+        let pair = KeyPair::from_p256_scalar(&[7u8; 32]).unwrap();
+        let raw: p256::ecdsa::Signature = pair.signing.sign(b"message");
+        let der = pair
+            .public_key()
+            .ecdsa_der_from_raw(raw.to_bytes().as_slice())
+            .unwrap();
+        pair.public_key().verify(b"message", &der).unwrap();
+        assert!(matches!(
+            pair.public_key().ecdsa_der_from_raw(&[1u8; 63]),
+            Err(SignError::MalformedSignature { .. })
+        ));
+    }
+
+    #[test]
+    fn rsa_components_give_the_spki_of_the_key() {
+        // Any odd 2048-bit modulus makes a well-formed public key.
+        let modulus = [0xc3u8; 256];
+        let key = PublicKey::from_rsa_components(&modulus, &[1, 0, 1]).unwrap();
+        assert_eq!(key.algorithm(), KeyAlgorithm::Rsa);
+        assert_eq!(key.rsa_bits(), Some(2048));
+        // Leading zero bytes, as some tokens pad the modulus, change nothing.
+        let mut padded = vec![0u8];
+        padded.extend_from_slice(&modulus);
+        assert_eq!(
+            PublicKey::from_rsa_components(&padded, &[0, 1, 0, 1]).unwrap(),
+            key
+        );
     }
 
     #[test]

@@ -115,6 +115,10 @@ pub enum RegistryError {
         #[source]
         source: Option<std::io::Error>,
     },
+    /// The key could not sign what was to be pushed (a device key, for example, whose token
+    /// refused); nothing was written.
+    #[error(transparent)]
+    Sign(#[from] signet_core::keys::SignError),
     /// A reference or option signet cannot use (for example a tag where a digest is needed).
     #[error("{0}")]
     Usage(String),

@@ -18,7 +18,7 @@ use signet_core::bundle::{self, Bundle};
 use signet_core::digest::Digest;
 use signet_core::dsse::Envelope;
 use signet_core::intoto::{self, Statement};
-use signet_core::keys::KeyPair;
+use signet_core::keys::Signer;
 use signet_core::oci::{self, AnyManifest, Descriptor, Manifest};
 use signet_core::reference::{ImageRef, PinnedRef};
 use signet_core::simplesigning::SimpleSigning;
@@ -439,7 +439,7 @@ pub enum StorageFormat {
 }
 
 /// Signs the image `pinned` (described by `subject`, see [`resolve_subject`]) in `repo` with
-/// `pair` (`signet sign`): cosign's plain-signature statement (predicate type
+/// `signer` (`signet sign`): cosign's plain-signature statement (predicate type
 /// `https://sigstore.dev/cosign/sign/v1`, the annotations in the predicate) in a bundle, or a
 /// cosign simple-signing payload in the legacy `.sig` tag, with the annotations in its
 /// `optional` field. Returns the digest of the manifest pushed.
@@ -447,7 +447,7 @@ pub async fn sign(
     repo: &Repository,
     pinned: &PinnedRef,
     subject: &Descriptor,
-    pair: &KeyPair,
+    signer: &dyn Signer,
     format: StorageFormat,
     annotations: BTreeMap<String, String>,
 ) -> Result<Digest, RegistryError> {
@@ -464,17 +464,17 @@ pub async fn sign(
                 intoto::COSIGN_SIGN_PREDICATE,
                 predicate,
             );
-            push_statement(repo, subject, &statement, pair, format).await
+            push_statement(repo, subject, &statement, signer, format).await
         }
         StorageFormat::Legacy => {
             let payload = SimpleSigning::cosign(&pinned.name(), pinned.digest(), annotations)
                 .to_cosign_bytes();
-            push_simple_signing(repo, pinned.digest(), payload, pair).await
+            push_simple_signing(repo, pinned.digest(), payload, signer).await
         }
     }
 }
 
-/// Attests the image `pinned` (described by `subject`) in `repo` with `pair`
+/// Attests the image `pinned` (described by `subject`) in `repo` with `signer`
 /// (`signet attest`): an in-toto statement about its digest with `predicate_type` and
 /// `predicate`, as a bundle referrer or in the legacy `.att` tag. Returns the digest of the
 /// manifest pushed.
@@ -482,32 +482,32 @@ pub async fn attest(
     repo: &Repository,
     pinned: &PinnedRef,
     subject: &Descriptor,
-    pair: &KeyPair,
+    signer: &dyn Signer,
     format: StorageFormat,
     predicate_type: &str,
     predicate: serde_json::Value,
 ) -> Result<Digest, RegistryError> {
     let statement = Statement::new(&pinned.name(), pinned.digest(), predicate_type, predicate);
-    push_statement(repo, subject, &statement, pair, format).await
+    push_statement(repo, subject, &statement, signer, format).await
 }
 
-/// Signs `statement` with `pair` (DSSE) and stores it next to `subject`: a bundle referrer,
+/// Signs `statement` with `signer` (DSSE) and stores it next to `subject`: a bundle referrer,
 /// or a layer of the legacy `.att` tag with the predicate type annotation cosign writes. The
 /// statement is taken as given (tests use this to store statements about other digests).
 pub async fn push_statement(
     repo: &Repository,
     subject: &Descriptor,
     statement: &Statement,
-    pair: &KeyPair,
+    signer: &dyn Signer,
     format: StorageFormat,
 ) -> Result<Digest, RegistryError> {
     match format {
         StorageFormat::Bundle => {
-            let bundle = Bundle::sign_statement(statement, pair);
+            let bundle = Bundle::sign_statement(statement, signer)?;
             Ok(push_bundle(repo, subject, &bundle).await?.digest)
         }
         StorageFormat::Legacy => {
-            let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, &statement.to_json(), pair);
+            let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, &statement.to_json(), signer)?;
             let layer = LegacyLayer {
                 media_type: oci::DSSE_LAYER,
                 bytes: envelope.to_json(),
@@ -521,16 +521,16 @@ pub async fn push_statement(
     }
 }
 
-/// Signs the simple-signing `payload` bytes with `pair` and appends them to the legacy `.sig`
+/// Signs the simple-signing `payload` bytes with `signer` and appends them to the legacy `.sig`
 /// tag of `subject`, the signature (base64) in cosign's annotation. The payload is taken as
 /// given (tests use this to store payloads about other digests).
 pub async fn push_simple_signing(
     repo: &Repository,
     subject: &Digest,
     payload: Vec<u8>,
-    pair: &KeyPair,
+    signer: &dyn Signer,
 ) -> Result<Digest, RegistryError> {
-    let signature = base64::engine::general_purpose::STANDARD.encode(pair.sign(&payload));
+    let signature = base64::engine::general_purpose::STANDARD.encode(signer.sign(&payload)?);
     let layer = LegacyLayer {
         media_type: oci::SIMPLE_SIGNING_LAYER,
         bytes: payload,
