@@ -2848,8 +2848,22 @@ mod tests {
 
         let host = registry.host();
         drop(registry);
-        let error = TcpStream::connect(&host).unwrap_err();
-        assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
+        // The port is free once nothing listens on it: binding it succeeds or connecting is
+        // refused. Tests run in parallel and bind free ports, so another one may take this
+        // port at once (seen once in CI); give that a moment to clear instead of failing.
+        let freed = (0..40).any(|_| {
+            let free = std::net::TcpListener::bind(&host).is_ok()
+                || TcpStream::connect(&host)
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused);
+            if !free {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            free
+        });
+        assert!(
+            freed,
+            "{host} still accepts connections after the registry was dropped"
+        );
     }
 
     fn header(response: &reqwest::Response, name: impl reqwest::header::AsHeaderName) -> String {
