@@ -168,6 +168,13 @@ pub enum Rejection {
         /// The payload type found.
         found: String,
     },
+    /// Its attestor withdrew it: a withdrawal statement signed by the same attestor's key names
+    /// this referrer.
+    #[error("{reason}")]
+    Withdrawn {
+        /// Who withdrew it, and why.
+        reason: String,
+    },
     /// The evidence would take more than a verification's byte budget.
     #[error("evidence exceeds {limit} bytes for this verification; {what} was not read")]
     OverBudget {
@@ -187,7 +194,7 @@ fn named_key(named: &Option<String>) -> String {
 
 impl Rejection {
     /// Every cause label, for metrics that should show zeros rather than gaps.
-    pub const CAUSES: [&'static str; 10] = [
+    pub const CAUSES: [&'static str; 11] = [
         "unreadable",
         "too_large",
         "malformed",
@@ -198,6 +205,7 @@ impl Rejection {
         "wrong_digest",
         "wrong_payload_type",
         "over_budget",
+        "withdrawn",
     ];
 
     /// A stable label for the cause, e.g. for a metrics label: `wrong_digest`, `unknown_key`.
@@ -213,6 +221,7 @@ impl Rejection {
             Rejection::WrongDigest { .. } => "wrong_digest",
             Rejection::WrongPayloadType { .. } => "wrong_payload_type",
             Rejection::OverBudget { .. } => "over_budget",
+            Rejection::Withdrawn { .. } => "withdrawn",
         }
     }
 

@@ -20,6 +20,11 @@ pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
 pub const STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
 /// The predicate type cosign v3 uses for a plain signature in the bundle format.
 pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+/// The predicate type of signet's withdrawal statement (`signet withdraw`): predicate
+/// `{"withdrawn": "sha256:<referrer manifest digest>", "reason": "…"}`. It withdraws the
+/// named attestation for every attestor whose key signed the withdrawal, and is never itself
+/// evidence for anything.
+pub const WITHDRAWAL_PREDICATE: &str = "https://signet.dev/withdrawal/v1";
 
 /// The predicate type URI of one of cosign's `--type` short names (`slsaprovenance`,
 /// `slsaprovenance1`, `link`, `spdx`, `spdxjson`, `cyclonedx`, `vuln`, `openvex`, `custom`).

@@ -66,10 +66,12 @@ pub async fn verify_with_policy_through(
     let pinned = repo.resolve(image).await?;
     // Fetch only what some attestor could use: if every attestor demands a predicate type,
     // evidence claiming another type is never downloaded.
+    // Withdrawals are always fetched: filtering them out would keep withdrawn evidence alive.
     let predicate_types = if attestors.iter().all(|a| a.predicate_type.is_some()) {
         attestors
             .iter()
             .filter_map(|a| a.predicate_type.clone())
+            .chain([signet_core::intoto::WITHDRAWAL_PREDICATE.to_string()])
             .collect()
     } else {
         Vec::new()

@@ -184,8 +184,13 @@ pub fn check_with(
     digest: &Digest,
 ) -> Checked {
     let mut out = Checked::default();
+    let mut withdrawals = Vec::new();
     for e in evidence {
         match check_one(e, keys, note_keys, digest) {
+            // A withdrawal is never evidence itself; it takes back what it names.
+            Ok(accepted) if accepted.predicate_type() == intoto::WITHDRAWAL_PREDICATE => {
+                withdrawals.push(accepted);
+            }
             Ok(accepted) => out.accepted.push(accepted),
             Err(reason) => out.rejected.push(Rejected {
                 location: e.location.clone(),
@@ -193,7 +198,54 @@ pub fn check_with(
             }),
         }
     }
+    for withdrawal in &withdrawals {
+        let Some(predicate) = withdrawal.statement().map(|s| &s.predicate) else {
+            continue;
+        };
+        let named = predicate
+            .get("withdrawn")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|d| d.parse::<Digest>().ok());
+        let Some(named) = named else {
+            out.rejected.push(Rejected {
+                location: withdrawal.location().clone(),
+                reason: Rejection::malformed(
+                    "withdrawal statement without a valid `withdrawn` digest",
+                ),
+            });
+            continue;
+        };
+        let why = predicate
+            .get("reason")
+            .and_then(serde_json::Value::as_str)
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        let (withdrawn, kept): (Vec<Accepted>, Vec<Accepted>) = std::mem::take(&mut out.accepted)
+            .into_iter()
+            .partition(|a| referrer_digest(a.location()) == Some(&named));
+        out.accepted = kept;
+        for a in withdrawn {
+            out.rejected.push(Rejected {
+                location: a.location().clone(),
+                reason: Rejection::Withdrawn {
+                    reason: format!(
+                        "withdrawn by key {} in {}{why}",
+                        withdrawal.key_id(),
+                        withdrawal.location()
+                    ),
+                },
+            });
+        }
+    }
     out
+}
+
+/// The referrer manifest digest of a location, when it is a referrer.
+fn referrer_digest(location: &Location) -> Option<&Digest> {
+    match location {
+        Location::Referrer(d) | Location::Occurrence(d) => Some(d),
+        _ => None,
+    }
 }
 
 fn check_one(
