@@ -139,6 +139,25 @@ pub enum Command {
         #[arg(long)]
         recursive: bool,
     },
+    /// Withdraw an attestation: push a signed withdrawal statement naming it, as a referrer of
+    /// the same image. Once a key of the attestor that made the attestation signs it, that
+    /// attestation no longer counts for that attestor, anywhere (CLI, daemon, mirrors).
+    ///
+    /// Prints the digest of what was pushed.
+    Withdraw {
+        /// The image: registry/repository[:tag][@digest], oci:DIR[:REF][@digest] or
+        /// oci-archive:FILE[:REF][@digest].
+        image: String,
+        /// The attestation to withdraw: its referrer manifest digest (see `signet tree`).
+        #[arg(long, value_name = "DIGEST")]
+        attestation: String,
+        /// The attestor's key (cosign format, or a PKCS#11 URI).
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        /// Why, kept in the signed statement and shown in decisions.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
     /// Show the referrers graph of an image: signatures, attestations, and what refers to
     /// them, with cosign's legacy tags. A listed referrer that does not name what it is listed
     /// for as its subject is left out with a note; depth and size are bounded, and a tree that

@@ -43,3 +43,4 @@ mod policy;
 mod serve;
 mod smoke;
 mod snapshots;
+mod withdraw;

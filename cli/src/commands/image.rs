@@ -208,6 +208,56 @@ pub async fn attest(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `signet withdraw`: a signed withdrawal statement naming a referrer of the image.
+pub async fn withdraw(
+    args: &RegistryArgs,
+    image: &str,
+    attestation: &str,
+    key: &Path,
+    reason: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let withdrawn: signet_core::digest::Digest = attestation
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--attestation {attestation}: {e}"))?;
+    let signer = load_signer(key)?;
+    let target = Target::open(args, image)?;
+    let (pinned, subject) = target.resolve_subject().await?;
+    let referrers = target
+        .repo
+        .referrers(pinned.digest(), None)
+        .await
+        .with_context(|| format!("listing referrers of {}", target.show(&pinned)))?;
+    if !referrers.descriptors.iter().any(|d| d.digest == withdrawn) {
+        bail!(
+            "{withdrawn} is not a referrer of {}; `signet tree` lists its attestations",
+            target.show(&pinned)
+        );
+    }
+    let mut predicate = serde_json::json!({ "withdrawn": withdrawn.to_string() });
+    if let Some(reason) = reason {
+        predicate["reason"] = serde_json::Value::String(reason);
+    }
+    let pushed = publish::attest(
+        &target.repo,
+        &pinned,
+        &subject,
+        signer.as_ref(),
+        StorageFormat::Bundle.into(),
+        intoto::WITHDRAWAL_PREDICATE,
+        predicate,
+    )
+    .await?;
+    target.save()?;
+    eprintln!(
+        "Withdrew {withdrawn} from {}{} with key {}; pushed {pushed}",
+        target.show(&pinned),
+        target.as_identity(),
+        signer.public_key().id(),
+    );
+    crate::output::line(&format!("{pushed}"));
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn tree(args: &RegistryArgs, image: &str, output: Output) -> anyhow::Result<ExitCode> {
     let target = Target::open(args, image)?;
     let pinned = target.resolve().await?;

@@ -119,6 +119,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             &output,
             force,
         )),
+        Command::Withdraw {
+            image,
+            attestation,
+            key,
+            reason,
+        } => block_on(image::withdraw(
+            &cli.registry,
+            &image,
+            &attestation,
+            &key,
+            reason,
+        )),
         Command::Tree { image, output } => block_on(image::tree(&cli.registry, &image, output)),
         Command::Verify {
             image,
