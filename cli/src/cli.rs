@@ -208,6 +208,26 @@ pub enum Command {
         #[arg(long, value_name = "BYTES", default_value_t = signet_verify::DEFAULT_MAX_EVIDENCE_BYTES)]
         max_evidence_bytes: u64,
     },
+    /// Decide again for what already runs: every container, init and ephemeral container
+    /// image of every pod in a pod list (`kubectl get pods -A -o json`), with the namespace and
+    /// service account of its pod, against the policy as it is now. Each image is reported
+    /// compliant, violating (with the reasons) or error (registry unreachable, …).
+    ///
+    /// Exit 0 all compliant, 1 any violating, 2 any error.
+    Audit {
+        /// The policy file.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+        /// The pod list: what `kubectl get pods -A -o json` prints.
+        #[arg(long, value_name = "FILE")]
+        pods: PathBuf,
+        /// The cluster name, for clusterAdmissionRules.
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Copy an image and everything that refers to it to another registry or layout.
     ///
     /// Copies the image (a multi-platform index with all its manifests, configs and layers),

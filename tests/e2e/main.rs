@@ -22,6 +22,7 @@
 mod harness;
 
 mod attest;
+mod audit;
 mod binauthz;
 #[allow(dead_code, reason = "helpers shared by the suites that run the binary")]
 mod cli;

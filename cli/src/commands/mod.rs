@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the process exit code.
 
+mod audit;
 mod binauthz;
 mod blob;
 mod image;
@@ -178,6 +179,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 index.as_ref(),
             ))
         }
+        Command::Audit {
+            policy,
+            pods,
+            cluster,
+            output,
+        } => block_on(audit::audit(&cli.registry, &policy, &pods, cluster, output)),
         Command::Mirror(args) => block_on(mirror::mirror(&cli.registry, &args)),
         Command::Export(args) => block_on(mirror::export(&cli.registry, &args)),
         Command::Import(args) => block_on(mirror::import(&cli.registry, &args)),
