@@ -119,12 +119,7 @@ async fn subjects(
     };
     let mut out = vec![(pinned.clone(), subject)];
     for child in children {
-        // buildkit lists its attestation manifests in the index; they are not platforms.
-        if child
-            .annotations
-            .get("vnd.docker.reference.type")
-            .is_some_and(|t| t == "attestation-manifest")
-        {
+        if child.is_attestation_manifest() {
             continue;
         }
         let described = publish::subject_descriptor(&target.repo, &child.digest)

@@ -69,6 +69,15 @@ pub struct Descriptor {
 }
 
 impl Descriptor {
+    /// Whether this index entry is one of buildkit's attestation manifests
+    /// (`vnd.docker.reference.type: attestation-manifest`, platform `unknown/unknown`): listed in
+    /// an index, but not a platform anything runs.
+    pub fn is_attestation_manifest(&self) -> bool {
+        self.annotations
+            .get("vnd.docker.reference.type")
+            .is_some_and(|t| t == "attestation-manifest")
+    }
+
     /// A descriptor of `bytes` with `media_type`.
     pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
         Descriptor {

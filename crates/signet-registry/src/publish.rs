@@ -115,10 +115,21 @@ pub fn bundle_manifest(
             predicate_type,
         );
     }
+    referrer_manifest(subject, bundle::BUNDLE_V03_MEDIA_TYPE, layer, annotations)
+}
+
+/// A referrer manifest: `artifact_type`, the empty config, one `layer`, `subject` and
+/// `annotations` (the blobs must be stored first).
+fn referrer_manifest(
+    subject: &Descriptor,
+    artifact_type: &str,
+    layer: Descriptor,
+    annotations: BTreeMap<String, String>,
+) -> Result<Vec<u8>, RegistryError> {
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(oci::OCI_MANIFEST.to_string()),
-        artifact_type: Some(bundle::BUNDLE_V03_MEDIA_TYPE.to_string()),
+        artifact_type: Some(artifact_type.to_string()),
         config: Descriptor::of(oci::EMPTY_JSON, oci::EMPTY_JSON_BYTES),
         layers: vec![layer],
         subject: Some(subject.clone()),
@@ -153,19 +164,7 @@ pub fn occurrence_manifest(
     if let Some(time) = &occurrence.create_time {
         annotations.insert(oci::CREATED_ANNOTATION.to_string(), time.clone());
     }
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(oci::OCI_MANIFEST.to_string()),
-        artifact_type: Some(binauthz::ARTIFACT_TYPE.to_string()),
-        config: Descriptor::of(oci::EMPTY_JSON, oci::EMPTY_JSON_BYTES),
-        layers: vec![layer],
-        subject: Some(subject.clone()),
-        annotations,
-    };
-    serde_json::to_vec(&manifest).map_err(|e| RegistryError::Malformed {
-        what: "referrer manifest".into(),
-        reason: e.to_string(),
-    })
+    referrer_manifest(subject, binauthz::ARTIFACT_TYPE, layer, annotations)
 }
 
 /// Stores a Binary Authorization occurrence as a referrer of `subject` (see

@@ -176,7 +176,7 @@ async fn every_platform<S: Source>(
     let wanted = &policy.multi_platform.platforms;
     let listed: Vec<(String, &Descriptor)> = manifests
         .iter()
-        .filter(|m| !is_attestation_manifest(m))
+        .filter(|m| !m.is_attestation_manifest())
         .map(|m| (platform_name(m), m))
         .collect();
     let mut failures = Vec::new();
@@ -220,14 +220,6 @@ async fn every_platform<S: Source>(
         decision.reasons.extend(failures);
     }
     Ok(decision)
-}
-
-/// buildkit's attestation manifests (`unknown/unknown`, `vnd.docker.reference.type:
-/// attestation-manifest`) are listed in an index but are not platforms anything runs.
-fn is_attestation_manifest(m: &Descriptor) -> bool {
-    m.annotations
-        .get("vnd.docker.reference.type")
-        .is_some_and(|t| t == "attestation-manifest")
 }
 
 /// `os/architecture[/variant]` of an index entry; `unknown/unknown` without a platform.

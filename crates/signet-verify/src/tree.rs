@@ -154,11 +154,7 @@ pub async fn build(repo: &Repository, image: &PinnedRef) -> Result<Tree, Registr
     let fetched = repo.get_manifest(image.digest()).await?;
     if let Ok(AnyManifest::Index(index)) = AnyManifest::parse(&fetched.media_type, &fetched.bytes) {
         for child in index.manifests.into_iter().take(MAX_PLATFORMS) {
-            if child
-                .annotations
-                .get("vnd.docker.reference.type")
-                .is_some_and(|t| t == "attestation-manifest")
-            {
+            if child.is_attestation_manifest() {
                 continue;
             }
             let pinned = image.to_image_ref().with_digest(child.digest.clone());
