@@ -47,12 +47,13 @@ pub fn sign(file: &Path, key: &Path, bundle: Option<PathBuf>) -> anyhow::Result<
     let bytes = fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let signer = crate::commands::signer::load_signer(key)?;
     let digest = Digest::sha256_of(&bytes);
-    let statement = Statement::new(
+    let mut statement = Statement::new(
         &subject_name(file),
         &digest,
         COSIGN_SIGN_PREDICATE,
         serde_json::json!({}),
     );
+    statement.set_signed_at(std::time::SystemTime::now());
     let out = default_bundle(file, bundle);
     let bundle = Bundle::sign_statement(&statement, signer.as_ref())?;
     fs::write(&out, bundle.to_json()).with_context(|| format!("writing {}", out.display()))?;

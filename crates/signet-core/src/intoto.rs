@@ -151,6 +151,10 @@ pub struct Subject {
     pub name: String,
     /// Digests by algorithm name, hex values.
     pub digest: BTreeMap<String, String>,
+    /// The ResourceDescriptor's `annotations` (in-toto v1): where signet writes its signing
+    /// time ([`crate::signed_time::SIGNED_AT_ANNOTATION`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, serde_json::Value>,
 }
 
 /// An in-toto statement.
@@ -185,9 +189,22 @@ impl Statement {
                     digest.algorithm().as_str().to_string(),
                     digest.hex().to_string(),
                 )]),
+                annotations: BTreeMap::new(),
             }],
             predicate_type: predicate_type.to_string(),
             predicate,
+        }
+    }
+
+    /// Writes `at` as the signing time on every subject
+    /// ([`crate::signed_time::SIGNED_AT_ANNOTATION`]).
+    pub fn set_signed_at(&mut self, at: std::time::SystemTime) {
+        let text = crate::signed_time::format(at);
+        for subject in &mut self.subject {
+            subject.annotations.insert(
+                crate::signed_time::SIGNED_AT_ANNOTATION.to_string(),
+                serde_json::Value::String(text.clone()),
+            );
         }
     }
 

@@ -29,6 +29,7 @@ pub mod keys;
 pub mod oci;
 pub mod pgp;
 pub mod reference;
+pub mod signed_time;
 pub mod simplesigning;
 pub mod verified;
 

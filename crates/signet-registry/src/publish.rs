@@ -21,6 +21,7 @@ use signet_core::intoto::{self, Statement};
 use signet_core::keys::Signer;
 use signet_core::oci::{self, AnyManifest, Descriptor, Manifest};
 use signet_core::reference::{ImageRef, PinnedRef};
+use signet_core::signed_time;
 use signet_core::simplesigning::SimpleSigning;
 
 use crate::TagOrDigest;
@@ -441,7 +442,8 @@ pub enum StorageFormat {
 /// `signer` (`signet sign`): cosign's plain-signature statement (predicate type
 /// `https://sigstore.dev/cosign/sign/v1`, the annotations in the predicate) in a bundle, or a
 /// cosign simple-signing payload in the legacy `.sig` tag, with the annotations in its
-/// `optional` field. Returns the digest of the manifest pushed.
+/// `optional` field. Either way the signing time goes into what is signed
+/// ([`signed_time::SIGNED_AT_ANNOTATION`]). Returns the digest of the manifest pushed.
 pub async fn sign(
     repo: &Repository,
     pinned: &PinnedRef,
@@ -457,15 +459,21 @@ pub async fn sign(
             } else {
                 serde_json::json!({ "annotations": annotations })
             };
-            let statement = Statement::new(
+            let mut statement = Statement::new(
                 &pinned.name(),
                 pinned.digest(),
                 intoto::COSIGN_SIGN_PREDICATE,
                 predicate,
             );
+            statement.set_signed_at(SystemTime::now());
             push_statement(repo, subject, &statement, signer, format).await
         }
         StorageFormat::Legacy => {
+            let mut annotations = annotations;
+            annotations.insert(
+                signed_time::SIGNED_AT_ANNOTATION.to_string(),
+                signed_time::format(SystemTime::now()),
+            );
             let payload = SimpleSigning::cosign(&pinned.name(), pinned.digest(), annotations)
                 .to_cosign_bytes();
             push_simple_signing(repo, pinned.digest(), payload, signer).await
@@ -475,7 +483,7 @@ pub async fn sign(
 
 /// Attests the image `pinned` (described by `subject`) in `repo` with `signer`
 /// (`signet attest`): an in-toto statement about its digest with `predicate_type` and
-/// `predicate`, as a bundle referrer or in the legacy `.att` tag. Returns the digest of the
+/// `predicate`, the signing time on its subject, as a bundle referrer or in the legacy `.att` tag. Returns the digest of the
 /// manifest pushed.
 pub async fn attest(
     repo: &Repository,
@@ -486,7 +494,8 @@ pub async fn attest(
     predicate_type: &str,
     predicate: serde_json::Value,
 ) -> Result<Digest, RegistryError> {
-    let statement = Statement::new(&pinned.name(), pinned.digest(), predicate_type, predicate);
+    let mut statement = Statement::new(&pinned.name(), pinned.digest(), predicate_type, predicate);
+    statement.set_signed_at(SystemTime::now());
     push_statement(repo, subject, &statement, signer, format).await
 }
 
