@@ -384,6 +384,19 @@ impl KeyId {
             .map(|d| KeyId(Id::Spki(d)))
     }
 
+    /// A key id as people write it (what [`KeyId`]'s `Display` prints): `sha256:<64 hex>` for
+    /// PKIX keys, or an OpenPGP v4 fingerprint (40 hex digits, any case). `None` for anything
+    /// else.
+    pub fn parse(text: &str) -> Option<KeyId> {
+        if let Some(hex) = text.strip_prefix("sha256:") {
+            return Digest::from_hex(crate::digest::Algorithm::Sha256, hex)
+                .ok()
+                .map(|d| KeyId(Id::Spki(d)));
+        }
+        (text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| KeyId::of_pgp_fingerprint(text))
+    }
+
     /// A short form for human messages.
     pub fn short(&self) -> String {
         match &self.0 {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use signet_core::digest::Digest;
 use signet_core::evidence::Location;
 use signet_core::keys::KeyId;
+use signet_core::signed_time::SignedTime;
 
 pub use signet_core::evidence::{Rejected, Rejection};
 
@@ -37,6 +38,31 @@ pub struct AcceptedReport {
     /// index, the index's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
+    /// When it was signed, as far as age goes (see `SignedTimes::age_basis`).
+    #[serde(rename = "signedAt", skip_serializing_if = "Option::is_none")]
+    pub signed_at: Option<SignedAtReport>,
+}
+
+/// A signing time in reports.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SignedAtReport {
+    /// RFC 3339, UTC.
+    pub time: String,
+    /// Where it came from (`signer-asserted predicate.metadata.scanFinishedOn`,
+    /// `RFC 3161 timestamp by …`).
+    pub source: String,
+    /// Whether a third party vouches for it.
+    pub trusted: bool,
+}
+
+impl From<&SignedTime> for SignedAtReport {
+    fn from(t: &SignedTime) -> SignedAtReport {
+        SignedAtReport {
+            time: signet_core::signed_time::format(t.at),
+            source: t.source.to_string(),
+            trusted: t.is_trusted(),
+        }
+    }
 }
 
 fn display<S: serde::Serializer>(value: &KeyId, s: S) -> Result<S::Ok, S::Error> {
@@ -113,6 +139,10 @@ pub struct Decision {
     /// The index whose evidence covered this platform manifest (it lists the digest), when the
     /// image was allowed that way.
     pub through_index: Option<Digest>,
+    /// When an admitting decision stops holding by time alone: the evidence it rests on
+    /// reaches its attestor's `maxAge`, or its key's `validUntil`. Caches must not keep it
+    /// longer.
+    pub valid_until: Option<std::time::SystemTime>,
 }
 
 impl Decision {
@@ -144,6 +174,8 @@ struct Wire<'d> {
     would_deny: bool,
     #[serde(rename = "throughIndex", skip_serializing_if = "Option::is_none")]
     through_index: Option<String>,
+    #[serde(rename = "validUntil", skip_serializing_if = "Option::is_none")]
+    valid_until: Option<String>,
 }
 
 impl Serialize for Decision {
@@ -164,6 +196,7 @@ impl Serialize for Decision {
             rejected: &self.rejected,
             would_deny: self.would_deny(),
             through_index: self.through_index.as_ref().map(ToString::to_string),
+            valid_until: self.valid_until.map(signet_core::signed_time::format),
         }
         .serialize(serializer)
     }
@@ -186,6 +219,7 @@ mod tests {
             accepted: Vec::new(),
             rejected: Vec::new(),
             through_index: None,
+            valid_until: None,
         }
     }
 

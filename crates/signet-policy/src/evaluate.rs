@@ -9,21 +9,34 @@
 //!    signed the digest with one of its keys, with its predicate type, identity and conditions;
 //! 5. the rule's enforcement mode: a dry-run rule admits and reports what it would deny.
 //!
+//! Time enters in three places, all measured against the `now` handed in
+//! ([`Policy::evaluate_at`]; tests pass a fixed clock): `revokedKeys`, a key's
+//! `validFrom`/`validUntil`, and an attestor's `maxAge`.
+//!
 //! Cryptography is not done here: the caller verifies evidence against each attestor's keys
 //! (see `signet-verify`) and hands in what verified, as [`AttestorEvidence`].
 
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
 use signet_core::digest::Digest;
 use signet_core::reference::ImageRef;
 
 use signet_core::evidence::Location;
 use signet_core::keys::KeyId;
+use signet_core::signed_time::{SignedTime, SignedTimes};
 
-use crate::decision::{AcceptedReport, AttestorResult, Decision, Enforcement, Outcome, Rejected};
-use crate::model::{
-    Attestor, AttestorName, EnforcementMode, EvaluationMode, Policy, Rule, SignedIdentity,
+use crate::decision::{
+    AcceptedReport, AttestorResult, Decision, Enforcement, Outcome, Rejected, SignedAtReport,
 };
+use crate::model::{
+    Attestor, AttestorName, EnforcementMode, EvaluationMode, Policy, RevokedKey, Rule,
+    SignedIdentity,
+};
+
+/// How far in the future a signer-asserted time may be (clock skew) before it is refused:
+/// a time in the future would keep evidence young for longer than `maxAge`.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// Where an image is being admitted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -53,6 +66,9 @@ pub trait Proof: std::fmt::Debug {
     fn statement(&self) -> Option<&serde_json::Value>;
     /// The `docker-reference` a simple-signing payload signed, for identity checks.
     fn signed_reference(&self) -> Option<&str>;
+    /// When it was signed: trusted times (verified timestamps, logs) and times the signer
+    /// asserted in the signed content.
+    fn signed_times(&self) -> &SignedTimes;
 }
 
 /// What verified (and what did not) for one attestor.
@@ -168,16 +184,30 @@ impl Policy {
         !self.untrusted_registry(&name) && self.exempt_pattern(&name).is_some()
     }
 
-    /// Decides for `image` at `digest` in `ctx`, given the evidence checked per attestor.
-    /// An attestor missing from `evidence` counts as having attested nothing (fail closed).
-    /// `digest` may be `None` only when [`Policy::needs`] said nothing is needed (the image was
-    /// not resolved); a rule that requires attestations then denies.
+    /// Decides for `image` at `digest` in `ctx`, given the evidence checked per attestor, as
+    /// of now. See [`Policy::evaluate_at`].
     pub fn evaluate(
         &self,
         image: &ImageRef,
         digest: Option<&Digest>,
         ctx: &AdmissionContext,
         evidence: &BTreeMap<AttestorName, AttestorEvidence<'_>>,
+    ) -> Decision {
+        self.evaluate_at(image, digest, ctx, evidence, SystemTime::now())
+    }
+
+    /// Decides for `image` at `digest` in `ctx`, given the evidence checked per attestor, as
+    /// of `now` (for `maxAge`, key windows and revocations).
+    /// An attestor missing from `evidence` counts as having attested nothing (fail closed).
+    /// `digest` may be `None` only when [`Policy::needs`] said nothing is needed (the image was
+    /// not resolved); a rule that requires attestations then denies.
+    pub fn evaluate_at(
+        &self,
+        image: &ImageRef,
+        digest: Option<&Digest>,
+        ctx: &AdmissionContext,
+        evidence: &BTreeMap<AttestorName, AttestorEvidence<'_>>,
+        now: SystemTime,
     ) -> Decision {
         let name = image.name();
         let shown = match digest {
@@ -195,6 +225,7 @@ impl Policy {
             accepted: Vec::new(),
             rejected: Vec::new(),
             through_index: None,
+            valid_until: None,
         };
         if self.untrusted_registry(&name) {
             decision.rule = "registryAllowlist".into();
@@ -249,17 +280,21 @@ impl Policy {
                     let empty = AttestorEvidence::default();
                     let found = evidence.get(attestor_name).unwrap_or(&empty);
                     let result = match (self.attestors.get(attestor_name), digest) {
-                        (Some(attestor), Some(digest)) => judge(attestor, image, digest, found),
+                        (Some(attestor), Some(digest)) => {
+                            judge(self, attestor, image, digest, found, now)
+                        }
                         (Some(_), None) => Judgement {
                             satisfied: false,
                             reason: "the image was not resolved to a digest".into(),
                             used: None,
+                            until: None,
                         },
                         // The loader rejects undefined references; fail closed regardless.
                         (None, _) => Judgement {
                             satisfied: false,
                             reason: format!("attestor {attestor_name} is not defined"),
                             used: None,
+                            until: None,
                         },
                     };
                     if result.satisfied {
@@ -276,7 +311,12 @@ impl Policy {
                             predicate_type: used.predicate_type().to_string(),
                             key_id: used.key_id().clone(),
                             digest: digest.cloned(),
+                            signed_at: used.signed_times().age_basis().map(SignedAtReport::from),
                         });
+                    }
+                    if let Some(until) = result.until {
+                        decision.valid_until =
+                            Some(decision.valid_until.map_or(until, |u| u.min(until)));
                     }
                     decision.rejected.extend(found.rejected.iter().cloned());
                     decision.attestors.push(AttestorResult {
@@ -356,15 +396,20 @@ struct Judgement<'e> {
     satisfied: bool,
     reason: String,
     used: Option<&'e dyn Proof>,
+    /// When the evidence used stops counting by time alone (`maxAge`, `validUntil`).
+    until: Option<SystemTime>,
 }
 
-/// Whether `attestor` attested `digest`: some evidence verified with its keys, has its
-/// predicate type, passes its identity check and all its conditions.
+/// Whether `attestor` attested `digest`: some evidence verified with its keys, was signed by a
+/// key neither revoked nor outside its window and recently enough, has its predicate type,
+/// passes its identity check and all its conditions.
 fn judge<'e>(
+    policy: &Policy,
     attestor: &Attestor,
     image: &ImageRef,
     digest: &Digest,
     found: &AttestorEvidence<'e>,
+    now: SystemTime,
 ) -> Judgement<'e> {
     let keys = attestor.key_labels().join(", ");
     if found.accepted.is_empty() {
@@ -380,11 +425,19 @@ fn judge<'e>(
             satisfied: false,
             reason: format!("no attestation signed by key {keys} for {digest}{seen}"),
             used: None,
+            until: None,
         };
     }
     let mut failures = Vec::new();
     for &candidate in &found.accepted {
         let location = candidate.location();
+        let until = match in_time(policy, attestor, candidate, now) {
+            Ok(until) => until,
+            Err(why) => {
+                failures.push(format!("{location}: {why}"));
+                continue;
+            }
+        };
         if let Some(wanted) = &attestor.predicate_type
             && candidate.predicate_type() != wanted
         {
@@ -415,6 +468,7 @@ fn judge<'e>(
                         }
                     ),
                     used: Some(candidate),
+                    until,
                 };
             }
             Err(why) => failures.push(format!("{location}: {why}")),
@@ -424,6 +478,110 @@ fn judge<'e>(
         satisfied: false,
         reason: failures.join("; "),
         used: None,
+        until: None,
+    }
+}
+
+fn show(at: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// Whether `candidate` counts at `now` as far as time goes: its key is not revoked (or a
+/// trusted time puts the signature before the revocation), it was signed inside its key's
+/// window, and within the attestor's `maxAge`. On success, when it stops counting by time.
+fn in_time(
+    policy: &Policy,
+    attestor: &Attestor,
+    candidate: &dyn Proof,
+    now: SystemTime,
+) -> Result<Option<SystemTime>, String> {
+    let key = candidate.key_id();
+    let times = candidate.signed_times();
+    let mut until: Option<SystemTime> = None;
+    if let Some(revoked) = policy.revoked_keys.iter().find(|r| r.key_id == *key) {
+        revocation_allows(revoked, times.trusted())?;
+    }
+    let window = attestor.key_windows.get(key);
+    if (window.is_some() || attestor.max_age.is_some()) && !times.invalid.is_empty() {
+        return Err(format!(
+            "invalid signed time: {}",
+            times.invalid.join("; ")
+        ));
+    }
+    if let Some(window) = window {
+        // A trusted time says when it was signed; without one, the key must be valid now.
+        // Times the signer asserted can only make this stricter: a key holder's own word that
+        // it signed outside the window is believed.
+        match times.trusted() {
+            Some(t) if !window.contains(t.at) => {
+                return Err(format!(
+                    "key {} is {window}, but signed at {t}",
+                    key.short()
+                ));
+            }
+            Some(_) => {}
+            None if !window.contains(now) => {
+                return Err(format!(
+                    "key {} is {window}; it is now {} and no trusted time shows it signed \
+                     within its window",
+                    key.short(),
+                    show(now)
+                ));
+            }
+            None => until = window.valid_until,
+        }
+        if let Some(t) = times
+            .times
+            .iter()
+            .find(|t| !t.is_trusted() && !window.contains(t.at))
+        {
+            return Err(format!("key {} is {window}, but signed at {t}", key.short()));
+        }
+    }
+    if let Some(max_age) = attestor.max_age {
+        let Some(basis) = times.age_basis() else {
+            return Err(format!(
+                "no signed time, and attestor {} has maxAge {}",
+                attestor.name,
+                humantime::format_duration(max_age)
+            ));
+        };
+        if basis.at > now + MAX_CLOCK_SKEW {
+            return Err(format!("signed time {basis} is in the future"));
+        }
+        let age = now.duration_since(basis.at).unwrap_or_default();
+        if age > max_age {
+            return Err(format!(
+                "signed at {basis}, {} ago; attestor {} has maxAge {}",
+                humantime::format_duration(Duration::from_secs(age.as_secs())),
+                attestor.name,
+                humantime::format_duration(max_age)
+            ));
+        }
+        let expires = basis.at + max_age;
+        until = Some(until.map_or(expires, |u| u.min(expires)));
+    }
+    Ok(until)
+}
+
+/// A revoked key's evidence counts only with a trusted time before `revokedAt`.
+fn revocation_allows(revoked: &RevokedKey, trusted: Option<&SignedTime>) -> Result<(), String> {
+    let named = format!(
+        "key {} is revoked ({})",
+        revoked.key_id, revoked.reason
+    );
+    match (revoked.revoked_at, trusted) {
+        (None, _) => Err(named),
+        (Some(at), Some(t)) if t.at < at => Ok(()),
+        (Some(at), Some(t)) => Err(format!(
+            "{named} since {}, and was signed at {t}",
+            show(at)
+        )),
+        (Some(at), None) => Err(format!(
+            "{named} since {}; no trusted time (RFC 3161 timestamp or transparency log) shows \
+             it was signed before",
+            show(at)
+        )),
     }
 }
 

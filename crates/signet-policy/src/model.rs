@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use signet_core::binauthz::NoteKey;
-use signet_core::keys::PublicKey;
+use signet_core::keys::{KeyId, PublicKey};
 
 use crate::glob::Glob;
 
@@ -163,6 +164,58 @@ pub struct Attestor {
     pub conditions: Vec<Condition>,
     /// Identity check for simple-signing payloads.
     pub signed_identity: SignedIdentity,
+    /// `maxAge`: evidence signed longer ago than this no longer counts; evidence without a
+    /// signed time does not count at all.
+    pub max_age: Option<Duration>,
+    /// `validFrom`/`validUntil` of its keys, by key id (keys without a window are absent).
+    pub key_windows: BTreeMap<KeyId, KeyWindow>,
+    /// Where it is written.
+    pub span: Span,
+}
+
+/// When a key may sign: evidence it signed outside the window does not count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyWindow {
+    /// `validFrom`: nothing signed before counts.
+    pub valid_from: Option<SystemTime>,
+    /// `validUntil`: nothing signed after counts.
+    pub valid_until: Option<SystemTime>,
+}
+
+impl KeyWindow {
+    /// Whether `at` lies in the window (both ends included).
+    pub fn contains(&self, at: SystemTime) -> bool {
+        self.valid_from.is_none_or(|from| at >= from)
+            && self.valid_until.is_none_or(|until| at <= until)
+    }
+}
+
+impl fmt::Display for KeyWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |t: Option<SystemTime>| {
+            t.map_or("-".to_string(), |t| {
+                humantime::format_rfc3339_seconds(t).to_string()
+            })
+        };
+        write!(
+            f,
+            "valid {} to {}",
+            show(self.valid_from),
+            show(self.valid_until)
+        )
+    }
+}
+
+/// An entry of `revokedKeys`.
+#[derive(Debug, Clone)]
+pub struct RevokedKey {
+    /// The key.
+    pub key_id: KeyId,
+    /// `revokedAt`: evidence with a trusted signing time before this still counts. `None`:
+    /// nothing the key signed counts.
+    pub revoked_at: Option<SystemTime>,
+    /// Why, for decisions.
+    pub reason: String,
     /// Where it is written.
     pub span: Span,
 }
@@ -264,4 +317,6 @@ pub struct Policy {
     pub name: Option<String>,
     /// `multiPlatform`.
     pub multi_platform: MultiPlatform,
+    /// `revokedKeys`: keys whose evidence no longer counts (see [`RevokedKey`]).
+    pub revoked_keys: Vec<RevokedKey>,
 }

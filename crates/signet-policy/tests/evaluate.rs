@@ -10,11 +10,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use signet_core::digest::Digest;
 use signet_core::evidence::{Format, Location};
 use signet_core::keys::KeyId;
 use signet_core::reference::ImageRef;
+use signet_core::signed_time::{SignedTime, SignedTimes, TimeSource};
 use signet_policy::Policy;
 use signet_policy::evaluate::{AdmissionContext, AttestorEvidence, Need, Proof};
 use signet_policy::model::AttestorName;
@@ -28,6 +30,7 @@ struct Attested {
     predicate_type: String,
     statement: Option<serde_json::Value>,
     signed_reference: Option<String>,
+    times: SignedTimes,
 }
 
 impl Proof for Attested {
@@ -45,6 +48,9 @@ impl Proof for Attested {
     }
     fn signed_reference(&self) -> Option<&str> {
         self.signed_reference.as_deref()
+    }
+    fn signed_times(&self) -> &SignedTimes {
+        &self.times
     }
 }
 
@@ -112,6 +118,7 @@ fn signature(location: &str) -> Attested {
         predicate_type: "https://sigstore.dev/cosign/sign/v1".into(),
         statement: Some(serde_json::json!({"predicate": {}})),
         signed_reference: None,
+        times: SignedTimes::default(),
     }
 }
 
@@ -126,6 +133,7 @@ fn vuln(severities: &[&str]) -> Attested {
         predicate_type: "https://cosign.sigstore.dev/attestation/vuln/v1".into(),
         statement: Some(serde_json::json!({"predicate": {"scanner": {"result": results}}})),
         signed_reference: None,
+        times: SignedTimes::default(),
     }
 }
 
@@ -380,6 +388,7 @@ attestors:
     let satisfied = |deployed: &str, signed: &str| -> Vec<bool> {
         let e = vec![Attested {
             signed_reference: Some(signed.into()),
+            times: SignedTimes::default(),
             statement: None,
             ..signature(".sig layer 0")
         }];
@@ -438,6 +447,7 @@ attestors:
     let img = image("registry.corp/team/app:v1");
     let legacy = |reference: &str| Attested {
         signed_reference: Some(reference.into()),
+        times: SignedTimes::default(),
         statement: None,
         ..signature(".sig layer 0")
     };
@@ -602,4 +612,308 @@ fn thresholds_are_checked_when_loading() {
     );
     let e = load("  requireAttestationsThreshold: [{count: 1, from: [a, a]}]\n");
     assert!(e.contains("listed twice"), "{e}");
+}
+
+fn time(text: &str) -> SystemTime {
+    humantime::parse_rfc3339(text).unwrap()
+}
+
+/// The key id of `fixtures/keys/NAME.pub`.
+fn key_of(name: &str) -> KeyId {
+    let pem = std::fs::read_to_string(keys_dir().join(format!("{name}.pub"))).unwrap();
+    signet_core::keys::PublicKey::from_pem(&pem)
+        .unwrap()
+        .id()
+        .clone()
+}
+
+/// A signature by `fixtures/keys/p256.pub` carrying `times`.
+fn signed_at(times: Vec<SignedTime>) -> Attested {
+    Attested {
+        key_id: key_of("p256"),
+        times: SignedTimes {
+            times,
+            invalid: Vec::new(),
+        },
+        ..signature("s")
+    }
+}
+
+fn asserted(text: &str) -> SignedTime {
+    SignedTime {
+        at: time(text),
+        source: TimeSource::Asserted {
+            field: "subject annotation dev.signet.signedAt".into(),
+        },
+    }
+}
+
+fn timestamped(text: &str) -> SignedTime {
+    SignedTime {
+        at: time(text),
+        source: TimeSource::Timestamp {
+            authority: "test TSA".into(),
+        },
+    }
+}
+
+fn one_attestor(attestor_extra: &str, key_extra: &str, top: &str) -> Policy {
+    policy(&format!(
+        r#"
+defaultAdmissionRule:
+  evaluationMode: REQUIRE_ATTESTATION
+  enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG
+  requireAttestationsBy: [build]
+attestors:
+  - name: build
+    publicKeys:
+      - file: p256.pub
+{key_extra}
+{attestor_extra}
+{top}
+"#
+    ))
+}
+
+fn decide(p: &Policy, proof: &Attested, now: &str) -> signet_policy::Decision {
+    let img = image(
+        "registry.corp/app@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+    );
+    let entries = [("build", vec![proof.clone()])];
+    p.evaluate_at(
+        &img,
+        Some(&digest()),
+        &ctx(None, None, None),
+        &evidence(&entries),
+        time(now),
+    )
+}
+
+#[test]
+fn max_age_allows_fresh_and_denies_old_evidence() {
+    let p = one_attestor("    maxAge: 7d", "", "");
+    assert!(p.summary().contains("maxAge 7days"), "{}", p.summary());
+    let proof = signed_at(vec![asserted("2026-12-01T00:00:00Z")]);
+    let fresh = decide(&p, &proof, "2026-12-03T00:00:00Z");
+    assert!(fresh.allowed(), "{:?}", fresh.reasons);
+    assert_eq!(
+        fresh.valid_until,
+        Some(time("2026-12-08T00:00:00Z")),
+        "the decision holds until the evidence is 7 days old"
+    );
+    let json = serde_json::to_value(&fresh).unwrap();
+    assert_eq!(json["accepted"][0]["signedAt"]["time"], "2026-12-01T00:00:00Z");
+    assert_eq!(json["accepted"][0]["signedAt"]["trusted"], false);
+    assert_eq!(json["validUntil"], "2026-12-08T00:00:00Z");
+
+    let old = decide(&p, &proof, "2026-12-08T00:00:01Z");
+    assert!(!old.allowed());
+    let reason = old.reasons.join("\n");
+    assert!(
+        reason.contains("signed at 2026-12-01T00:00:00Z") && reason.contains("maxAge 7days"),
+        "{reason}"
+    );
+
+    // No signed time at all: it cannot be shown to be fresh.
+    let untimed = signed_at(Vec::new());
+    let d = decide(&p, &untimed, "2026-12-03T00:00:00Z");
+    assert!(!d.allowed());
+    assert!(d.reasons.join("\n").contains("no signed time"), "{:?}", d.reasons);
+
+    // A signer cannot keep evidence young by dating it in the future.
+    let future = signed_at(vec![asserted("2027-01-01T00:00:00Z")]);
+    let d = decide(&p, &future, "2026-12-03T00:00:00Z");
+    assert!(!d.allowed());
+    assert!(d.reasons.join("\n").contains("in the future"), "{:?}", d.reasons);
+
+    // Without maxAge, time does not matter.
+    let lax = one_attestor("", "", "");
+    assert!(decide(&lax, &untimed, "2030-01-01T00:00:00Z").allowed());
+}
+
+#[test]
+fn max_age_counts_from_the_trusted_time_unless_the_signer_admits_an_older_one() {
+    let p = one_attestor("    maxAge: 12h", "", "");
+    // The signer claims a fresh time, the timestamp authority says it is older: too old.
+    let proof = signed_at(vec![
+        asserted("2026-12-02T10:00:00Z"),
+        timestamped("2026-12-01T00:00:00Z"),
+    ]);
+    let d = decide(&p, &proof, "2026-12-02T11:00:00Z");
+    assert!(!d.allowed());
+    assert!(d.reasons.join("\n").contains("RFC 3161 timestamp by test TSA"), "{:?}", d.reasons);
+}
+
+#[test]
+fn max_age_must_have_a_unit_and_be_positive() {
+    for (bad, wanted) in [
+        ("30", "duration with a unit"),
+        ("\"0s\"", "positive duration"),
+        ("1w", "positive duration"),
+        ("7 d", "positive duration"),
+        ("-1d", "positive duration"),
+    ] {
+        let yaml = format!(
+            r#"
+defaultAdmissionRule: {{evaluationMode: ALWAYS_ALLOW, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG}}
+attestors:
+  - name: build
+    publicKeys: [{{file: p256.pub}}]
+    maxAge: {bad}
+"#
+        );
+        let err = signet_policy::parse(&yaml, &keys_dir().join("p.yaml"), &keys_dir())
+            .err()
+            .unwrap_or_else(|| panic!("maxAge {bad} loaded"))
+            .to_string();
+        assert!(err.contains(wanted) && err.contains("maxAge"), "{bad}: {err}");
+    }
+    for good in ["7d", "12h", "90m", "30s"] {
+        one_attestor(&format!("    maxAge: {good}"), "", "");
+    }
+}
+
+#[test]
+fn key_windows_bound_when_a_key_may_sign() {
+    let p = one_attestor(
+        "",
+        "        validFrom: 2026-01-01T00:00:00Z\n        validUntil: 2026-12-31T00:00:00Z",
+        "",
+    );
+    assert!(
+        p.summary().contains("valid 2026-01-01T00:00:00Z to 2026-12-31T00:00:00Z"),
+        "{}",
+        p.summary()
+    );
+    let proof = signed_at(vec![asserted("2026-06-01T00:00:00Z")]);
+    let d = decide(&p, &proof, "2026-06-02T00:00:00Z");
+    assert!(d.allowed(), "{:?}", d.reasons);
+    assert_eq!(d.valid_until, Some(time("2026-12-31T00:00:00Z")));
+    // After validUntil, only a trusted time inside the window keeps it.
+    let d = decide(&p, &proof, "2027-01-02T00:00:00Z");
+    assert!(!d.allowed());
+    assert!(
+        d.reasons.join("\n").contains("no trusted time shows it signed within its window"),
+        "{:?}",
+        d.reasons
+    );
+    let stamped = signed_at(vec![timestamped("2026-06-01T00:00:00Z")]);
+    assert!(decide(&p, &stamped, "2027-01-02T00:00:00Z").allowed());
+    let stamped_late = signed_at(vec![timestamped("2027-01-01T00:00:00Z")]);
+    assert!(!decide(&p, &stamped_late, "2027-01-02T00:00:00Z").allowed());
+    // The signer's own word that it signed before validFrom is believed.
+    let early = signed_at(vec![asserted("2025-12-01T00:00:00Z")]);
+    let d = decide(&p, &early, "2026-06-02T00:00:00Z");
+    assert!(!d.allowed());
+    assert!(d.reasons.join("\n").contains("but signed at 2025-12-01"), "{:?}", d.reasons);
+    // Before validFrom, nothing counts.
+    assert!(!decide(&p, &signed_at(Vec::new()), "2025-06-01T00:00:00Z").allowed());
+
+    let err = signet_policy::parse(
+        r#"
+defaultAdmissionRule: {evaluationMode: ALWAYS_ALLOW, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG}
+attestors:
+  - name: build
+    publicKeys:
+      - file: p256.pub
+        validFrom: 2026-01-01T00:00:00Z
+        validUntil: 2025-01-01T00:00:00Z
+"#,
+        &keys_dir().join("p.yaml"),
+        &keys_dir(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("`validUntil` must be later than `validFrom`"), "{err}");
+    let err = signet_policy::parse(
+        r#"
+defaultAdmissionRule: {evaluationMode: ALWAYS_ALLOW, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG}
+attestors:
+  - name: build
+    publicKeys:
+      - file: p256.pub
+        validFrom: next tuesday
+"#,
+        &keys_dir().join("p.yaml"),
+        &keys_dir(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("not an RFC 3339 time"), "{err}");
+}
+
+#[test]
+fn revoked_keys_need_a_trusted_time_before_the_revocation() {
+    let id = key_of("p256");
+    let never = one_attestor(
+        "",
+        "",
+        &format!("revokedKeys:\n  - keyId: {id}\n    reason: laptop stolen"),
+    );
+    assert!(
+        never.summary().contains(&format!("revoked keys: 1\n  {id}: laptop stolen")),
+        "{}",
+        never.summary()
+    );
+    let stamped = signed_at(vec![timestamped("2026-06-01T00:00:00Z")]);
+    let d = decide(&never, &stamped, "2026-12-02T00:00:00Z");
+    assert!(!d.allowed());
+    let reason = d.reasons.join("\n");
+    assert!(
+        reason.contains(&format!("key {id} is revoked (laptop stolen)")),
+        "{reason}"
+    );
+
+    let since = one_attestor(
+        "",
+        "",
+        &format!(
+            "revokedKeys:\n  - keyId: {id}\n    revokedAt: 2026-11-01T00:00:00Z\n    reason: \
+             laptop stolen"
+        ),
+    );
+    // A trusted time before the revocation: allowed.
+    let d = decide(&since, &stamped, "2026-12-02T00:00:00Z");
+    assert!(d.allowed(), "{:?}", d.reasons);
+    // Signed (trusted) after it: denied.
+    let late = signed_at(vec![timestamped("2026-11-02T00:00:00Z")]);
+    let d = decide(&since, &late, "2026-12-02T00:00:00Z");
+    assert!(!d.allowed());
+    assert!(d.reasons.join("\n").contains("since 2026-11-01T00:00:00Z"), "{:?}", d.reasons);
+    // Only the signer's word that it was before: denied, the thief could write that too.
+    let claimed = signed_at(vec![asserted("2026-06-01T00:00:00Z")]);
+    let d = decide(&since, &claimed, "2026-12-02T00:00:00Z");
+    assert!(!d.allowed());
+    assert!(d.reasons.join("\n").contains("no trusted time"), "{:?}", d.reasons);
+    // Another key's revocation changes nothing.
+    let other = one_attestor(
+        "",
+        "",
+        &format!(
+            "revokedKeys:\n  - keyId: {}\n    reason: other",
+            key_of("other")
+        ),
+    );
+    assert!(decide(&other, &claimed, "2026-12-02T00:00:00Z").allowed());
+
+    for (entry, wanted) in [
+        ("- keyId: nonsense\n    reason: x", "is not a key id"),
+        (&format!("- keyId: {id}") as &str, "missing `reason`"),
+        (
+            &format!("- keyId: {id}\n    reason: x\n  - keyId: {id}\n    reason: y") as &str,
+            "already revoked",
+        ),
+    ] {
+        let yaml = format!(
+            "defaultAdmissionRule: {{evaluationMode: ALWAYS_ALLOW, enforcementMode: \
+             ENFORCED_BLOCK_AND_AUDIT_LOG}}\nrevokedKeys:\n  {entry}\n"
+        );
+        let err = signet_policy::parse(&yaml, &keys_dir().join("p.yaml"), &keys_dir())
+            .err()
+            .unwrap_or_else(|| panic!("{entry} loaded"))
+            .to_string();
+        assert!(err.contains(wanted), "{entry}: {err}");
+    }
 }

@@ -56,7 +56,8 @@ struct EvidenceKey {
     digest: Digest,
 }
 
-/// Admitting decisions live `allow`, denying ones (and dry-run would-be denials) `deny`.
+/// Admitting decisions live `allow`, denying ones (and dry-run would-be denials) `deny`, and
+/// none past its `valid_until`.
 struct DecisionExpiry {
     allow: Duration,
     deny: Duration,
@@ -69,11 +70,18 @@ impl Expiry<DecisionKey, Arc<Decision>> for DecisionExpiry {
         decision: &Arc<Decision>,
         _created_at: Instant,
     ) -> Option<Duration> {
-        Some(if decision.outcome == signet_verify::Outcome::Allowed {
+        let ttl = if decision.outcome == signet_verify::Outcome::Allowed {
             self.allow
         } else {
             self.deny
-        })
+        };
+        // Never past the moment the evidence stops counting by time (`maxAge`, `validUntil`).
+        let left = decision.valid_until.map(|until| {
+            until
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default()
+        });
+        Some(left.map_or(ttl, |left| left.min(ttl)))
     }
 }
 

@@ -2,7 +2,9 @@
 
 use signet_core::keys::PublicKey;
 use signet_core::reference::PinnedRef;
-use signet_policy::decision::{AcceptedReport, AttestorResult, Decision, Enforcement, Outcome};
+use signet_policy::decision::{
+    AcceptedReport, AttestorResult, Decision, Enforcement, Outcome, SignedAtReport,
+};
 
 use crate::proof::Checked;
 
@@ -72,9 +74,11 @@ pub fn with_keys(image: &PinnedRef, keys: &[PublicKey], checked: &Checked) -> De
                 predicate_type: a.predicate_type().to_string(),
                 key_id: a.key_id().clone(),
                 digest: Some(a.digest().clone()),
+                signed_at: a.signed_times().age_basis().map(SignedAtReport::from),
             })
             .collect(),
         rejected: checked.rejected.clone(),
         through_index: None,
+        valid_until: None,
     }
 }

@@ -17,6 +17,7 @@ use signet_core::dsse::Envelope;
 use signet_core::evidence::{Format, Location, Rejected, Rejection};
 use signet_core::intoto::{self, Statement};
 use signet_core::keys::{KeyId, PublicKey};
+use signet_core::signed_time::{self, SignedTimes};
 use signet_core::simplesigning::{self, SimpleSigning};
 
 use crate::gather::{Evidence, Payload};
@@ -38,6 +39,7 @@ pub struct Accepted {
     location: Location,
     digest: Digest,
     proven: Proven,
+    times: SignedTimes,
 }
 
 /// What verified: the signed content, still inside core's proof value.
@@ -100,6 +102,11 @@ impl Accepted {
         }
     }
 
+    /// When it was signed, as its signed content (and any verified timestamp) says.
+    pub fn signed_times(&self) -> &SignedTimes {
+        &self.times
+    }
+
     /// Simple-signing annotations (`optional`) of a legacy signature; empty otherwise.
     pub fn annotations(&self) -> BTreeMap<String, String> {
         self.simple_signing()
@@ -118,10 +125,12 @@ impl Accepted {
         let json = serde_json::to_value(verified.value()).map_err(|e| {
             Rejection::malformed(format!("statement cannot be given to conditions: {e}"))
         })?;
+        let times = signed_time::statement_times(verified.value(), digest);
         Ok(Accepted {
             location,
             digest: digest.clone(),
             proven: Proven::Statement { verified, json },
+            times,
         })
     }
 }
@@ -148,6 +157,10 @@ impl signet_policy::evaluate::Proof for Accepted {
 
     fn signed_reference(&self) -> Option<&str> {
         self.simple_signing().map(|s| s.docker_reference.as_str())
+    }
+
+    fn signed_times(&self) -> &SignedTimes {
+        Accepted::signed_times(self)
     }
 }
 
@@ -273,18 +286,23 @@ fn check_one(
             let occurrence = Occurrence::from_json(bytes)
                 .map_err(|err| Rejection::malformed(format!("binauthz occurrence: {err}")))?;
             let verified = binauthz::verify(&occurrence, note_keys, digest)?;
+            // gcloud's payload carries no time, and the occurrence's `createTime` is not
+            // signed.
             Ok(Accepted {
                 location,
                 digest: digest.clone(),
                 proven: Proven::Signature(verified),
+                times: SignedTimes::default(),
             })
         }
         Payload::SimpleSigning { payload, signature } => {
             let verified = simplesigning::verify(payload, signature, keys, digest)?;
+            let times = signed_time::simple_signing_times(verified.value());
             Ok(Accepted {
                 location,
                 digest: digest.clone(),
                 proven: Proven::Signature(verified),
+                times,
             })
         }
     }

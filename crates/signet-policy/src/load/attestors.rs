@@ -3,15 +3,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use saphyr::YamlData;
 use signet_core::binauthz::{self, NoteKey};
-use signet_core::keys::PublicKey;
+use signet_core::keys::{KeyId, PublicKey};
 use signet_core::pgp::PgpPublicKey;
 
 use super::yaml::{Entry, Fields, Node, as_str, quoted_list, start};
 use super::{Checker, KEY_FILE_MAX_BYTES, read_bounded};
-use crate::model::{Attestor, AttestorName, Condition, SignedIdentity, Span};
+use crate::model::{
+    Attestor, AttestorName, Condition, KeyWindow, RevokedKey, SignedIdentity, Span,
+};
 
 pub(super) const ATTESTOR_FIELDS: &[&str] = &[
     "name",
@@ -21,17 +24,26 @@ pub(super) const ATTESTOR_FIELDS: &[&str] = &[
     "predicateType",
     "conditions",
     "signedIdentity",
+    "maxAge",
     "updateTime",
     "etag",
 ];
-const KEY_FIELDS: &[&str] = &["pem", "file"];
+const KEY_FIELDS: &[&str] = &["pem", "file", "validFrom", "validUntil"];
 const NOTE_FIELDS: &[&str] = &[
     "noteReference",
     "publicKeys",
     "delegationServiceAccountEmail",
 ];
-const NOTE_KEY_FIELDS: &[&str] = &["id", "comment", "pkixPublicKey", "asciiArmoredPgpPublicKey"];
+const NOTE_KEY_FIELDS: &[&str] = &[
+    "id",
+    "comment",
+    "pkixPublicKey",
+    "asciiArmoredPgpPublicKey",
+    "validFrom",
+    "validUntil",
+];
 const PKIX_FIELDS: &[&str] = &["publicKeyPem", "signatureAlgorithm"];
+const REVOKED_FIELDS: &[&str] = &["keyId", "revokedAt", "reason"];
 const IDENTITY_FIELDS: &[&str] = &["type", "prefix", "signedPrefix"];
 const IDENTITY_TYPES: &[&str] = &["matchDigest", "matchRepository", "remapIdentity"];
 
@@ -128,7 +140,8 @@ impl<'t> Checker<'t> {
                 }
             }
 
-            let (keys, note_keys) = self.attestor_keys(&fields, &what);
+            let (keys, note_keys, key_windows) = self.attestor_keys(&fields, &what);
+            let max_age = fields.get("maxAge").and_then(|e| self.max_age(e, &what));
             let predicate_type = fields
                 .get("predicateType")
                 .and_then(|e| self.predicate_type(e, &what));
@@ -159,6 +172,8 @@ impl<'t> Checker<'t> {
                         predicate_type,
                         conditions,
                         signed_identity,
+                        max_age,
+                        key_windows,
                         span: start(item),
                     },
                 );
@@ -167,9 +182,89 @@ impl<'t> Checker<'t> {
         attestors
     }
 
-    /// The keys of an attestor, from `publicKeys` or `userOwnedGrafeasNote.publicKeys`.
-    fn attestor_keys(&mut self, fields: &Fields<'_>, what: &str) -> (Vec<PublicKey>, Vec<NoteKey>) {
+    /// `revokedKeys: [{keyId, revokedAt, reason}]`.
+    pub(super) fn revoked_keys(&mut self, entry: Entry<'_>) -> Vec<RevokedKey> {
+        let mut out: Vec<RevokedKey> = Vec::new();
+        let Some(items) = self.list(entry.value, entry.value_span(), "`revokedKeys`") else {
+            return out;
+        };
+        for (index, item) in items.iter().enumerate() {
+            let what = format!("revoked key #{}", index + 1);
+            let Some(fields) = self.fields(item, start(item), start(item), &what, REVOKED_FIELDS)
+            else {
+                continue;
+            };
+            let before = self.errors.len();
+            let key_id = match fields.get("keyId") {
+                Some(e) => self
+                    .string(e.value, e.value_span(), &format!("`keyId` of {what}"))
+                    .and_then(|text| match KeyId::parse(text) {
+                        Some(id) => Some((id, e.value_span())),
+                        None => {
+                            self.error(
+                                e.value_span(),
+                                format!(
+                                    "{what}: `{text}` is not a key id; write `sha256:<64 hex>` \
+                                     (what `signet public-key` and decisions print) or a PGP \
+                                     fingerprint"
+                                ),
+                            );
+                            None
+                        }
+                    }),
+                None => {
+                    self.error(fields.at, format!("{what} is missing `keyId`"));
+                    None
+                }
+            };
+            let revoked_at = fields
+                .get("revokedAt")
+                .and_then(|e| self.time(e, &format!("`revokedAt` of {what}")));
+            let reason = match fields.get("reason") {
+                Some(e) => self
+                    .string(e.value, e.value_span(), &format!("`reason` of {what}"))
+                    .map(str::to_owned),
+                None => {
+                    self.error(
+                        fields.at,
+                        format!("{what} is missing `reason` (decisions name it)"),
+                    );
+                    None
+                }
+            };
+            if self.errors.len() != before {
+                continue;
+            }
+            let (Some((key_id, at)), Some(reason)) = (key_id, reason) else {
+                continue;
+            };
+            if let Some(first) = out.iter().find(|r| r.key_id == key_id) {
+                let line = first.span.line;
+                self.error(
+                    at,
+                    format!("{what}: key {key_id} is already revoked on line {line}"),
+                );
+                continue;
+            }
+            out.push(RevokedKey {
+                key_id,
+                revoked_at,
+                reason,
+                span: start(item),
+            });
+        }
+        out
+    }
+
+    /// The keys of an attestor, from `publicKeys` or `userOwnedGrafeasNote.publicKeys`, and
+    /// the validity windows of those that have one.
+    fn attestor_keys(
+        &mut self,
+        fields: &Fields<'_>,
+        what: &str,
+    ) -> (Vec<PublicKey>, Vec<NoteKey>, BTreeMap<KeyId, KeyWindow>) {
         let before = self.errors.len();
+        let mut windows = BTreeMap::new();
         let mut keys: Vec<(PublicKey, Span)> = Vec::new();
         let mut note_keys: Vec<(NoteKey, Span)> = Vec::new();
         let mut listed = 0;
@@ -192,7 +287,10 @@ impl<'t> Checker<'t> {
             listed += items.len();
             empty_at = Some(e.key_span());
             for item in items {
-                if let Some(key) = self.own_key(item, what) {
+                if let Some((key, window)) = self.own_key(item, what) {
+                    if let Some(window) = window {
+                        windows.insert(key.id().clone(), window);
+                    }
                     self.add_key(&mut keys, key, start(item), what);
                 }
             }
@@ -214,9 +312,12 @@ impl<'t> Checker<'t> {
                         .unwrap_or_default();
                     listed += items.len();
                     for item in items {
-                        let Some(key) = self.note_key(item, what) else {
+                        let Some((key, window)) = self.note_key(item, what) else {
                             continue;
                         };
+                        if let Some(window) = window {
+                            windows.insert(key.key_id(), window);
+                        }
                         let id = key.listed_id();
                         if let Some((_, first)) =
                             note_keys.iter().find(|(k, _)| k.listed_id() == id)
@@ -256,6 +357,7 @@ impl<'t> Checker<'t> {
         (
             keys.into_iter().map(|(key, _)| key).collect(),
             note_keys.into_iter().map(|(key, _)| key).collect(),
+            windows,
         )
     }
 
@@ -275,11 +377,12 @@ impl<'t> Checker<'t> {
         }
     }
 
-    /// signet's form: `{pem: "..."}` or `{file: path}`.
-    fn own_key(&mut self, item: &Node<'_>, what: &str) -> Option<PublicKey> {
+    /// signet's form: `{pem: "..."}` or `{file: path}`, with an optional window.
+    fn own_key(&mut self, item: &Node<'_>, what: &str) -> Option<(PublicKey, Option<KeyWindow>)> {
         let key_what = format!("a public key of {what}");
         let fields = self.fields(item, start(item), start(item), &key_what, KEY_FIELDS)?;
-        match (fields.get("pem"), fields.get("file")) {
+        let window = self.key_window(&fields, &key_what)?;
+        let key = match (fields.get("pem"), fields.get("file")) {
             (Some(_), Some(file)) => {
                 self.error(
                     file.key_span(),
@@ -302,15 +405,102 @@ impl<'t> Checker<'t> {
                 );
                 None
             }
+        }?;
+        Some((key, window))
+    }
+
+    /// `validFrom`/`validUntil` of a key (RFC 3339, UTC): `Some(None)` when neither is given,
+    /// `None` after an error.
+    fn key_window(&mut self, fields: &Fields<'_>, what: &str) -> Option<Option<KeyWindow>> {
+        let before = self.errors.len();
+        let mut window = KeyWindow::default();
+        let mut until_at = None;
+        for (field, slot) in [
+            ("validFrom", &mut window.valid_from),
+            ("validUntil", &mut window.valid_until),
+        ] {
+            if let Some(e) = fields.get(field) {
+                *slot = self.time(e, &format!("`{field}` of {what}"));
+                if field == "validUntil" {
+                    until_at = Some(e.value_span());
+                }
+            }
         }
+        if self.errors.len() != before {
+            return None;
+        }
+        if let (Some(from), Some(until), Some(at)) =
+            (window.valid_from, window.valid_until, until_at)
+            && until <= from
+        {
+            self.error(
+                at,
+                format!("{what}: `validUntil` must be later than `validFrom`"),
+            );
+            return None;
+        }
+        Some((window != KeyWindow::default()).then_some(window))
+    }
+
+    /// An RFC 3339 time in UTC (`2026-01-31T00:00:00Z`).
+    pub(super) fn time(&mut self, entry: Entry<'_>, what: &str) -> Option<SystemTime> {
+        let text = self.string(entry.value, entry.value_span(), what)?;
+        match humantime::parse_rfc3339(text) {
+            Ok(at) => Some(at),
+            Err(e) => {
+                self.error(
+                    entry.value_span(),
+                    format!(
+                        "{what}: `{text}` is not an RFC 3339 time in UTC such as \
+                         `2026-01-31T00:00:00Z` ({e})"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `maxAge`: a positive duration with a unit (`7d`, `12h`, `90m`, `30s`).
+    fn max_age(&mut self, entry: Entry<'_>, what: &str) -> Option<Duration> {
+        let what = format!("`maxAge` of {what}");
+        let Some(text) = as_str(entry.value) else {
+            self.error(
+                entry.value_span(),
+                format!("{what} must be a duration with a unit, such as `7d`, `12h`, `90m` or `30s`"),
+            );
+            return None;
+        };
+        let valid = text
+            .strip_suffix(['d', 'h', 'm', 's'])
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        let parsed = valid
+            .then(|| humantime::parse_duration(text).ok())
+            .flatten()
+            .filter(|d| !d.is_zero());
+        if parsed.is_none() {
+            self.error(
+                entry.value_span(),
+                format!(
+                    "{what}: `{text}` is not a positive duration such as `7d`, `12h`, `90m` or \
+                     `30s` (a number and one unit)"
+                ),
+            );
+        }
+        parsed
     }
 
     /// Binary Authorization's form: `{id, pkixPublicKey: {publicKeyPem, signatureAlgorithm}}`
     /// or `{id, asciiArmoredPgpPublicKey}`. A PKIX key without `id` gets the one Binary
     /// Authorization gives it (`ni:///sha-256;…`); a PGP key's id is its fingerprint.
-    fn note_key(&mut self, item: &Node<'_>, what: &str) -> Option<NoteKey> {
+    fn note_key(&mut self, item: &Node<'_>, what: &str) -> Option<(NoteKey, Option<KeyWindow>)> {
         let key_what = format!("a public key of {what}");
         let fields = self.fields(item, start(item), start(item), &key_what, NOTE_KEY_FIELDS)?;
+        let window = self.key_window(&fields, &key_what)?;
+        self.note_key_in(&fields, &key_what, what)
+            .map(|key| (key, window))
+    }
+
+    fn note_key_in(&mut self, fields: &Fields<'_>, key_what: &str, what: &str) -> Option<NoteKey> {
         if let Some(e) = fields.get("comment") {
             self.string(e.value, e.value_span(), &format!("`comment` of {key_what}"));
         }

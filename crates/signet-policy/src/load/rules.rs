@@ -27,6 +27,7 @@ pub(super) const TOP_FIELDS: &[&str] = &[
     "attestors",
     "globalPolicyEvaluationMode",
     "multiPlatform",
+    "revokedKeys",
     "name",
     "etag",
     "updateTime",
@@ -178,6 +179,11 @@ impl<'t> Checker<'t> {
             .map(|entry| self.multi_platform(entry))
             .unwrap_or_default();
 
+        let revoked_keys = top
+            .get("revokedKeys")
+            .map(|entry| self.revoked_keys(entry))
+            .unwrap_or_default();
+
         Some(Policy {
             path: self.file.clone(),
             registry_allowlist,
@@ -190,6 +196,7 @@ impl<'t> Checker<'t> {
             global_evaluation_mode,
             name,
             multi_platform,
+            revoked_keys,
         })
     }
 

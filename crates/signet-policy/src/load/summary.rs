@@ -69,8 +69,31 @@ impl Policy {
                     let _ = write!(out, ", identity remapIdentity {prefix} -> {signed_prefix}");
                 }
             }
+            if let Some(max_age) = attestor.max_age {
+                let _ = write!(out, ", maxAge {}", humantime::format_duration(max_age));
+            }
+            for (key, window) in &attestor.key_windows {
+                let _ = write!(out, ", key {} {window}", key.short());
+            }
         }
         out.push('\n');
+        if !self.revoked_keys.is_empty() {
+            let _ = write!(out, "revoked keys: {}", self.revoked_keys.len());
+            for revoked in &self.revoked_keys {
+                let _ = write!(out, "\n  {}: {}", revoked.key_id, revoked.reason);
+                match revoked.revoked_at {
+                    Some(at) => {
+                        let _ = write!(
+                            out,
+                            " (since {}; evidence with a trusted earlier time still counts)",
+                            humantime::format_rfc3339_seconds(at)
+                        );
+                    }
+                    None => out.push_str(" (nothing it signed counts)"),
+                }
+            }
+            out.push('\n');
+        }
         let mp = &self.multi_platform;
         let _ = writeln!(
             out,
