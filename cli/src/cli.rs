@@ -203,6 +203,11 @@ pub enum Command {
         /// manifest it lists, instead of the index IMAGE's tag names.
         #[arg(long, value_name = "DIGEST", requires = "policy")]
         index: Option<String>,
+        /// With --policy: decide as of this time (RFC 3339, UTC: 2026-12-31T00:00:00Z)
+        /// instead of now, for maxAge, key validFrom/validUntil and revokedKeys; to see
+        /// until when an image keeps passing.
+        #[arg(long, value_name = "TIME", requires = "policy", value_parser = parse_time)]
+        at: Option<std::time::SystemTime>,
         /// Most bytes of signature and attestation blobs to fetch for this verification (each
         /// distinct blob counted once); evidence past it is rejected, not fetched.
         #[arg(long, value_name = "BYTES", default_value_t = signet_verify::DEFAULT_MAX_EVIDENCE_BYTES)]
@@ -516,4 +521,10 @@ impl From<StorageFormat> for signet_registry::publish::StorageFormat {
             StorageFormat::Legacy => signet_registry::publish::StorageFormat::Legacy,
         }
     }
+}
+
+/// An RFC 3339 time in UTC, for `--at`.
+fn parse_time(text: &str) -> Result<std::time::SystemTime, String> {
+    humantime::parse_rfc3339(text)
+        .map_err(|e| format!("{e}; write an RFC 3339 time in UTC such as 2026-12-31T00:00:00Z"))
 }

@@ -38,6 +38,7 @@ mod images;
 mod keys;
 mod layout;
 mod mirror;
+mod over_time;
 mod pkcs11;
 mod platforms;
 mod policy;

@@ -330,6 +330,22 @@ pub fn decision_text(d: &Decision) -> String {
             a.reason
         ));
     }
+    for a in &d.accepted {
+        if let Some(t) = &a.signed_at {
+            out.push_str(&format!(
+                "  signed at {} ({}): {}\n",
+                t.time,
+                t.source,
+                a.location.with_format()
+            ));
+        }
+    }
+    if let Some(until) = d.valid_until {
+        out.push_str(&format!(
+            "  valid until {} (maxAge or key validUntil)\n",
+            signet_core::signed_time::format(until)
+        ));
+    }
     // Reasons not already shown as an attestor line (allowlist, ALWAYS_DENY, exemptions).
     for r in &d.reasons {
         if !d.attestors.iter().any(|a| r.ends_with(&a.reason)) {

@@ -156,6 +156,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             max_evidence_bytes,
             index,
+            at,
             ..
         } => {
             let ctx = signet_verify::AdmissionContext {
@@ -177,6 +178,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 output,
                 max_evidence_bytes,
                 index.as_ref(),
+                at,
             ))
         }
         Command::Audit {

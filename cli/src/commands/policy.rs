@@ -60,11 +60,13 @@ pub async fn verify(
     out: Output,
     max_evidence_bytes: u64,
     index: Option<&signet_core::digest::Digest>,
+    at: Option<std::time::SystemTime>,
 ) -> anyhow::Result<ExitCode> {
-    let policy = match signet_policy::load(policy_path) {
+    let mut policy = match signet_policy::load(policy_path) {
         Ok(p) => p,
         Err(errors) => bail!("invalid policy:\n{errors}"),
     };
+    policy.as_of = at;
     let target = Target::open(args, image)?;
     let decision = signet_verify::verify_with_policy_through(
         &target.repo,

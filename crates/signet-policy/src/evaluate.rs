@@ -185,7 +185,7 @@ impl Policy {
     }
 
     /// Decides for `image` at `digest` in `ctx`, given the evidence checked per attestor, as
-    /// of now. See [`Policy::evaluate_at`].
+    /// of now (or [`Policy::as_of`]). See [`Policy::evaluate_at`].
     pub fn evaluate(
         &self,
         image: &ImageRef,
@@ -193,7 +193,8 @@ impl Policy {
         ctx: &AdmissionContext,
         evidence: &BTreeMap<AttestorName, AttestorEvidence<'_>>,
     ) -> Decision {
-        self.evaluate_at(image, digest, ctx, evidence, SystemTime::now())
+        let now = self.as_of.unwrap_or_else(SystemTime::now);
+        self.evaluate_at(image, digest, ctx, evidence, now)
     }
 
     /// Decides for `image` at `digest` in `ctx`, given the evidence checked per attestor, as
@@ -503,10 +504,7 @@ fn in_time(
     }
     let window = attestor.key_windows.get(key);
     if (window.is_some() || attestor.max_age.is_some()) && !times.invalid.is_empty() {
-        return Err(format!(
-            "invalid signed time: {}",
-            times.invalid.join("; ")
-        ));
+        return Err(format!("invalid signed time: {}", times.invalid.join("; ")));
     }
     if let Some(window) = window {
         // A trusted time says when it was signed; without one, the key must be valid now.
@@ -535,7 +533,10 @@ fn in_time(
             .iter()
             .find(|t| !t.is_trusted() && !window.contains(t.at))
         {
-            return Err(format!("key {} is {window}, but signed at {t}", key.short()));
+            return Err(format!(
+                "key {} is {window}, but signed at {t}",
+                key.short()
+            ));
         }
     }
     if let Some(max_age) = attestor.max_age {
@@ -566,17 +567,11 @@ fn in_time(
 
 /// A revoked key's evidence counts only with a trusted time before `revokedAt`.
 fn revocation_allows(revoked: &RevokedKey, trusted: Option<&SignedTime>) -> Result<(), String> {
-    let named = format!(
-        "key {} is revoked ({})",
-        revoked.key_id, revoked.reason
-    );
+    let named = format!("key {} is revoked ({})", revoked.key_id, revoked.reason);
     match (revoked.revoked_at, trusted) {
         (None, _) => Err(named),
         (Some(at), Some(t)) if t.at < at => Ok(()),
-        (Some(at), Some(t)) => Err(format!(
-            "{named} since {}, and was signed at {t}",
-            show(at)
-        )),
+        (Some(at), Some(t)) => Err(format!("{named} since {}, and was signed at {t}", show(at))),
         (Some(at), None) => Err(format!(
             "{named} since {}; no trusted time (RFC 3161 timestamp or transparency log) shows \
              it was signed before",

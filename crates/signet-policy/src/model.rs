@@ -319,4 +319,7 @@ pub struct Policy {
     pub multi_platform: MultiPlatform,
     /// `revokedKeys`: keys whose evidence no longer counts (see [`RevokedKey`]).
     pub revoked_keys: Vec<RevokedKey>,
+    /// Not from the file: the time [`Policy::evaluate`] decides as of (`signet verify --at`),
+    /// `None` for now. The daemon never sets it.
+    pub as_of: Option<SystemTime>,
 }

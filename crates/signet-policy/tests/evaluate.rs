@@ -702,7 +702,10 @@ fn max_age_allows_fresh_and_denies_old_evidence() {
         "the decision holds until the evidence is 7 days old"
     );
     let json = serde_json::to_value(&fresh).unwrap();
-    assert_eq!(json["accepted"][0]["signedAt"]["time"], "2026-12-01T00:00:00Z");
+    assert_eq!(
+        json["accepted"][0]["signedAt"]["time"],
+        "2026-12-01T00:00:00Z"
+    );
     assert_eq!(json["accepted"][0]["signedAt"]["trusted"], false);
     assert_eq!(json["validUntil"], "2026-12-08T00:00:00Z");
 
@@ -718,13 +721,21 @@ fn max_age_allows_fresh_and_denies_old_evidence() {
     let untimed = signed_at(Vec::new());
     let d = decide(&p, &untimed, "2026-12-03T00:00:00Z");
     assert!(!d.allowed());
-    assert!(d.reasons.join("\n").contains("no signed time"), "{:?}", d.reasons);
+    assert!(
+        d.reasons.join("\n").contains("no signed time"),
+        "{:?}",
+        d.reasons
+    );
 
     // A signer cannot keep evidence young by dating it in the future.
     let future = signed_at(vec![asserted("2027-01-01T00:00:00Z")]);
     let d = decide(&p, &future, "2026-12-03T00:00:00Z");
     assert!(!d.allowed());
-    assert!(d.reasons.join("\n").contains("in the future"), "{:?}", d.reasons);
+    assert!(
+        d.reasons.join("\n").contains("in the future"),
+        "{:?}",
+        d.reasons
+    );
 
     // Without maxAge, time does not matter.
     let lax = one_attestor("", "", "");
@@ -741,7 +752,13 @@ fn max_age_counts_from_the_trusted_time_unless_the_signer_admits_an_older_one() 
     ]);
     let d = decide(&p, &proof, "2026-12-02T11:00:00Z");
     assert!(!d.allowed());
-    assert!(d.reasons.join("\n").contains("RFC 3161 timestamp by test TSA"), "{:?}", d.reasons);
+    assert!(
+        d.reasons
+            .join("\n")
+            .contains("RFC 3161 timestamp by test TSA"),
+        "{:?}",
+        d.reasons
+    );
 }
 
 #[test]
@@ -766,7 +783,10 @@ attestors:
             .err()
             .unwrap_or_else(|| panic!("maxAge {bad} loaded"))
             .to_string();
-        assert!(err.contains(wanted) && err.contains("maxAge"), "{bad}: {err}");
+        assert!(
+            err.contains(wanted) && err.contains("maxAge"),
+            "{bad}: {err}"
+        );
     }
     for good in ["7d", "12h", "90m", "30s"] {
         one_attestor(&format!("    maxAge: {good}"), "", "");
@@ -781,7 +801,8 @@ fn key_windows_bound_when_a_key_may_sign() {
         "",
     );
     assert!(
-        p.summary().contains("valid 2026-01-01T00:00:00Z to 2026-12-31T00:00:00Z"),
+        p.summary()
+            .contains("valid 2026-01-01T00:00:00Z to 2026-12-31T00:00:00Z"),
         "{}",
         p.summary()
     );
@@ -793,7 +814,9 @@ fn key_windows_bound_when_a_key_may_sign() {
     let d = decide(&p, &proof, "2027-01-02T00:00:00Z");
     assert!(!d.allowed());
     assert!(
-        d.reasons.join("\n").contains("no trusted time shows it signed within its window"),
+        d.reasons
+            .join("\n")
+            .contains("no trusted time shows it signed within its window"),
         "{:?}",
         d.reasons
     );
@@ -805,7 +828,11 @@ fn key_windows_bound_when_a_key_may_sign() {
     let early = signed_at(vec![asserted("2025-12-01T00:00:00Z")]);
     let d = decide(&p, &early, "2026-06-02T00:00:00Z");
     assert!(!d.allowed());
-    assert!(d.reasons.join("\n").contains("but signed at 2025-12-01"), "{:?}", d.reasons);
+    assert!(
+        d.reasons.join("\n").contains("but signed at 2025-12-01"),
+        "{:?}",
+        d.reasons
+    );
     // Before validFrom, nothing counts.
     assert!(!decide(&p, &signed_at(Vec::new()), "2025-06-01T00:00:00Z").allowed());
 
@@ -825,7 +852,10 @@ attestors:
     .err()
     .unwrap()
     .to_string();
-    assert!(err.contains("`validUntil` must be later than `validFrom`"), "{err}");
+    assert!(
+        err.contains("`validUntil` must be later than `validFrom`"),
+        "{err}"
+    );
     let err = signet_policy::parse(
         r#"
 defaultAdmissionRule: {evaluationMode: ALWAYS_ALLOW, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG}
@@ -853,7 +883,9 @@ fn revoked_keys_need_a_trusted_time_before_the_revocation() {
         &format!("revokedKeys:\n  - keyId: {id}\n    reason: laptop stolen"),
     );
     assert!(
-        never.summary().contains(&format!("revoked keys: 1\n  {id}: laptop stolen")),
+        never
+            .summary()
+            .contains(&format!("revoked keys: 1\n  {id}: laptop stolen")),
         "{}",
         never.summary()
     );
@@ -881,12 +913,20 @@ fn revoked_keys_need_a_trusted_time_before_the_revocation() {
     let late = signed_at(vec![timestamped("2026-11-02T00:00:00Z")]);
     let d = decide(&since, &late, "2026-12-02T00:00:00Z");
     assert!(!d.allowed());
-    assert!(d.reasons.join("\n").contains("since 2026-11-01T00:00:00Z"), "{:?}", d.reasons);
+    assert!(
+        d.reasons.join("\n").contains("since 2026-11-01T00:00:00Z"),
+        "{:?}",
+        d.reasons
+    );
     // Only the signer's word that it was before: denied, the thief could write that too.
     let claimed = signed_at(vec![asserted("2026-06-01T00:00:00Z")]);
     let d = decide(&since, &claimed, "2026-12-02T00:00:00Z");
     assert!(!d.allowed());
-    assert!(d.reasons.join("\n").contains("no trusted time"), "{:?}", d.reasons);
+    assert!(
+        d.reasons.join("\n").contains("no trusted time"),
+        "{:?}",
+        d.reasons
+    );
     // Another key's revocation changes nothing.
     let other = one_attestor(
         "",

@@ -44,6 +44,12 @@ pub(crate) struct ImageRecord {
     /// Why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) reasons: Vec<String>,
+    /// The evidence an admission rests on, with when it was signed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) evidence: Vec<String>,
+    /// When that admission stops holding by time (`maxAge`, `validUntil`).
+    #[serde(rename = "validUntil", skip_serializing_if = "Option::is_none")]
+    pub(crate) valid_until: Option<String>,
 }
 
 /// One audit event.

@@ -53,6 +53,10 @@ struct ImageResult {
     rule: String,
     state: State,
     reasons: Vec<String>,
+    /// The evidence the decision rests on, with when it was signed.
+    evidence: Vec<String>,
+    /// When the decision stops holding by time (`maxAge`, `validUntil`).
+    valid_until: Option<String>,
 }
 
 impl ImageResult {
@@ -70,6 +74,8 @@ impl ImageResult {
             rule: self.rule.clone(),
             result: self.state.as_str(),
             reasons: self.reasons.clone(),
+            evidence: self.evidence.clone(),
+            valid_until: self.valid_until.clone(),
         }
     }
 }
@@ -228,6 +234,8 @@ pub(crate) async fn validate(app: &App, review: Review) -> Checked {
                             rule: String::new(),
                             state: State::Denied,
                             reasons: vec![format!("not a valid image reference: {e}")],
+                            evidence: Vec::new(),
+                            valid_until: None,
                         };
                     }
                 };
@@ -346,6 +354,19 @@ fn result(written: &str, image: &ImageRef, verdict: Verdict) -> ImageResult {
                 signet_verify::Outcome::Allowed => State::Allowed,
             },
             reasons: decision.reasons.clone(),
+            evidence: decision
+                .accepted
+                .iter()
+                .map(|a| {
+                    let signed = a
+                        .signed_at
+                        .as_ref()
+                        .map(|t| format!(", signed at {} ({})", t.time, t.source))
+                        .unwrap_or_default();
+                    format!("{} by key {}{signed}", a.location.with_format(), a.key_id)
+                })
+                .collect(),
+            valid_until: decision.valid_until.map(signet_core::signed_time::format),
         },
         Verdict::TagOnly { rule, dry_run } => ImageResult {
             image: written.to_string(),
@@ -357,6 +378,8 @@ fn result(written: &str, image: &ImageRef, verdict: Verdict) -> ImageResult {
                 State::Denied
             },
             reasons: vec![tag_only_reason(image)],
+            evidence: Vec::new(),
+            valid_until: None,
         },
         Verdict::Failed(reason) => ImageResult {
             image: written.to_string(),
@@ -364,6 +387,8 @@ fn result(written: &str, image: &ImageRef, verdict: Verdict) -> ImageResult {
             rule: String::new(),
             state: State::Unverified,
             reasons: vec![reason],
+            evidence: Vec::new(),
+            valid_until: None,
         },
     }
 }

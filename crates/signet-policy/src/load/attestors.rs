@@ -466,7 +466,9 @@ impl<'t> Checker<'t> {
         let Some(text) = as_str(entry.value) else {
             self.error(
                 entry.value_span(),
-                format!("{what} must be a duration with a unit, such as `7d`, `12h`, `90m` or `30s`"),
+                format!(
+                    "{what} must be a duration with a unit, such as `7d`, `12h`, `90m` or `30s`"
+                ),
             );
             return None;
         };

@@ -197,6 +197,7 @@ impl<'t> Checker<'t> {
             name,
             multi_platform,
             revoked_keys,
+            as_of: None,
         })
     }
 
