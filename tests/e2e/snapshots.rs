@@ -22,9 +22,35 @@ fn password() -> String {
         .to_string()
 }
 
-/// Replaces the registry address and every digest, full or short, by stable placeholders.
+/// Replaces every RFC 3339 UTC time to the second (`2026-12-02T06:49:15Z`, the signing times
+/// signet writes) by `<TIME>`.
+fn normalise_times(text: &str) -> String {
+    const SHAPE: &[u8] = b"dddd-dd-ddTdd:dd:ddZ";
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let fits = bytes.len() - i >= SHAPE.len()
+            && SHAPE.iter().zip(&bytes[i..]).all(|(want, got)| match want {
+                b'd' => got.is_ascii_digit(),
+                other => got == other,
+            });
+        if fits {
+            out.push_str("<TIME>");
+            i += SHAPE.len();
+        } else {
+            let c = text[i..].chars().next().unwrap();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// Replaces the registry address, every signing time and every digest, full or short, by
+/// stable placeholders.
 fn normalise(text: &str, registry: &str) -> String {
-    let text = text.replace(registry, "REGISTRY");
+    let text = normalise_times(&text.replace(registry, "REGISTRY"));
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut out = String::with_capacity(text.len());
     let mut rest = text.as_str();
