@@ -31,9 +31,11 @@
 //!   (RFC 3161 section 2.3), and `genTime` lies within its validity;
 //! - an authority in the list vouches for it: the certificate is the authority's TSA
 //!   certificate when the authority names one, it chains (rustls-webpki path validation, at
-//!   `genTime`: signatures, validity of every certificate, CA flags, path lengths, extended key
+//!   `genTime`: signatures, validity, CA flags, path lengths, extended key
 //!   usage wherever stated) to the authority's root, through the authority's intermediates and
-//!   any the token carries, and `genTime` lies within the authority's `validFor` window. A token
+//!   any the token carries, and `genTime` lies within the authority's `validFor` window. (As
+//!   in rustls-webpki and sigstore-go, the root is trusted as configured: its own validity is
+//!   not checked; every other certificate's is.) A token
 //!   signed by a TSA no authority in the list knows is refused, and so is any token when the
 //!   list is empty.
 //!
@@ -362,8 +364,18 @@ pub enum TimestampError {
     },
 }
 
+/// A time for messages. humantime panics on times before 1970 and fails on times after 9999,
+/// and a [`ValidFor`] can hold either, so those are written out another way.
 fn fmt_time(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
+    /// The first second of the year 10000.
+    const YEAR_10000: u64 = 253_402_300_800;
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(since) if since.as_secs() < YEAR_10000 => {
+            humantime::format_rfc3339_millis(t).to_string()
+        }
+        Ok(since) => format!("{} s after 1970 (after the year 9999)", since.as_secs()),
+        Err(before) => format!("{} s before 1970", before.duration().as_secs()),
+    }
 }
 
 fn fmt_window(window: &ValidFor) -> String {
@@ -1005,6 +1017,25 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn times_humantime_cannot_write_do_not_panic_in_messages() {
+        use std::time::Duration;
+        let err = TimestampError::OutsideValidFor {
+            authority: "a".into(),
+            gen_time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            valid_for: ValidFor {
+                start: SystemTime::UNIX_EPOCH.checked_sub(Duration::from_secs(5)),
+                end: SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(300_000_000_000)),
+            },
+        };
+        assert_eq!(
+            err.to_string(),
+            "timestamp genTime 2023-11-14T22:13:20.000Z is outside the validity period of \
+             timestamp authority a (5 s before 1970 to 300000000000 s after 1970 (after the year \
+             9999))"
+        );
     }
 
     #[test]
