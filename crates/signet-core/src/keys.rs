@@ -713,7 +713,6 @@ impl PublicKey {
     ) -> Result<(), SignatureError> {
         use crate::timestamp::HashAlgorithm as H;
         use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
-        use sha2::Digest as _;
         let malformed = || SignatureError::Malformed {
             algorithm: self.algorithm(),
             key_id: self.id.clone(),
@@ -721,21 +720,18 @@ impl PublicKey {
         let mismatch = || SignatureError::Mismatch {
             key_id: self.id.clone(),
         };
-        let prehash = || match hash {
-            H::Sha256 => sha2::Sha256::digest(message).to_vec(),
-            H::Sha384 => sha2::Sha384::digest(message).to_vec(),
-            H::Sha512 => sha2::Sha512::digest(message).to_vec(),
-        };
         match (kind, &self.key) {
             (PkixSignature::Ecdsa, VerifyingKey::P256(key)) => {
                 let sig =
                     p256::ecdsa::DerSignature::from_bytes(signature).map_err(|_| malformed())?;
-                key.verify_prehash(&prehash(), &sig).map_err(|_| mismatch())
+                key.verify_prehash(&hash.digest(message), &sig)
+                    .map_err(|_| mismatch())
             }
             (PkixSignature::Ecdsa, VerifyingKey::P384(key)) => {
                 let sig =
                     p384::ecdsa::DerSignature::from_bytes(signature).map_err(|_| malformed())?;
-                key.verify_prehash(&prehash(), &sig).map_err(|_| mismatch())
+                key.verify_prehash(&hash.digest(message), &sig)
+                    .map_err(|_| mismatch())
             }
             (PkixSignature::RsaPkcs1, VerifyingKey::Rsa(key)) => match hash {
                 H::Sha256 => key.pkcs1v15_verify::<sha2::Sha256>(message, signature),
