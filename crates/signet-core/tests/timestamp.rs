@@ -79,12 +79,14 @@ commonName = supplied
 #[derive(Clone, Copy)]
 enum KeyKind {
     Ec,
+    P384,
     Rsa,
 }
 
 fn genkey(dir: &Path, out: &str, kind: KeyKind) {
     let opts: &[&str] = match kind {
         KeyKind::Ec => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        KeyKind::P384 => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
         KeyKind::Rsa => &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
     };
     let mut args = vec!["genpkey"];
@@ -234,15 +236,12 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 static OPENSSL_TS: Mutex<()> = Mutex::new(());
 
 impl Tsa {
-    fn new(root: &Root, leaf: &str, kind: KeyKind, precision_digits: u8) -> Tsa {
+    /// `digest`: the hash the TSA signs with.
+    fn new(root: &Root, leaf: &str, digest: &str, precision_digits: u8) -> Tsa {
         let dir = root.dir.clone();
-        let config = format!("{leaf}-ts.cnf");
-        let serial = format!("{leaf}-serial");
+        let config = format!("{leaf}-{digest}-ts.cnf");
+        let serial = format!("{leaf}-{digest}-serial");
         fs::write(dir.join(&serial), "01\n").unwrap();
-        let digest = match kind {
-            KeyKind::Ec => "sha256",
-            KeyKind::Rsa => "sha512",
-        };
         fs::write(
             dir.join(&config),
             format!(
@@ -337,8 +336,12 @@ struct Pki {
     _dir: tempfile::TempDir,
     /// EC P-256 TSA, genTime with milliseconds.
     ec: Tsa,
+    /// The same TSA signing SHA-384 digests with its P-256 key.
+    ec_sha384: Tsa,
     /// RSA-2048 TSA signing SHA-512, genTime in whole seconds, under an RSA root.
     rsa: Tsa,
+    /// P-384 TSA signing SHA-384, under a P-384 root that signs certificates with SHA-256.
+    p384: Tsa,
     /// Another EC TSA under another root: trusted by no test authority.
     other: Tsa,
     /// Same names as `ec` and its root, other keys: an impostor.
@@ -365,6 +368,8 @@ fn pki() -> &'static Pki {
         );
         let rsa_root = Root::new(dir.path(), "Signet RSA TSA", KeyKind::Rsa);
         rsa_root.issue("tsa", "Signet RSA TSA", KeyKind::Rsa, "v3_tsa", None);
+        let p384_root = Root::new(dir.path(), "Signet P-384 TSA", KeyKind::P384);
+        p384_root.issue("tsa", "Signet P-384 TSA", KeyKind::P384, "v3_tsa", None);
         let other_root = Root::new(dir.path(), "Other TSA", KeyKind::Ec);
         other_root.issue("tsa", "Other TSA", KeyKind::Ec, "v3_tsa", None);
         let impostor_base = dir.path().join("impostor");
@@ -372,11 +377,13 @@ fn pki() -> &'static Pki {
         let impostor_root = Root::new(&impostor_base, "Signet Test TSA", KeyKind::Ec);
         impostor_root.issue("tsa", "Signet Test TSA", KeyKind::Ec, "v3_tsa", None);
         Pki {
-            ec: Tsa::new(&ec_root, "tsa", KeyKind::Ec, 3),
-            expired: Tsa::new(&ec_root, "old", KeyKind::Ec, 0),
-            rsa: Tsa::new(&rsa_root, "tsa", KeyKind::Rsa, 0),
-            other: Tsa::new(&other_root, "tsa", KeyKind::Ec, 0),
-            impostor: Tsa::new(&impostor_root, "tsa", KeyKind::Ec, 0),
+            ec: Tsa::new(&ec_root, "tsa", "sha256", 3),
+            ec_sha384: Tsa::new(&ec_root, "tsa", "sha384", 0),
+            expired: Tsa::new(&ec_root, "old", "sha256", 0),
+            rsa: Tsa::new(&rsa_root, "tsa", "sha512", 0),
+            p384: Tsa::new(&p384_root, "tsa", "sha384", 0),
+            other: Tsa::new(&other_root, "tsa", "sha256", 0),
+            impostor: Tsa::new(&impostor_root, "tsa", "sha256", 0),
             code_signer: ec_root,
             _dir: dir,
         }
@@ -403,6 +410,19 @@ fn ec_tsa_token_verifies_and_says_when_and_who() {
     assert_eq!(verified.policy(), "1.3.6.1.4.1.55738.1");
     assert_eq!(verified.imprint_algorithm(), HashAlgorithm::Sha256);
     assert!(!verified.serial_number().is_empty());
+}
+
+#[test]
+fn p256_signing_sha384_and_p384_tsas_verify() {
+    let pki = pki();
+    let authorities = [pki.ec.authority("ec"), pki.p384.authority("p384")];
+    let token = pki.ec_sha384.stamp(SIGNATURE);
+    let verified = verify_timestamp(&token, SIGNATURE, &authorities).unwrap();
+    assert_eq!(verified.authority(), "ec");
+    let token = pki.p384.stamp(SIGNATURE);
+    let verified = verify_timestamp(&token, SIGNATURE, &authorities).unwrap();
+    assert_eq!(verified.authority(), "p384");
+    assert_eq!(verified.tsa_subject(), "CN=Signet P-384 TSA");
 }
 
 #[test]
@@ -686,7 +706,7 @@ fn a_flipped_byte_in_the_tstinfo_is_refused() {
 #[test]
 fn a_flipped_byte_in_the_signature_is_refused() {
     let pki = pki();
-    for (tsa, name) in [(&pki.ec, "ec"), (&pki.rsa, "rsa")] {
+    for (tsa, name) in [(&pki.ec, "ec"), (&pki.p384, "p384"), (&pki.rsa, "rsa")] {
         // The SignerInfo (no unsigned attributes) ends the token with its signature.
         let token = tsa.stamp(SIGNATURE);
         let mut tampered = token.clone();
