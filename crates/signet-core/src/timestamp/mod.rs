@@ -31,13 +31,12 @@
 //!   (RFC 3161 section 2.3), and `genTime` lies within its validity;
 //! - an authority in the list vouches for it: the certificate is the authority's TSA
 //!   certificate when the authority names one, it chains (rustls-webpki path validation, at
-//!   `genTime`: signatures, validity, CA flags, path lengths, extended key
-//!   usage wherever stated) to the authority's root, through the authority's intermediates and
-//!   any the token carries, and `genTime` lies within the authority's `validFor` window. (As
-//!   in rustls-webpki and sigstore-go, the root is trusted as configured: its own validity is
-//!   not checked; every other certificate's is.) A token
-//!   signed by a TSA no authority in the list knows is refused, and so is any token when the
-//!   list is empty.
+//!   `genTime`: signatures, validity, CA flags, path lengths, extended key usage wherever
+//!   stated) to the authority's root, through the authority's intermediates and any the token
+//!   carries, and `genTime` lies within the authority's `validFor` window. (As in rustls-webpki
+//!   and sigstore-go, the root is trusted as configured: its own validity is not checked; every
+//!   other certificate's is.) A token signed by a TSA no authority in the list knows is
+//!   refused, and so is any token when the list is empty.
 //!
 //! Not checked: the nonce (signet never asks a TSA for anything, so there is no request to
 //! match), the TSA policy OID (reported in the proof for callers to judge), `accuracy`
@@ -49,6 +48,22 @@
 //!
 //! No ASN.1 is decoded by hand: RustCrypto's `cms`, `x509-cert` and `der` parse; rustls-webpki
 //! validates the certificate path; signet's own [`keys`](crate::keys) verify signatures.
+//!
+//! ```
+//! use signet_core::timestamp::{TimestampAuthority, verify_timestamp};
+//!
+//! // A TSA's chain (leaf first) and a token it issued over some signature bytes.
+//! let chain = include_str!("../../../../fixtures/timestamp/tsa-chain.pem");
+//! let token = include_bytes!("../../../../fixtures/timestamp/token.der");
+//! let signature = include_bytes!("../../../../fixtures/timestamp/signed.bin");
+//!
+//! let authorities = [TimestampAuthority::from_pem_chain("test TSA", chain)?];
+//! let verified = verify_timestamp(token, signature, &authorities)?;
+//! assert_eq!(verified.authority(), "test TSA");
+//! println!("the signature existed at {:?}", verified.time());
+//! assert!(verify_timestamp(token, b"other bytes", &authorities).is_err());
+//! # Ok::<(), signet_core::timestamp::TimestampError>(())
+//! ```
 
 mod asn1;
 mod authority;
