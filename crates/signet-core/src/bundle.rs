@@ -3,9 +3,13 @@
 //!
 //! Spec: `sigstore/protobuf-specs`, `Bundle` in `sigstore_bundle.proto`, JSON by proto3's
 //! canonical mapping (camelCase, empty fields omitted). signet writes no transparency-log
-//! entry; readers ignore what they do not need (timestamps, log entries) so that bundles from
-//! other tools still load.
+//! entry; readers ignore what they do not need (log entries) so that bundles from other tools
+//! still load. RFC 3161 timestamps are read and attached on request
+//! ([`Bundle::rfc3161_timestamps`], [`Bundle::add_rfc3161_timestamp`]) and verified by
+//! [`crate::timestamp`].
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
@@ -22,6 +26,11 @@ pub const BUNDLE_OLDER_MEDIA_TYPES: [&str; 3] = [
     "application/vnd.dev.sigstore.bundle+json;version=0.2",
     "application/vnd.dev.sigstore.bundle+json;version=0.3",
 ];
+
+/// `timestampVerificationData.rfc3161Timestamps`: the RFC 3161 timestamps of a bundle.
+const RFC3161_TIMESTAMPS: &str = "rfc3161Timestamps";
+/// The DER token (base64) in each of them.
+const SIGNED_TIMESTAMP: &str = "signedTimestamp";
 
 /// Why a bundle was rejected.
 #[non_exhaustive]
@@ -83,7 +92,8 @@ pub struct VerificationMaterial {
     /// Transparency-log entries; kept, not interpreted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tlog_entries: Vec<serde_json::Value>,
-    /// Signed timestamps; kept, not interpreted.
+    /// Signed timestamps; kept as JSON. RFC 3161 tokens are read with
+    /// [`Bundle::rfc3161_timestamps`] and added with [`Bundle::add_rfc3161_timestamp`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp_verification_data: Option<serde_json::Value>,
 }
@@ -164,6 +174,101 @@ impl Bundle {
             AttestationError::NotInToto { found } => BundleError::NotInToto { found },
             AttestationError::Statement(e) => BundleError::Statement(e),
         })
+    }
+
+    /// The bytes an RFC 3161 timestamp in this bundle stamps: the signature of its DSSE
+    /// envelope (which must hold exactly one, as Sigstore bundles do), or its message
+    /// signature's `signature`, base64-decoded.
+    pub fn timestamped_signature(&self) -> Result<Vec<u8>, BundleError> {
+        let malformed = |reason: String| BundleError::Malformed { reason };
+        if let Some(envelope) = &self.dsse_envelope {
+            return match envelope.signatures.as_slice() {
+                [one] => B64
+                    .decode(one.sig.as_bytes())
+                    .map_err(|e| malformed(format!("DSSE signature is not base64: {e}"))),
+                many => Err(malformed(format!(
+                    "the DSSE envelope has {} signatures; a bundle's timestamps stamp exactly one",
+                    many.len()
+                ))),
+            };
+        }
+        if let Some(message) = &self.message_signature {
+            let sig = message
+                .get("signature")
+                .and_then(serde_json::Value::as_str)
+                .ok_or_else(|| malformed("messageSignature.signature is not a string".into()))?;
+            return B64
+                .decode(sig.as_bytes())
+                .map_err(|e| malformed(format!("messageSignature.signature is not base64: {e}")));
+        }
+        Err(malformed(
+            "neither dsseEnvelope nor messageSignature present".into(),
+        ))
+    }
+
+    /// The RFC 3161 timestamp tokens the bundle carries
+    /// (`verificationMaterial.timestampVerificationData.rfc3161Timestamps[].signedTimestamp`),
+    /// DER, unverified: give each to [`crate::timestamp::verify_timestamp`] with
+    /// [`Bundle::timestamped_signature`]. None is an empty list; an entry that is not base64 is
+    /// an error, not skipped.
+    pub fn rfc3161_timestamps(&self) -> Result<Vec<Vec<u8>>, BundleError> {
+        let malformed = |reason: String| BundleError::Malformed {
+            reason: format!("timestampVerificationData: {reason}"),
+        };
+        let Some(data) = &self.verification_material.timestamp_verification_data else {
+            return Ok(Vec::new());
+        };
+        let data = data
+            .as_object()
+            .ok_or_else(|| malformed("not an object".into()))?;
+        let Some(list) = data.get(RFC3161_TIMESTAMPS) else {
+            return Ok(Vec::new());
+        };
+        let list = list
+            .as_array()
+            .ok_or_else(|| malformed(format!("{RFC3161_TIMESTAMPS} is not a list")))?;
+        list.iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let text = entry
+                    .get(SIGNED_TIMESTAMP)
+                    .and_then(serde_json::Value::as_str)
+                    .ok_or_else(|| {
+                        malformed(format!(
+                            "{RFC3161_TIMESTAMPS}[{i}].{SIGNED_TIMESTAMP} is not a string"
+                        ))
+                    })?;
+                B64.decode(text.as_bytes()).map_err(|e| {
+                    malformed(format!(
+                        "{RFC3161_TIMESTAMPS}[{i}].{SIGNED_TIMESTAMP} is not base64: {e}"
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// Appends an RFC 3161 timestamp token (DER) to
+    /// `verificationMaterial.timestampVerificationData.rfc3161Timestamps`, creating them when
+    /// absent and keeping whatever else is there. Nothing is checked about the token: that is
+    /// the verifier's job.
+    pub fn add_rfc3161_timestamp(&mut self, token_der: &[u8]) -> Result<(), BundleError> {
+        let malformed = |reason: &str| BundleError::Malformed {
+            reason: format!("timestampVerificationData: {reason}"),
+        };
+        let data = self
+            .verification_material
+            .timestamp_verification_data
+            .get_or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+        let data = data
+            .as_object_mut()
+            .ok_or_else(|| malformed("not an object"))?;
+        let list = data
+            .entry(RFC3161_TIMESTAMPS)
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+            .as_array_mut()
+            .ok_or_else(|| malformed("rfc3161Timestamps is not a list"))?;
+        list.push(serde_json::json!({ SIGNED_TIMESTAMP: B64.encode(token_der) }));
+        Ok(())
     }
 
     fn envelope(&self) -> Result<&Envelope, BundleError> {
@@ -247,6 +352,92 @@ mod tests {
                 StatementError::SubjectMismatch { .. }
             ))
         ));
+    }
+
+    #[test]
+    fn timestamps_added_are_read_back_and_the_rest_is_kept() {
+        let d = Digest::sha256_of(b"image");
+        let st = Statement::new("r/x", &d, "p", serde_json::json!({}));
+        let k = key();
+        let mut bundle = Bundle::sign_statement(&st, &k).unwrap();
+        assert_eq!(bundle.rfc3161_timestamps().unwrap(), Vec::<Vec<u8>>::new());
+        bundle.add_rfc3161_timestamp(b"first").unwrap();
+        bundle.add_rfc3161_timestamp(b"second").unwrap();
+        let again = Bundle::parse(&bundle.to_json()).unwrap();
+        assert_eq!(
+            again.rfc3161_timestamps().unwrap(),
+            vec![b"first".to_vec(), b"second".to_vec()]
+        );
+        assert_eq!(
+            again.verification_material.timestamp_verification_data,
+            Some(serde_json::json!({"rfc3161Timestamps": [
+                {"signedTimestamp": "Zmlyc3Q="}, {"signedTimestamp": "c2Vjb25k"}
+            ]}))
+        );
+        // The signature they stamp is the envelope's, and the bundle still verifies.
+        let sig = &bundle.dsse_envelope.as_ref().unwrap().signatures[0].sig;
+        assert_eq!(
+            again.timestamped_signature().unwrap(),
+            B64.decode(sig).unwrap()
+        );
+        again
+            .verify_statement(std::slice::from_ref(k.public_key()), &d)
+            .unwrap();
+
+        // Other timestamp data (RFC 3161 entries from elsewhere, unknown fields) is kept.
+        let mut other = Bundle::parse(
+            br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"timestampVerificationData":{"x":1,"rfc3161Timestamps":[{"signedTimestamp":"AQI="}]}},"messageSignature":{"messageDigest":{"algorithm":"SHA2_256","digest":"AA=="},"signature":"AwQ="}}"#,
+        )
+        .unwrap();
+        other.add_rfc3161_timestamp(&[5]).unwrap();
+        assert_eq!(
+            other.rfc3161_timestamps().unwrap(),
+            vec![vec![1, 2], vec![5]]
+        );
+        assert_eq!(
+            other
+                .verification_material
+                .timestamp_verification_data
+                .as_ref()
+                .unwrap()["x"],
+            1
+        );
+        assert_eq!(other.timestamped_signature().unwrap(), vec![3, 4]);
+    }
+
+    #[test]
+    fn malformed_timestamp_data_is_an_error_not_skipped() {
+        for data in [
+            r#"[]"#,
+            r#"{"rfc3161Timestamps":{}}"#,
+            r#"{"rfc3161Timestamps":[{}]}"#,
+            r#"{"rfc3161Timestamps":[{"signedTimestamp":"not base64!"}]}"#,
+            r#"{"rfc3161Timestamps":[{"signedTimestamp":"AQI="},{"signedTimestamp":7}]}"#,
+        ] {
+            let json = format!(
+                r#"{{"mediaType":"{BUNDLE_V03_MEDIA_TYPE}","verificationMaterial":{{"timestampVerificationData":{data}}}}}"#
+            );
+            let bundle = Bundle::parse(json.as_bytes()).unwrap();
+            assert!(
+                matches!(
+                    bundle.rfc3161_timestamps(),
+                    Err(BundleError::Malformed { .. })
+                ),
+                "{data}"
+            );
+        }
+        let mut not_an_object = Bundle::parse(
+            format!(r#"{{"mediaType":"{BUNDLE_V03_MEDIA_TYPE}","verificationMaterial":{{"timestampVerificationData":[]}}}}"#)
+                .as_bytes(),
+        )
+        .unwrap();
+        assert!(not_an_object.add_rfc3161_timestamp(b"t").is_err());
+        let empty = Bundle::parse(
+            format!(r#"{{"mediaType":"{BUNDLE_V03_MEDIA_TYPE}","verificationMaterial":{{}}}}"#)
+                .as_bytes(),
+        )
+        .unwrap();
+        assert!(empty.timestamped_signature().is_err());
     }
 
     #[test]

@@ -701,6 +701,62 @@ impl PublicKey {
     }
 }
 
+/// The kind of signature an X.509 certificate or a CMS signer info names, for
+/// [`PublicKey::verify_pkix`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PkixSignature {
+    /// ECDSA, ASN.1 DER signature, on P-256 or P-384.
+    Ecdsa,
+    /// RSASSA-PKCS1-v1_5.
+    RsaPkcs1,
+}
+
+impl PublicKey {
+    /// Checks a certificate's or a CMS signer's signature: `kind` over `message` hashed with
+    /// `hash`, the pairing the signature algorithm names. Unlike [`PublicKey::verify`] the hash
+    /// is not the key's usual one: CAs and TSAs sign SHA-384 digests with P-256 keys and SHA-512
+    /// ones with RSA keys. A key of another kind than `kind` asks for (or P-521 or Ed25519,
+    /// which no TSA uses) fails as a mismatch, never a fallback.
+    pub(crate) fn verify_pkix(
+        &self,
+        kind: PkixSignature,
+        hash: crate::timestamp::HashAlgorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), SignatureError> {
+        use crate::timestamp::HashAlgorithm as H;
+        use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+        let malformed = || SignatureError::Malformed {
+            algorithm: self.algorithm(),
+            key_id: self.id.clone(),
+        };
+        let mismatch = || SignatureError::Mismatch {
+            key_id: self.id.clone(),
+        };
+        match (kind, &self.key) {
+            (PkixSignature::Ecdsa, VerifyingKey::P256(key)) => {
+                let sig =
+                    p256::ecdsa::DerSignature::from_bytes(signature).map_err(|_| malformed())?;
+                key.verify_prehash(&hash.digest(message), &sig)
+                    .map_err(|_| mismatch())
+            }
+            (PkixSignature::Ecdsa, VerifyingKey::P384(key)) => {
+                let sig =
+                    p384::ecdsa::DerSignature::from_bytes(signature).map_err(|_| malformed())?;
+                key.verify_prehash(&hash.digest(message), &sig)
+                    .map_err(|_| mismatch())
+            }
+            (PkixSignature::RsaPkcs1, VerifyingKey::Rsa(key)) => match hash {
+                H::Sha256 => key.pkcs1v15_verify::<sha2::Sha256>(message, signature),
+                H::Sha384 => key.pkcs1v15_verify::<sha2::Sha384>(message, signature),
+                H::Sha512 => key.pkcs1v15_verify::<sha2::Sha512>(message, signature),
+            }
+            .map_err(|_| mismatch()),
+            _ => Err(mismatch()),
+        }
+    }
+}
+
 /// A private signing key (ECDSA P-256) with its public half.
 ///
 /// The secret scalar is zeroized on drop (the `p256` crate does this) and never appears in

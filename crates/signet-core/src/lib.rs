@@ -3,7 +3,8 @@
 //! This crate owns the types every other signet crate speaks: image references and digests,
 //! DSSE envelopes, in-toto statements, simple-signing payloads, Sigstore bundles, and keys
 //! (cosign-compatible encrypted private keys, PKIX public keys) with signing and verification, and
-//! OpenPGP keys and signed messages for Binary Authorization PGP attestations ([`pgp`]).
+//! OpenPGP keys and signed messages for Binary Authorization PGP attestations ([`pgp`]), and
+//! RFC 3161 timestamp tokens verified against trusted timestamp authorities ([`timestamp`]).
 //!
 //! It must not do I/O or async: callers hand it bytes and get back parsed, checked values.
 //! Verification returns proof values ([`Verified`]) that only this crate can construct.
@@ -31,6 +32,7 @@ pub mod pgp;
 pub mod reference;
 pub mod signed_time;
 pub mod simplesigning;
+pub mod timestamp;
 pub mod verified;
 
 pub use verified::Verified;
