@@ -139,6 +139,7 @@ async fn push_signed_image(
             key,
             StorageFormat::Bundle,
             BTreeMap::new(),
+            None,
         )
         .await
         .unwrap();

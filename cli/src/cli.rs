@@ -92,6 +92,12 @@ pub enum Command {
         /// it lists, printing each digest signed.
         #[arg(long)]
         recursive: bool,
+        /// An RFC 3161 timestamp authority (cosign's --timestamp-server-url): its signed
+        /// timestamp over the signature goes into the bundle, where a policy that lists the
+        /// authority under `timestampAuthorities` takes it as a trusted signing time (for
+        /// maxAge, key windows and revoked keys). Bundles only.
+        #[arg(long, value_name = "URL")]
+        timestamp_server_url: Option<signet_registry::Url>,
     },
     /// Attest an image: push a signed in-toto statement about its digest.
     ///
@@ -138,6 +144,12 @@ pub enum Command {
         /// it lists, printing each digest attested.
         #[arg(long)]
         recursive: bool,
+        /// An RFC 3161 timestamp authority (cosign's --timestamp-server-url): its signed
+        /// timestamp over the signature goes into the bundle, where a policy that lists the
+        /// authority under `timestampAuthorities` takes it as a trusted signing time (for
+        /// maxAge, key windows and revoked keys). Bundles only.
+        #[arg(long, value_name = "URL")]
+        timestamp_server_url: Option<signet_registry::Url>,
     },
     /// Withdraw an attestation: push a signed withdrawal statement naming it, as a referrer of
     /// the same image. Once a key of the attestor that made the attestation signs it, that

@@ -239,9 +239,16 @@ fn statement_about_another_digest_is_denied() {
         let subject = publish::subject_descriptor(&repo, &digest.parse().unwrap())
             .await
             .unwrap();
-        publish::push_statement(&repo, &subject, &statement, &pair, StorageFormat::Bundle)
-            .await
-            .unwrap();
+        publish::push_statement(
+            &repo,
+            &subject,
+            &statement,
+            &pair,
+            StorageFormat::Bundle,
+            None,
+        )
+        .await
+        .unwrap();
     });
     let run = keys
         .run(&["verify", &image, "--key", "ci.pub"])

@@ -45,4 +45,9 @@ mod policy;
 mod serve;
 mod smoke;
 mod snapshots;
+#[allow(
+    dead_code,
+    reason = "a test TSA for the suites that need trusted times"
+)]
+mod tsa;
 mod withdraw;

@@ -234,3 +234,109 @@ fn a_revoked_keys_evidence_is_denied_with_the_reason() {
         denied.stdout
     );
 }
+
+#[test]
+fn a_timestamp_before_revoked_at_keeps_a_revoked_keys_evidence() {
+    let registry = Registry::start(Options::plain());
+    let tsa = crate::tsa::TestTsa::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    run(dir, &["keygen", "--output-prefix", "ci"]).expect_code(0);
+    let shown = run(dir, &["public-key", "--key", "ci.key"])
+        .expect_code(0)
+        .stderr;
+    let id = shown
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap()
+        .to_string();
+    std::fs::copy(tsa.chain_path(), dir.join("tsa-chain.pem")).unwrap();
+    // Revoked an hour from now; decisions are asked for two hours from now.
+    let now = SystemTime::now();
+    let revoked_at = rfc3339(now + Duration::from_secs(3600));
+    let later = now + Duration::from_secs(7200);
+    let rule = "defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  enforcementMode: \
+                ENFORCED_BLOCK_AND_AUDIT_LOG\n  requireAttestationsBy: [build]\nattestors:\n  - \
+                name: build\n    publicKeys: [{file: ci.pub}]\n";
+    let revoked = format!(
+        "revokedKeys:\n  - keyId: {id}\n    revokedAt: {revoked_at}\n    reason: key rotated \
+         after a leak\n"
+    );
+    let trusted = "timestampAuthorities:\n  - name: test-tsa\n    certChain: {file: \
+                   tsa-chain.pem}\n";
+    std::fs::write(
+        dir.join("with-tsa.yaml"),
+        format!("{rule}{revoked}{trusted}"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("without-tsa.yaml"), format!("{rule}{revoked}")).unwrap();
+    let summary = run(dir, &["policy", "check", "with-tsa.yaml"]).expect_code(0);
+    assert!(
+        summary.stdout.contains("timestamp authorities: 1"),
+        "{}",
+        summary.stdout
+    );
+
+    let (stamped, _) = push_image(&registry, "shop/stamped", "v1", b"stamped");
+    run(
+        dir,
+        &[
+            "sign",
+            &stamped,
+            "--key",
+            "ci.key",
+            "--timestamp-server-url",
+            &tsa.url(),
+        ],
+    )
+    .expect_code(0);
+    assert_eq!(tsa.issued.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let (plain, _) = push_image(&registry, "shop/plain", "v1", b"plain");
+    run(dir, &["sign", &plain, "--key", "ci.key"]).expect_code(0);
+
+    // The timestamp proves the signature existed before the revocation: allowed.
+    let allowed = verify_at(dir, &stamped, "with-tsa.yaml", later, 0);
+    let signed = &allowed["accepted"][0]["signedAt"];
+    assert_eq!(signed["trusted"], true, "{allowed}");
+    assert_eq!(
+        signed["source"], "RFC 3161 timestamp by test-tsa",
+        "{allowed}"
+    );
+    // Without the authority in the policy the same timestamp proves nothing: denied.
+    let denied = verify_at(dir, &stamped, "without-tsa.yaml", later, 1);
+    let reasons = denied["reasons"].to_string();
+    assert!(
+        reasons.contains("is revoked (key rotated after a leak)")
+            && reasons.contains("no trusted time"),
+        "{reasons}"
+    );
+    // A signature without a timestamp has only the signer's word: denied.
+    let denied = verify_at(dir, &plain, "with-tsa.yaml", later, 1);
+    assert!(
+        denied["reasons"].to_string().contains("no trusted time"),
+        "{denied}"
+    );
+    // Before the revocation both count.
+    verify_at(dir, &plain, "with-tsa.yaml", now, 0);
+
+    // Legacy storage has no place for the timestamp: refused, not silently dropped.
+    let refused = run(
+        dir,
+        &[
+            "sign",
+            &plain,
+            "--key",
+            "ci.key",
+            "--format",
+            "legacy",
+            "--timestamp-server-url",
+            &tsa.url(),
+        ],
+    )
+    .expect_code(2);
+    assert!(
+        refused.stderr.contains("--format bundle"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -130,6 +130,26 @@ async fn subjects(
     Ok(out)
 }
 
+/// The HTTP client for `--timestamp-server-url`, when given (the registry options' TLS trust).
+fn stamp_client(
+    args: &RegistryArgs,
+    url: Option<&signet_registry::Url>,
+) -> anyhow::Result<Option<signet_registry::Client>> {
+    url.map(|_| crate::commands::registry::client(args, &[]))
+        .transpose()
+}
+
+fn stamp<'a>(
+    client: &'a Option<signet_registry::Client>,
+    url: Option<&'a signet_registry::Url>,
+) -> Option<publish::Stamp<'a>> {
+    match (client, url) {
+        (Some(client), Some(url)) => Some(publish::Stamp { client, url }),
+        _ => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments, reason = "one per command-line option")]
 pub async fn sign(
     args: &RegistryArgs,
     image: &str,
@@ -137,10 +157,13 @@ pub async fn sign(
     format: StorageFormat,
     annotations: &[String],
     recursive: bool,
+    timestamp_server: Option<&signet_registry::Url>,
 ) -> anyhow::Result<ExitCode> {
     let annotations = parse_annotations(annotations)?;
     let signer = load_signer(key)?;
     let target = Target::open(args, image)?;
+    let stamper = stamp_client(args, timestamp_server)?;
+    let stamp = stamp(&stamper, timestamp_server);
     for (pinned, subject) in subjects(&target, recursive).await? {
         let pushed = publish::sign(
             &target.repo,
@@ -149,6 +172,7 @@ pub async fn sign(
             signer.as_ref(),
             format.into(),
             annotations.clone(),
+            stamp.as_ref(),
         )
         .await?;
         target.save()?;
@@ -172,6 +196,7 @@ pub async fn attest(
     predicate_type: &str,
     format: StorageFormat,
     recursive: bool,
+    timestamp_server: Option<&signet_registry::Url>,
 ) -> anyhow::Result<ExitCode> {
     let predicate_type = intoto::predicate_type(predicate_type)?;
     let raw = std::fs::read(predicate_path)
@@ -180,6 +205,8 @@ pub async fn attest(
         .map_err(|e| anyhow::anyhow!("predicate {} is not JSON: {e}", predicate_path.display()))?;
     let signer = load_signer(key)?;
     let target = Target::open(args, image)?;
+    let stamper = stamp_client(args, timestamp_server)?;
+    let stamp = stamp(&stamper, timestamp_server);
     for (pinned, subject) in subjects(&target, recursive).await? {
         let pushed = publish::attest(
             &target.repo,
@@ -189,6 +216,7 @@ pub async fn attest(
             format.into(),
             &predicate_type,
             predicate.clone(),
+            stamp.as_ref(),
         )
         .await?;
         target.save()?;
@@ -240,6 +268,7 @@ pub async fn withdraw(
         StorageFormat::Bundle.into(),
         intoto::WITHDRAWAL_PREDICATE,
         predicate,
+        None,
     )
     .await?;
     target.save()?;

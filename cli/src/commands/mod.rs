@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             annotations,
             recursive,
+            timestamp_server_url,
         } => block_on(image::sign(
             &cli.registry,
             &image,
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             &annotations,
             recursive,
+            timestamp_server_url.as_ref(),
         )),
         Command::Attest {
             image,
@@ -56,9 +58,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             note,
             public_key_id,
             recursive,
+            timestamp_server_url,
         } => match format {
             AttestFormat::Binauthz if recursive => {
                 anyhow::bail!("--recursive is for bundle and legacy attestations")
+            }
+            AttestFormat::Binauthz if timestamp_server_url.is_some() => {
+                anyhow::bail!("--timestamp-server-url stamps bundles; not --format binauthz")
             }
             AttestFormat::Binauthz => block_on(binauthz::attest(
                 &cli.registry,
@@ -93,6 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     &predicate_type,
                     format,
                     recursive,
+                    timestamp_server_url.as_ref(),
                 ))
             }
         },

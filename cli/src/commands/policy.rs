@@ -52,6 +52,7 @@ pub fn init(output_path: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+#[allow(clippy::too_many_arguments, reason = "one per command-line option")]
 pub async fn verify(
     args: &RegistryArgs,
     image: &str,

@@ -500,7 +500,7 @@ fn in_time(
     let times = candidate.signed_times();
     let mut until: Option<SystemTime> = None;
     if let Some(revoked) = policy.revoked_keys.iter().find(|r| r.key_id == *key) {
-        revocation_allows(revoked, times.trusted())?;
+        revocation_allows(revoked, times.trusted(), now)?;
     }
     let window = attestor.key_windows.get(key);
     if (window.is_some() || attestor.max_age.is_some()) && !times.invalid.is_empty() {
@@ -565,11 +565,17 @@ fn in_time(
     Ok(until)
 }
 
-/// A revoked key's evidence counts only with a trusted time before `revokedAt`.
-fn revocation_allows(revoked: &RevokedKey, trusted: Option<&SignedTime>) -> Result<(), String> {
+/// A revoked key's evidence counts only with a trusted time before `revokedAt` (once `now` has
+/// reached it: a revocation dated later, as for a planned rotation, is not in force yet).
+fn revocation_allows(
+    revoked: &RevokedKey,
+    trusted: Option<&SignedTime>,
+    now: SystemTime,
+) -> Result<(), String> {
     let named = format!("key {} is revoked ({})", revoked.key_id, revoked.reason);
     match (revoked.revoked_at, trusted) {
         (None, _) => Err(named),
+        (Some(at), _) if now < at => Ok(()),
         (Some(at), Some(t)) if t.at < at => Ok(()),
         (Some(at), Some(t)) => Err(format!("{named} since {}, and was signed at {t}", show(at))),
         (Some(at), None) => Err(format!(

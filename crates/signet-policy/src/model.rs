@@ -319,6 +319,8 @@ pub struct Policy {
     pub multi_platform: MultiPlatform,
     /// `revokedKeys`: keys whose evidence no longer counts (see [`RevokedKey`]).
     pub revoked_keys: Vec<RevokedKey>,
+    /// `timestampAuthorities`: the TSAs whose RFC 3161 timestamps are trusted signing times.
+    pub timestamp_authorities: Vec<signet_core::timestamp::TimestampAuthority>,
     /// Not from the file: the time [`Policy::evaluate`] decides as of (`signet verify --at`),
     /// `None` for now. The daemon never sets it.
     pub as_of: Option<SystemTime>,

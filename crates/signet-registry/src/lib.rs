@@ -40,6 +40,8 @@ pub use layout::{
 pub use location::{ImportImage, ImportTarget, OpenedImage};
 pub use referrers::{Referrers, ReferrersSource, referrer_descriptor, referrer_tag};
 pub use repository::Repository;
+/// URLs, as the TSA client takes them (`reqwest::Url`).
+pub use reqwest::Url;
 pub use store::ReferrersApi;
 pub use stream::ByteStream;
 pub use tag_or_digest::TagOrDigest;

@@ -428,6 +428,37 @@ fn legacy_config(layers: &[Descriptor]) -> Vec<u8> {
     .into_bytes()
 }
 
+/// An RFC 3161 timestamp authority to stamp bundles with (`--timestamp-server-url`): its
+/// token over the bundle's signature goes into
+/// `verificationMaterial.timestampVerificationData`, where a policy's `timestampAuthorities`
+/// make it a trusted signing time.
+#[derive(Clone, Copy)]
+pub struct Stamp<'a> {
+    /// The HTTP client (same TLS trust as the registries).
+    pub client: &'a crate::Client,
+    /// The authority's RFC 3161 endpoint.
+    pub url: &'a reqwest::Url,
+}
+
+impl Stamp<'_> {
+    /// Asks the authority for a timestamp over `bundle`'s signature and attaches it.
+    async fn stamp(&self, bundle: &mut Bundle) -> Result<(), RegistryError> {
+        let signature = bundle
+            .timestamped_signature()
+            .map_err(|e| RegistryError::Usage(format!("cannot timestamp the bundle: {e}")))?;
+        let query = signet_core::timestamp::request(&signature)
+            .map_err(|e| RegistryError::Usage(format!("timestamp request: {e}")))?;
+        let reply = self.client.post_timestamp_query(self.url, query).await?;
+        signet_core::timestamp::check_granted(&reply).map_err(|e| {
+            RegistryError::Usage(format!("the timestamp authority {} refused: {e}", self.url))
+        })?;
+        bundle
+            .add_rfc3161_timestamp(&reply)
+            .map_err(|e| RegistryError::Usage(format!("cannot timestamp the bundle: {e}")))?;
+        Ok(())
+    }
+}
+
 /// How a signature or attestation is stored next to the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StorageFormat {
@@ -451,6 +482,7 @@ pub async fn sign(
     signer: &dyn Signer,
     format: StorageFormat,
     annotations: BTreeMap<String, String>,
+    stamp: Option<&Stamp<'_>>,
 ) -> Result<Digest, RegistryError> {
     match format {
         StorageFormat::Bundle => {
@@ -466,9 +498,10 @@ pub async fn sign(
                 predicate,
             );
             statement.set_signed_at(SystemTime::now());
-            push_statement(repo, subject, &statement, signer, format).await
+            push_statement(repo, subject, &statement, signer, format, stamp).await
         }
         StorageFormat::Legacy => {
+            no_stamp(stamp)?;
             let mut annotations = annotations;
             annotations.insert(
                 signed_time::SIGNED_AT_ANNOTATION.to_string(),
@@ -485,6 +518,10 @@ pub async fn sign(
 /// (`signet attest`): an in-toto statement about its digest with `predicate_type` and
 /// `predicate`, the signing time on its subject, as a bundle referrer or in the legacy `.att` tag. Returns the digest of the
 /// manifest pushed.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "where, what, who signs, how it is stored and stamped: each one a caller's choice"
+)]
 pub async fn attest(
     repo: &Repository,
     pinned: &PinnedRef,
@@ -493,10 +530,20 @@ pub async fn attest(
     format: StorageFormat,
     predicate_type: &str,
     predicate: serde_json::Value,
+    stamp: Option<&Stamp<'_>>,
 ) -> Result<Digest, RegistryError> {
     let mut statement = Statement::new(&pinned.name(), pinned.digest(), predicate_type, predicate);
     statement.set_signed_at(SystemTime::now());
-    push_statement(repo, subject, &statement, signer, format).await
+    push_statement(repo, subject, &statement, signer, format, stamp).await
+}
+
+fn no_stamp(stamp: Option<&Stamp<'_>>) -> Result<(), RegistryError> {
+    match stamp {
+        Some(_) => Err(RegistryError::Usage(
+            "RFC 3161 timestamps are stored in bundles; use --format bundle".into(),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Signs `statement` with `signer` (DSSE) and stores it next to `subject`: a bundle referrer,
@@ -508,13 +555,18 @@ pub async fn push_statement(
     statement: &Statement,
     signer: &dyn Signer,
     format: StorageFormat,
+    stamp: Option<&Stamp<'_>>,
 ) -> Result<Digest, RegistryError> {
     match format {
         StorageFormat::Bundle => {
-            let bundle = Bundle::sign_statement(statement, signer)?;
+            let mut bundle = Bundle::sign_statement(statement, signer)?;
+            if let Some(stamp) = stamp {
+                stamp.stamp(&mut bundle).await?;
+            }
             Ok(push_bundle(repo, subject, &bundle).await?.digest)
         }
         StorageFormat::Legacy => {
+            no_stamp(stamp)?;
             let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, &statement.to_json(), signer)?;
             let layer = LegacyLayer {
                 media_type: oci::DSSE_LAYER,

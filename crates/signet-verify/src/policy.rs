@@ -10,7 +10,7 @@ use signet_policy::evaluate::{AdmissionContext, AttestorEvidence, Need, Proof};
 use signet_registry::{Client, RegistryError, Repository};
 
 use crate::gather::{DEFAULT_MAX_EVIDENCE_BYTES, Evidence, Filter, gather};
-use crate::proof::{Checked, check, check_with};
+use crate::proof::{Checked, any_id_note_keys, check_with};
 
 /// Decides whether `image` may run in `ctx` under `policy`. Registry calls happen only when
 /// the rule needs evidence; a tag is resolved once and only the digest is verified.
@@ -140,14 +140,23 @@ pub fn decide_with_evidence(
     let checked: Vec<(&signet_policy::model::AttestorName, Checked)> = attestors
         .iter()
         .map(|a| {
-            let checked = if a.note_keys.is_empty() {
-                // signet's own `publicKeys` have no Binary Authorization ids: a Binary
-                // Authorization attestation counts when one of them verifies it, whatever id
-                // it names (as with `verify --key`).
-                check(found, &a.keys, pinned.digest())
+            // signet's own `publicKeys` have no Binary Authorization ids: a Binary
+            // Authorization attestation counts when one of them verifies it, whatever id it
+            // names (as with `verify --key`).
+            let any_id;
+            let note_keys = if a.note_keys.is_empty() {
+                any_id = any_id_note_keys(&a.keys);
+                &any_id
             } else {
-                check_with(found, &a.keys, &a.note_keys, pinned.digest())
+                &a.note_keys
             };
+            let checked = check_with(
+                found,
+                &a.keys,
+                note_keys,
+                pinned.digest(),
+                &policy.timestamp_authorities,
+            );
             (&a.name, checked)
         })
         .collect();

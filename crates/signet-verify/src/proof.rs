@@ -17,8 +17,9 @@ use signet_core::dsse::Envelope;
 use signet_core::evidence::{Format, Location, Rejected, Rejection};
 use signet_core::intoto::{self, Statement};
 use signet_core::keys::{KeyId, PublicKey};
-use signet_core::signed_time::{self, SignedTimes};
+use signet_core::signed_time::{self, SignedTime, SignedTimes, TimeSource};
 use signet_core::simplesigning::{self, SimpleSigning};
+use signet_core::timestamp::{TimestampAuthority, verify_timestamp};
 
 use crate::gather::{Evidence, Payload};
 
@@ -177,29 +178,37 @@ pub struct Checked {
 /// Authorization attestations count when a PKIX signature verifies with one of `keys`, whatever
 /// `publicKeyId` it names (the keys were given, not an attestor's list).
 pub fn check(evidence: &[Evidence], keys: &[PublicKey], digest: &Digest) -> Checked {
-    let note_keys: Vec<NoteKey> = keys
-        .iter()
+    check_with(evidence, keys, &any_id_note_keys(keys), digest, &[])
+}
+
+/// `keys` as Binary Authorization keys that verify an attestation whatever `publicKeyId` it
+/// names.
+pub fn any_id_note_keys(keys: &[PublicKey]) -> Vec<NoteKey> {
+    keys.iter()
         .map(|key| NoteKey::Pkix {
             id: None,
             key: key.clone(),
             scheme: None,
         })
-        .collect();
-    check_with(evidence, keys, &note_keys, digest)
+        .collect()
 }
 
 /// Checks every piece of `evidence` against an attestor's keys: `keys` for cosign-format
 /// evidence, `note_keys` (matched by `publicKeyId`) for Binary Authorization attestations.
+/// RFC 3161 timestamps in bundles that verify against one of `authorities` become trusted
+/// signing times; one that does not verify is no time at all (timestamps are not covered by
+/// the signature, so anyone could add or strip them).
 pub fn check_with(
     evidence: &[Evidence],
     keys: &[PublicKey],
     note_keys: &[NoteKey],
     digest: &Digest,
+    authorities: &[TimestampAuthority],
 ) -> Checked {
     let mut out = Checked::default();
     let mut withdrawals = Vec::new();
     for e in evidence {
-        match check_one(e, keys, note_keys, digest) {
+        match check_one(e, keys, note_keys, digest, authorities) {
             // A withdrawal is never evidence itself; it takes back what it names.
             Ok(accepted) if accepted.predicate_type() == intoto::WITHDRAWAL_PREDICATE => {
                 withdrawals.push(accepted);
@@ -266,6 +275,7 @@ fn check_one(
     keys: &[PublicKey],
     note_keys: &[NoteKey],
     digest: &Digest,
+    authorities: &[TimestampAuthority],
 ) -> Result<Accepted, Rejection> {
     let location = e.location.clone();
     match &e.payload {
@@ -275,7 +285,12 @@ fn check_one(
             let verified = bundle
                 .verify_statement(keys, digest)
                 .map_err(|err| name_hinted_key(Rejection::from(err), &bundle, keys))?;
-            Accepted::statement_proof(location, digest, verified)
+            let mut accepted = Accepted::statement_proof(location, digest, verified)?;
+            accepted
+                .times
+                .times
+                .extend(trusted_times(&bundle, authorities));
+            Ok(accepted)
         }
         Payload::Dsse(bytes) => {
             let envelope = Envelope::from_json(bytes)?;
@@ -306,6 +321,28 @@ fn check_one(
             })
         }
     }
+}
+
+/// The signing times the bundle's RFC 3161 timestamps prove, each verified against
+/// `authorities` over the bundle's signature.
+fn trusted_times(bundle: &Bundle, authorities: &[TimestampAuthority]) -> Vec<SignedTime> {
+    if authorities.is_empty() {
+        return Vec::new();
+    }
+    let (Ok(tokens), Ok(signature)) = (bundle.rfc3161_timestamps(), bundle.timestamped_signature())
+    else {
+        return Vec::new();
+    };
+    tokens
+        .iter()
+        .filter_map(|token| verify_timestamp(token, &signature, authorities).ok())
+        .map(|verified| SignedTime {
+            at: verified.time(),
+            source: TimeSource::Timestamp {
+                authority: verified.authority().to_string(),
+            },
+        })
+        .collect()
 }
 
 /// A bundle that verifies with none of the keys: name the key it says it was signed with, so

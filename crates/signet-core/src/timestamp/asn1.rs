@@ -119,6 +119,29 @@ pub(crate) struct TimeStampResp<'a> {
     pub(crate) time_stamp_token: Option<ContentInfo>,
 }
 
+/// ```text
+/// TimeStampReq ::= SEQUENCE  {
+///    version                      INTEGER  { v1(1) },
+///    messageImprint               MessageImprint,
+///    reqPolicy                    TSAPolicyId              OPTIONAL,
+///    nonce                        INTEGER                  OPTIONAL,
+///    certReq                      BOOLEAN                  DEFAULT FALSE,
+///    extensions               [0] IMPLICIT Extensions      OPTIONAL  }
+/// ```
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub(crate) struct TimeStampReq {
+    pub(crate) version: TstVersion,
+    pub(crate) message_imprint: MessageImprint,
+    #[asn1(optional = "true")]
+    pub(crate) req_policy: Option<ObjectIdentifier>,
+    #[asn1(optional = "true")]
+    pub(crate) nonce: Option<Int>,
+    #[asn1(default = "Default::default")]
+    pub(crate) cert_req: bool,
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
+    pub(crate) extensions: Option<Extensions>,
+}
+
 /// Why a `genTime` could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct GenTimeError(pub(crate) String);

@@ -621,6 +621,45 @@ pub fn token_from_cosign_annotation(value: &str) -> Result<Vec<u8>, TimestampErr
     Ok(der)
 }
 
+/// A DER `TimeStampReq` (RFC 3161 section 2.4.1) for `signed`: a SHA-256 message imprint, a
+/// random 64-bit nonce and a request for the TSA's certificate, as `signet sign
+/// --timestamp-server-url` posts it (`application/timestamp-query`).
+pub fn request(signed: &[u8]) -> Result<Vec<u8>, TimestampError> {
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce)
+        .map_err(|e| malformed(format!("no randomness for a nonce: {e}")))?;
+    // A positive INTEGER: clear the top bit rather than prepend a zero byte.
+    nonce[0] &= 0x7f;
+    nonce[0] |= 0x01;
+    let request = asn1::TimeStampReq {
+        version: asn1::TstVersion::V1,
+        message_imprint: asn1::MessageImprint {
+            hash_algorithm: AlgorithmIdentifierOwned {
+                oid: OID_SHA256,
+                parameters: None,
+            },
+            hashed_message: OctetString::new(HashAlgorithm::Sha256.digest(signed))
+                .map_err(|e| malformed(e.to_string()))?,
+        },
+        req_policy: None,
+        nonce: Some(der::asn1::Int::new(&nonce).map_err(|e| malformed(e.to_string()))?),
+        cert_req: true,
+        extensions: None,
+    };
+    request.to_der().map_err(|e| malformed(e.to_string()))
+}
+
+/// Checks that `response` (a TSA's `application/timestamp-reply`) grants a token, saying why
+/// not otherwise. Nothing else is checked: [`verify_timestamp`] does that when it counts.
+pub fn check_granted(response: &[u8]) -> Result<(), TimestampError> {
+    if response.len() > MAX_TOKEN_BYTES {
+        return Err(malformed(format!(
+            "the response is larger than {MAX_TOKEN_BYTES} bytes"
+        )));
+    }
+    parse_token(response).map(|_| ())
+}
+
 fn malformed(reason: String) -> TimestampError {
     TimestampError::Malformed { reason }
 }

@@ -9,6 +9,7 @@ use saphyr::YamlData;
 use signet_core::binauthz::{self, NoteKey};
 use signet_core::keys::{KeyId, PublicKey};
 use signet_core::pgp::PgpPublicKey;
+use signet_core::timestamp::{TimestampAuthority, ValidFor};
 
 use super::yaml::{Entry, Fields, Node, as_str, quoted_list, start};
 use super::{Checker, KEY_FILE_MAX_BYTES, read_bounded};
@@ -44,6 +45,8 @@ const NOTE_KEY_FIELDS: &[&str] = &[
 ];
 const PKIX_FIELDS: &[&str] = &["publicKeyPem", "signatureAlgorithm"];
 const REVOKED_FIELDS: &[&str] = &["keyId", "revokedAt", "reason"];
+const TSA_FIELDS: &[&str] = &["name", "certChain", "validFrom", "validUntil"];
+const FILE_FIELDS: &[&str] = &["file"];
 const IDENTITY_FIELDS: &[&str] = &["type", "prefix", "signedPrefix"];
 const IDENTITY_TYPES: &[&str] = &["matchDigest", "matchRepository", "remapIdentity"];
 
@@ -180,6 +183,84 @@ impl<'t> Checker<'t> {
             }
         }
         attestors
+    }
+
+    /// `timestampAuthorities: [{name, certChain: {file}, validFrom, validUntil}]`: the chain
+    /// is PEM, leaf first, root last.
+    pub(super) fn timestamp_authorities(&mut self, entry: Entry<'_>) -> Vec<TimestampAuthority> {
+        let mut out: Vec<TimestampAuthority> = Vec::new();
+        let Some(items) = self.list(entry.value, entry.value_span(), "`timestampAuthorities`")
+        else {
+            return out;
+        };
+        for (index, item) in items.iter().enumerate() {
+            let what = format!("timestamp authority #{}", index + 1);
+            let Some(fields) = self.fields(item, start(item), start(item), &what, TSA_FIELDS)
+            else {
+                continue;
+            };
+            let before = self.errors.len();
+            let name = match fields.get("name") {
+                Some(e) => self
+                    .string(e.value, e.value_span(), &format!("`name` of {what}"))
+                    .map(|n| (n.to_owned(), e.value_span())),
+                None => {
+                    self.error(fields.at, format!("{what} is missing `name`"));
+                    None
+                }
+            };
+            let window = self.key_window(&fields, &what);
+            let chain = match fields.get("certChain") {
+                Some(e) => self
+                    .entry_fields(e, &format!("`certChain` of {what}"), FILE_FIELDS)
+                    .and_then(|f| match f.get("file") {
+                        Some(file) => self
+                            .string(file.value, file.value_span(), "`file`")
+                            .map(|rel| (rel.to_owned(), file.value_span())),
+                        None => {
+                            self.error(f.at, format!("`certChain` of {what} needs `file`"));
+                            None
+                        }
+                    }),
+                None => {
+                    self.error(
+                        fields.at,
+                        format!("{what} is missing `certChain: {{file: chain.pem}}`"),
+                    );
+                    None
+                }
+            };
+            if self.errors.len() != before {
+                continue;
+            }
+            let (Some((name, name_at)), Some((rel, at)), Some(window)) = (name, chain, window)
+            else {
+                continue;
+            };
+            if out.iter().any(|a| a.name() == name) {
+                self.error(name_at, format!("{what}: the name `{name}` is used twice"));
+                continue;
+            }
+            let path = self.base_dir.join(&rel);
+            let text = match read_bounded(&path, KEY_FILE_MAX_BYTES) {
+                Ok(text) => text,
+                Err(e) => {
+                    self.error(at, format!("{what}: cannot read `{rel}`: {e}"));
+                    continue;
+                }
+            };
+            match TimestampAuthority::from_pem_chain(name, &text) {
+                Ok(authority) => {
+                    let window = window.unwrap_or_default();
+                    out.push(authority.with_valid_for(ValidFor {
+                        start: window.valid_from,
+                        end: window.valid_until,
+                    }));
+                }
+                Err(e) => self.error(at, format!("{what}: `{rel}`: {e}")),
+            }
+        }
+        out
     }
 
     /// `revokedKeys: [{keyId, revokedAt, reason}]`.

@@ -28,6 +28,7 @@ pub(super) const TOP_FIELDS: &[&str] = &[
     "globalPolicyEvaluationMode",
     "multiPlatform",
     "revokedKeys",
+    "timestampAuthorities",
     "name",
     "etag",
     "updateTime",
@@ -183,6 +184,10 @@ impl<'t> Checker<'t> {
             .get("revokedKeys")
             .map(|entry| self.revoked_keys(entry))
             .unwrap_or_default();
+        let timestamp_authorities = top
+            .get("timestampAuthorities")
+            .map(|entry| self.timestamp_authorities(entry))
+            .unwrap_or_default();
 
         Some(Policy {
             path: self.file.clone(),
@@ -197,6 +202,7 @@ impl<'t> Checker<'t> {
             name,
             multi_platform,
             revoked_keys,
+            timestamp_authorities,
             as_of: None,
         })
     }

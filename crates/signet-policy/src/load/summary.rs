@@ -94,6 +94,29 @@ impl Policy {
             }
             out.push('\n');
         }
+        if !self.timestamp_authorities.is_empty() {
+            let _ = write!(
+                out,
+                "timestamp authorities: {}",
+                self.timestamp_authorities.len()
+            );
+            for tsa in &self.timestamp_authorities {
+                let window = tsa.valid_for();
+                let show = |t: Option<std::time::SystemTime>| {
+                    t.map_or("-".to_string(), |t| {
+                        humantime::format_rfc3339_seconds(t).to_string()
+                    })
+                };
+                let _ = write!(
+                    out,
+                    "\n  {} (valid {} to {})",
+                    tsa.name(),
+                    show(window.start),
+                    show(window.end)
+                );
+            }
+            out.push('\n');
+        }
         let mp = &self.multi_platform;
         let _ = writeln!(
             out,

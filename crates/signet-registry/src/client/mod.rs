@@ -265,6 +265,42 @@ impl Client {
         })
     }
 
+    /// Posts an RFC 3161 `TimeStampReq` (`query`, DER) to the timestamp authority at `url`
+    /// and returns its `TimeStampResp` (at most 64 KiB), with the same TLS trust as the
+    /// registries. Not checked here beyond the HTTP status: the verifier checks tokens.
+    pub async fn post_timestamp_query(
+        &self,
+        url: &reqwest::Url,
+        query: Vec<u8>,
+    ) -> Result<Vec<u8>, RegistryError> {
+        const MAX_REPLY: u64 = 64 * 1024;
+        let host = url.host_str().unwrap_or_default().to_string();
+        let what = format!("a timestamp from {url}");
+        let response = self
+            .inner
+            .http
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/timestamp-query")
+            .header(reqwest::header::ACCEPT, "application/timestamp-reply")
+            .body(query)
+            .send()
+            .await
+            .map_err(|e| RegistryError::Unreachable {
+                registry: host.clone(),
+                reason: error_chain(&e),
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(RegistryError::Status {
+                registry: host,
+                what,
+                status: status.as_u16(),
+                message: String::new(),
+            });
+        }
+        read_limited(response, MAX_REPLY, &what).await
+    }
+
     /// The bounds in force.
     pub fn limits(&self) -> &Limits {
         &self.inner.options.limits
