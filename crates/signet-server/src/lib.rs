@@ -17,6 +17,9 @@
 //! changes and on `SIGHUP` (a broken policy is refused and the previous one stays in force);
 //! the TLS certificate and key are reloaded when their files change.
 //!
+//! [`list_pods`] reads what runs in a cluster (from the API server, with the `kube` client, or
+//! from a file) as the container images continuous validation decides again.
+//!
 //! It must not verify anything itself: every decision comes from `signet-verify` and
 //! `signet-policy`. What it adds is caching (evidence per digest, decisions per image, rule and
 //! policy generation, tags per reference), coalescing of identical concurrent verifications,
@@ -46,6 +49,7 @@ mod audit;
 mod check;
 mod connections;
 mod metrics;
+mod pods;
 mod reload;
 mod routes;
 
@@ -60,6 +64,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::App;
 use crate::connections::LimitConnections;
+pub use crate::pods::{DEFAULT_PAGE_SIZE, PodListing, PodSource, PodsError, list_pods};
 
 /// The TLS certificate chain and private key, as PEM files. Both are reloaded when they change.
 #[derive(Debug, Clone)]
