@@ -17,8 +17,11 @@
 //! changes and on `SIGHUP` (a broken policy is refused and the previous one stays in force);
 //! the TLS certificate and key are reloaded when their files change.
 //!
-//! [`list_pods`] reads what runs in a cluster (from the API server, with the `kube` client, or
-//! from a file) as the container images continuous validation decides again.
+//! With [`ServerConfig::continuous_validation`], the daemon also lists the pods that run (from
+//! the API server, with the `kube` client, or from a file: [`list_pods`]) on a schedule and
+//! decides every container image again with `signet-verify`'s audit engine, the one `signet
+//! audit` uses: an audit line per violating image, and `signet_running_images` gauges by
+//! outcome.
 //!
 //! It must not verify anything itself: every decision comes from `signet-verify` and
 //! `signet-policy`. What it adds is caching (evidence per digest, decisions per image, rule and
@@ -48,6 +51,7 @@ mod app;
 mod audit;
 mod check;
 mod connections;
+mod continuous;
 mod metrics;
 mod pods;
 mod reload;
@@ -64,6 +68,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::App;
 use crate::connections::LimitConnections;
+pub use crate::continuous::ContinuousValidation;
 pub use crate::pods::{DEFAULT_PAGE_SIZE, PodListing, PodSource, PodsError, list_pods};
 
 /// The TLS certificate chain and private key, as PEM files. Both are reloaded when they change.
@@ -200,6 +205,9 @@ pub struct ServerConfig {
     pub reload_interval: Duration,
     /// How long a shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// Decide again, on a schedule, for the images of the pods that run; `None`: only at
+    /// admission.
+    pub continuous_validation: Option<ContinuousValidation>,
 }
 
 impl ServerConfig {
@@ -238,6 +246,7 @@ impl ServerConfig {
             api_token_file: None,
             reload_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(20),
+            continuous_validation: None,
         }
     }
 }
@@ -315,6 +324,7 @@ pub struct RunningServer {
     stop: ShutdownHandle,
     server: JoinHandle<std::io::Result<()>>,
     reloader: JoinHandle<()>,
+    validator: Option<JoinHandle<()>>,
 }
 
 /// Stops a running daemon gracefully from anywhere (a signal handler, a test).
@@ -365,6 +375,9 @@ impl RunningServer {
     pub async fn wait(self) -> Result<(), ServerError> {
         let result = self.server.await;
         self.reloader.abort();
+        if let Some(validator) = &self.validator {
+            validator.abort();
+        }
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ServerError::Serve(e)),
@@ -485,6 +498,14 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
     };
 
     let reloader = tokio::spawn(reload::watch(app.clone(), tls, config.reload_interval));
+    let validator = config.continuous_validation.clone().map(|validation| {
+        tracing::info!(
+            interval = %humantime::format_duration(validation.interval),
+            pods = %validation.pods,
+            "continuous validation on"
+        );
+        tokio::spawn(continuous::run(app.clone(), validation))
+    });
     app.set_ready(true);
     Ok(RunningServer {
         addr,
@@ -495,6 +516,7 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
         },
         server,
         reloader,
+        validator,
     })
 }
 
