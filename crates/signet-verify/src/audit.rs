@@ -118,7 +118,8 @@ pub struct Finding {
     pub rule: String,
     /// Whether that rule is enforced or dry-run, when a rule decided.
     pub enforcement: Option<Enforcement>,
-    /// Why it violates, or why it could not be decided; empty for compliant images.
+    /// Why it violates (the decision's reasons, then each piece of evidence that did not
+    /// count and why), or why it could not be decided; empty for compliant images.
     pub reasons: Vec<String>,
 }
 
@@ -350,11 +351,18 @@ impl Answer {
         } else {
             Compliance::Violating
         };
-        let mut reasons = if compliance == Compliance::Compliant {
-            Vec::new()
-        } else {
-            decision.reasons.clone()
-        };
+        let mut reasons = Vec::new();
+        if compliance == Compliance::Violating {
+            reasons.extend(decision.reasons.iter().cloned());
+            // What did not count, and why ("withdrawn by key …: CVE-…", "signed by an unknown
+            // key"): in an audit line it is often the whole story, as in `verify --key`.
+            reasons.extend(
+                decision
+                    .rejected
+                    .iter()
+                    .map(|r| format!("{}: {}", r.location.with_format(), r.reason)),
+            );
+        }
         if decision.outcome == Outcome::AllowedDryRunWouldDeny {
             reasons.insert(
                 0,
