@@ -110,8 +110,12 @@ async fn once(app: &App, config: &ContinuousValidation, number: u64) {
     }
     let counts = Compliance::ALL.map(|c| (c, report.count(c)));
     let elapsed = started.elapsed();
-    app.metrics
-        .continuous_run_completed(&counts, elapsed, SystemTime::now());
+    app.metrics.continuous_run_completed(
+        &counts,
+        report.digests_verified,
+        elapsed,
+        SystemTime::now(),
+    );
     tracing::info!(
         run = number,
         pods,

@@ -180,6 +180,7 @@ pub(crate) struct Metrics {
     continuous_runs: Family<Labels1, Counter>,
     continuous_last_run: Gauge<f64, AtomicU64>,
     continuous_last_duration: Gauge<f64, AtomicU64>,
+    continuous_last_digests: Gauge,
 }
 
 /// How a continuous validation run ended.
@@ -207,6 +208,7 @@ impl Metrics {
         let continuous_runs = Family::<Labels1, Counter>::default();
         let continuous_last_run = Gauge::<f64, AtomicU64>::default();
         let continuous_last_duration = Gauge::<f64, AtomicU64>::default();
+        let continuous_last_digests = Gauge::default();
 
         registry.register(
             "decisions",
@@ -295,6 +297,12 @@ impl Metrics {
             "How long the last completed continuous validation run took",
             continuous_last_duration.clone(),
         );
+        registry.register(
+            "continuous_validation_last_run_digests",
+            "Distinct image digests the last completed continuous validation run verified, each \
+             once however many containers run it",
+            continuous_last_digests.clone(),
+        );
 
         // Every series exists from the start, so that rate() and alerts see zeros, not gaps.
         for endpoint in [Endpoint::Validate, Endpoint::Verify] {
@@ -354,6 +362,7 @@ impl Metrics {
             continuous_runs,
             continuous_last_run,
             continuous_last_duration,
+            continuous_last_digests,
         }
     }
 
@@ -413,13 +422,17 @@ impl Metrics {
             .inc();
     }
 
-    /// A continuous validation run completed: the running images by outcome, and when.
+    /// A continuous validation run completed: the running images by outcome, the digests
+    /// verified, how long it took and when it ended.
     pub(crate) fn continuous_run_completed(
         &self,
         counts: &[(Compliance, usize)],
+        digests: usize,
         took: Duration,
         at: SystemTime,
     ) {
+        self.continuous_last_digests
+            .set(i64::try_from(digests).unwrap_or(i64::MAX));
         for (compliance, count) in counts {
             self.running_images
                 .get_or_create(&[("outcome", compliance.as_str())])
