@@ -286,7 +286,10 @@ fn continuous_validation_may_list_pods_and_nothing_more() {
     );
     assert!(role.aggregation_rule.is_none());
     assert_eq!(
-        (binding.role_ref.kind.as_str(), binding.role_ref.name.as_str()),
+        (
+            binding.role_ref.kind.as_str(),
+            binding.role_ref.name.as_str()
+        ),
         ("ClusterRole", role.metadata.name.as_deref().unwrap())
     );
 

@@ -443,14 +443,20 @@ where
     }
 }
 
+/// What the store answered, or why it could not (kept as text: answers are shared).
+type Answered<T> = Result<T, String>;
+/// Something in one repository (`registry/repository`): the same digest in two repositories
+/// may have different evidence.
+type InRepository<K> = (String, K);
+
 /// One run's view of the store: every question asked once, its answer shared by whoever asks
 /// again during the run (and by concurrent askers), and forgotten with the run.
 struct Run<'s, S> {
     store: &'s S,
-    tags: Memo<ImageRef, Result<PinnedRef, String>>,
-    evidence: Memo<(String, Digest), Result<Arc<Vec<Evidence>>, String>>,
-    by_tag: Memo<(String, String), Result<Option<FetchedManifest>, String>>,
-    by_digest: Memo<(String, Digest), Result<FetchedManifest, String>>,
+    tags: Memo<ImageRef, Answered<PinnedRef>>,
+    evidence: Memo<InRepository<Digest>, Answered<Arc<Vec<Evidence>>>>,
+    by_tag: Memo<InRepository<String>, Answered<Option<FetchedManifest>>>,
+    by_digest: Memo<InRepository<Digest>, Answered<FetchedManifest>>,
 }
 
 impl<'s, S> Run<'s, S>
