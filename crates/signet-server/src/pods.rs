@@ -97,35 +97,33 @@ pub enum PodsError {
         reason: String,
     },
     /// The kubeconfig could not be read or used.
-    #[error("kubeconfig {path}: {source}")]
+    #[error("kubeconfig {path}: {reason}")]
     Kubeconfig {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        #[source]
-        source: kube::config::KubeconfigError,
+        /// The client's error, flattened to text (it is a chain).
+        reason: String,
     },
     /// Not running inside a cluster, or its service account files are missing.
     #[error(
         "no in-cluster configuration (is this running in a pod with a service account token?): {0}"
     )]
-    InCluster(#[source] kube::config::InClusterError),
+    InCluster(String),
     /// The API client could not be built.
     #[error("cannot set up the Kubernetes API client: {0}")]
-    Client(#[source] kube::Error),
+    Client(String),
     /// The API server refused or failed a list request.
-    #[error("listing pods from {server} (page {page}): {source}")]
+    #[error("page {page} of the pod list from {server}: {reason}")]
     List {
         /// The API server.
         server: String,
         /// Which page (1 for the first).
         page: usize,
-        /// The cause.
-        #[source]
-        source: kube::Error,
+        /// The client's error, flattened to text (it is a chain).
+        reason: String,
     },
     /// The listing did not end within the bounds.
-    #[error("listing pods from {server}: {reason}")]
+    #[error("the pod list from {server}: {reason}")]
     Unbounded {
         /// The API server.
         server: String,
@@ -152,25 +150,25 @@ pub async fn list_pods(source: &PodSource, page_size: u32) -> Result<PodListing,
             }
         }
         PodSource::Kubeconfig(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|source| {
-                PodsError::Kubeconfig {
+            let kubeconfig =
+                kube::config::Kubeconfig::read_from(path).map_err(|e| PodsError::Kubeconfig {
                     path: path.clone(),
-                    source,
-                }
-            })?;
+                    reason: flatten(&e),
+                })?;
             let config = kube::Config::from_custom_kubeconfig(
                 kubeconfig,
                 &kube::config::KubeConfigOptions::default(),
             )
             .await
-            .map_err(|source| PodsError::Kubeconfig {
+            .map_err(|e| PodsError::Kubeconfig {
                 path: path.clone(),
-                source,
+                reason: flatten(&e),
             })?;
             list_api(config, page_size).await
         }
         PodSource::InCluster => {
-            let config = kube::Config::incluster().map_err(PodsError::InCluster)?;
+            let config =
+                kube::Config::incluster().map_err(|e| PodsError::InCluster(flatten(&e)))?;
             list_api(config, page_size).await
         }
     }
@@ -236,15 +234,15 @@ async fn list_api(mut config: kube::Config, page_size: u32) -> Result<PodListing
     // A pooled connection's idle time must not count against the next answer's timeout.
     config.reset_reader_on_write = true;
     let server = config.cluster_url.to_string();
-    let client = kube::Client::try_from(config).map_err(PodsError::Client)?;
+    let client = kube::Client::try_from(config).map_err(|e| PodsError::Client(flatten(&e)))?;
     let pods: Api<Pod> = Api::all(client);
     let mut listing = PodListing::default();
     let mut params = ListParams::default().limit(page_size.max(1));
     loop {
-        let page = pods.list(&params).await.map_err(|source| PodsError::List {
+        let page = pods.list(&params).await.map_err(|e| PodsError::List {
             server: server.clone(),
             page: listing.pages + 1,
-            source,
+            reason: flatten(&e),
         })?;
         listing.pages += 1;
         for pod in &page.items {
@@ -271,6 +269,22 @@ async fn list_api(mut config: kube::Config, page_size: u32) -> Result<PodListing
             None => return Ok(listing),
         }
     }
+}
+
+/// `e` and its causes as one line. The client's messages often repeat their cause's; a cause
+/// already said is left out.
+fn flatten(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 /// Adds `pod`'s images, with its namespace and service account, as admission reads them.
