@@ -226,18 +226,25 @@ pub enum Command {
         max_evidence_bytes: u64,
     },
     /// Decide again for what already runs: every container, init and ephemeral container
-    /// image of every pod in a pod list (`kubectl get pods -A -o json`), with the namespace and
-    /// service account of its pod, against the policy as it is now. Each image is reported
-    /// compliant, violating (with the reasons) or error (registry unreachable, …).
+    /// image of every pod, from a pod list (`kubectl get pods -A -o json`) or listed from the
+    /// API server (all namespaces, paged), with the namespace and service account of its pod,
+    /// against the policy and the registry as they are now. Each image is reported compliant,
+    /// violating (with the reasons) or error (registry unreachable, …). Each tag is resolved and
+    /// each distinct digest verified once, however many pods run it. Pods that have finished
+    /// (Succeeded, Failed) are not audited.
     ///
     /// Exit 0 all compliant, 1 any violating, 2 any error.
     Audit {
         /// The policy file.
         #[arg(long, value_name = "FILE")]
         policy: PathBuf,
-        /// The pod list: what `kubectl get pods -A -o json` prints.
-        #[arg(long, value_name = "FILE")]
-        pods: PathBuf,
+        /// Where the pods come from.
+        #[command(flatten)]
+        pods: PodsSource,
+        /// Pods asked for per API request (`limit`; the rest is fetched with `continue`).
+        #[arg(long, value_name = "N", default_value_t = signet_server::DEFAULT_PAGE_SIZE,
+              value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        page_size: u32,
         /// The cluster name, for clusterAdmissionRules.
         #[arg(long, value_name = "NAME")]
         cluster: Option<String>,
@@ -515,6 +522,34 @@ pub enum StorageFormat {
     Bundle,
     /// cosign's legacy `sha256-<hex>.sig` / `.att` tags.
     Legacy,
+}
+
+/// Where `audit` reads the pods from: exactly one of these.
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct PodsSource {
+    /// A pod list: what `kubectl get pods -A -o json` prints.
+    #[arg(long, value_name = "FILE")]
+    pub pods: Option<PathBuf>,
+    /// List the pods from the API server of this kubeconfig's current context (its
+    /// credentials; needs `list` on pods in all namespaces).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// List the pods from the API server of the cluster signet runs in, with its service
+    /// account's token (KUBERNETES_SERVICE_HOST, /var/run/secrets/kubernetes.io/serviceaccount).
+    #[arg(long)]
+    pub in_cluster: bool,
+}
+
+impl PodsSource {
+    /// The source the flags name (clap makes sure exactly one is given).
+    pub fn source(&self) -> signet_server::PodSource {
+        match (&self.pods, &self.kubeconfig) {
+            (Some(file), _) => signet_server::PodSource::File(file.clone()),
+            (None, Some(kubeconfig)) => signet_server::PodSource::Kubeconfig(kubeconfig.clone()),
+            (None, None) => signet_server::PodSource::InCluster,
+        }
+    }
 }
 
 /// How results are printed.

@@ -8,9 +8,11 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_http() { for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 
 # start_registry NAME → starts a registry with its storage under $work/NAME, its pid in
-# $work/NAME/pid, and prints its host:port.
+# $work/NAME/pid, and prints its host:port. With ACCESS_LOG=1 the registry writes one line per
+# request it answers to $work/NAME/log (to count requests).
 start_registry() {
-  local name=$1 port
+  local name=$1 port access_log_disabled=true
+  [[ "${ACCESS_LOG:-}" == 1 ]] && access_log_disabled=false
   port=$(free_port)
   rm -rf "${work:?}/$name"
   mkdir -p "$work/$name"
@@ -19,7 +21,7 @@ version: 0.1
 log:
   level: error
   accesslog:
-    disabled: true
+    disabled: $access_log_disabled
 storage:
   filesystem:
     rootdirectory: '$work/$name/storage'

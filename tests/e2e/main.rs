@@ -36,6 +36,7 @@ mod fake_registry;
 mod faults;
 mod images;
 mod keys;
+mod kube_api;
 mod layout;
 mod mirror;
 mod over_time;

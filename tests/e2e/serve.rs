@@ -96,7 +96,7 @@ impl Daemon {
         r.json().unwrap()
     }
 
-    fn metrics(&self) -> String {
+    pub(crate) fn metrics(&self) -> String {
         self.http
             .get(format!("{}/metrics", self.url))
             .send()

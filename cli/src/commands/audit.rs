@@ -1,47 +1,62 @@
 //! `signet audit`: the admission decision again, for what already runs (issue 15's continuous
-//! validation, first part: a pod list from `kubectl get pods -A -o json`).
+//! validation). The pods come from a file or the API server (`signet_server::list_pods`); the
+//! decisions from the engine the daemon's continuous validation uses
+//! (`signet_verify::audit`). This module only prints.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use k8s_openapi::api::core::v1::Pod;
-use signet_verify::AdmissionContext;
+use signet_core::reference::ImageRef;
+use signet_server::PodSource;
+use signet_verify::audit::{self, ClientStore, Compliance, Finding};
 
 use crate::cli::{Output, RegistryArgs};
-use crate::commands::image::Target;
+use crate::commands::registry;
 
-/// Largest pod list read.
-const MAX_PODS_BYTES: u64 = 256 << 20;
-
-#[derive(serde::Deserialize)]
-struct PodList {
-    kind: Option<String>,
-    #[serde(default)]
-    items: Vec<Pod>,
-}
-
-/// One image of one pod, and what became of it.
+/// One image of one pod, and what became of it, as printed.
 #[derive(serde::Serialize)]
-struct Finding {
-    namespace: String,
-    pod: String,
+struct Line<'f> {
+    namespace: &'f str,
+    pod: &'f str,
     #[serde(rename = "serviceAccount")]
-    service_account: String,
-    container: String,
-    image: String,
+    service_account: &'f str,
+    container: &'f str,
+    image: &'f str,
     /// `compliant`, `violating` or `error`: never folded into two.
     outcome: &'static str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    reasons: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    rule: &'f str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    reasons: &'f [String],
 }
 
-/// `signet audit --policy FILE --pods FILE [--cluster NAME] [--output text|json]`.
+impl<'f> From<&'f Finding> for Line<'f> {
+    fn from(f: &'f Finding) -> Self {
+        Line {
+            namespace: &f.running.namespace,
+            pod: &f.running.pod,
+            service_account: &f.running.service_account,
+            container: &f.running.container,
+            image: &f.running.image,
+            outcome: f.compliance.as_str(),
+            digest: f.digest.as_ref().map(ToString::to_string),
+            rule: &f.rule,
+            reasons: &f.reasons,
+        }
+    }
+}
+
+/// `signet audit --policy FILE (--pods FILE | --kubeconfig FILE | --in-cluster)`.
 pub async fn audit(
     args: &RegistryArgs,
     policy_path: &Path,
-    pods_path: &Path,
+    source: &PodSource,
+    page_size: u32,
     cluster: Option<String>,
     output: Output,
 ) -> anyhow::Result<ExitCode> {
@@ -49,110 +64,49 @@ pub async fn audit(
         Ok(p) => p,
         Err(errors) => bail!("invalid policy:\n{errors}"),
     };
-    let size = std::fs::metadata(pods_path)
-        .with_context(|| format!("reading {}", pods_path.display()))?
-        .len();
-    if size > MAX_PODS_BYTES {
-        bail!(
-            "{} is larger than {MAX_PODS_BYTES} bytes",
-            pods_path.display()
-        );
-    }
-    let bytes =
-        std::fs::read(pods_path).with_context(|| format!("reading {}", pods_path.display()))?;
-    let list: PodList = serde_json::from_slice(&bytes).with_context(|| {
-        format!(
-            "{} is not a pod list (what `kubectl get pods -A -o json` prints)",
-            pods_path.display()
-        )
-    })?;
-    if list
-        .kind
-        .as_deref()
-        .is_some_and(|k| k != "List" && k != "PodList")
-    {
-        bail!(
-            "{} is a {}, not a List of Pods",
-            pods_path.display(),
-            list.kind.unwrap_or_default()
-        );
-    }
+    let listing = signet_server::list_pods(source, page_size)
+        .await
+        .with_context(|| format!("listing pods from {source}"))?;
+    // Credentials given by flag go to the one registry among the pods' they are for.
+    let registries: BTreeSet<String> = listing
+        .images
+        .iter()
+        .filter_map(|r| r.image.parse::<ImageRef>().ok())
+        .map(|i| i.registry().to_string())
+        .collect();
+    let named: Vec<&str> = registries.iter().map(String::as_str).collect();
+    let store = ClientStore::new(registry::client(args, &named)?);
+    let (pods, finished) = (listing.pods, listing.finished);
+    let options = audit::Options {
+        cluster,
+        ..audit::Options::default()
+    };
+    let report = audit::audit(Arc::new(policy), listing.images, &store, &options).await;
+    let requests = store.client().request_count();
 
-    // Each (image, namespace, service account) is decided once, however many pods share it.
-    let mut decided: BTreeMap<(String, String, String), (&'static str, Vec<String>)> =
-        BTreeMap::new();
-    let mut findings = Vec::new();
-    for pod in &list.items {
-        let namespace = pod
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let Some(spec) = &pod.spec else { continue };
-        let service_account = spec
-            .service_account_name
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        let mut containers: Vec<(String, String)> = Vec::new();
-        for c in spec.init_containers.iter().flatten() {
-            containers.push((
-                format!("init:{}", c.name),
-                c.image.clone().unwrap_or_default(),
-            ));
-        }
-        for c in &spec.containers {
-            containers.push((c.name.clone(), c.image.clone().unwrap_or_default()));
-        }
-        for c in spec.ephemeral_containers.iter().flatten() {
-            containers.push((
-                format!("ephemeral:{}", c.name),
-                c.image.clone().unwrap_or_default(),
-            ));
-        }
-        for (container, image) in containers {
-            let key = (image.clone(), namespace.clone(), service_account.clone());
-            if !decided.contains_key(&key) {
-                let ctx = AdmissionContext {
-                    cluster: cluster.clone(),
-                    namespace: Some(namespace.clone()),
-                    service_account: Some(service_account.clone()),
-                };
-                let verdict = decide(args, &policy, &image, &ctx).await;
-                decided.insert(key.clone(), verdict);
-            }
-            let (outcome, reasons) = decided.get(&key).cloned().unwrap_or(("error", Vec::new()));
-            findings.push(Finding {
-                namespace: namespace.clone(),
-                pod: name.clone(),
-                service_account: service_account.clone(),
-                container,
-                image,
-                outcome,
-                reasons,
-            });
-        }
-    }
-
-    let count = |what: &str| findings.iter().filter(|f| f.outcome == what).count();
-    let (compliant, violating, errors) = (count("compliant"), count("violating"), count("error"));
+    let [compliant, violating, errors] = Compliance::ALL.map(|c| report.count(c));
     match output {
         Output::Json => crate::output::line(&serde_json::to_string_pretty(&serde_json::json!({
             "compliant": compliant,
             "violating": violating,
             "error": errors,
-            "images": findings,
+            "pods": pods,
+            "finishedPods": finished,
+            "digestsVerified": report.digests_verified,
+            "registryRequests": requests,
+            "images": report.findings.iter().map(Line::from).collect::<Vec<_>>(),
         }))?),
         Output::Text => {
             let mut text = String::new();
-            for f in &findings {
+            for f in &report.findings {
+                let r = &f.running;
                 text.push_str(&format!(
                     "{} {}/{} {} {}",
-                    f.outcome.to_uppercase(),
-                    f.namespace,
-                    f.pod,
-                    f.container,
-                    f.image
+                    f.compliance.as_str().to_uppercase(),
+                    r.namespace,
+                    r.pod,
+                    r.container,
+                    r.image
                 ));
                 if !f.reasons.is_empty() {
                     text.push_str(&format!(": {}", f.reasons.join("; ")));
@@ -161,7 +115,16 @@ pub async fn audit(
             }
             text.push_str(&format!(
                 "{compliant} compliant, {violating} violating, {errors} error(s) in {} pod(s)\n",
-                list.items.len()
+                pods.saturating_sub(finished)
+            ));
+            if finished > 0 {
+                text.push_str(&format!(
+                    "{finished} finished pod(s) (Succeeded, Failed) not audited\n"
+                ));
+            }
+            text.push_str(&format!(
+                "{} image digest(s) verified, {requests} registry request(s)\n",
+                report.digests_verified
             ));
             crate::output::stdout(&text);
         }
@@ -173,32 +136,4 @@ pub async fn audit(
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// The decision for one image in `ctx`: compliant, violating (with reasons), or error.
-async fn decide(
-    args: &RegistryArgs,
-    policy: &signet_policy::Policy,
-    image: &str,
-    ctx: &AdmissionContext,
-) -> (&'static str, Vec<String>) {
-    let target = match Target::open(args, image) {
-        Ok(target) => target,
-        Err(e) => return ("error", vec![format!("{e:#}")]),
-    };
-    match signet_verify::verify_with_policy_in(
-        &target.repo,
-        policy,
-        &target.image,
-        ctx,
-        signet_verify::DEFAULT_MAX_EVIDENCE_BYTES,
-    )
-    .await
-    {
-        Ok(decision) if decision.outcome == signet_verify::Outcome::Allowed => {
-            ("compliant", Vec::new())
-        }
-        Ok(decision) => ("violating", decision.reasons),
-        Err(e) => ("error", vec![format!("{e:#}")]),
-    }
 }

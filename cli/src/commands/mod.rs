@@ -191,9 +191,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit {
             policy,
             pods,
+            page_size,
             cluster,
             output,
-        } => block_on(audit::audit(&cli.registry, &policy, &pods, cluster, output)),
+        } => block_on(audit::audit(
+            &cli.registry,
+            &policy,
+            &pods.source(),
+            page_size,
+            cluster,
+            output,
+        )),
         Command::Mirror(args) => block_on(mirror::mirror(&cli.registry, &args)),
         Command::Export(args) => block_on(mirror::export(&cli.registry, &args)),
         Command::Import(args) => block_on(mirror::import(&cli.registry, &args)),

@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{ArgGroup, Args};
 use signet_registry::ClientOptions;
-use signet_server::{CacheConfig, OnVerificationError, ServerConfig, TlsFiles, Transport};
+use signet_server::{
+    CacheConfig, ContinuousValidation, OnVerificationError, PodSource, ServerConfig, TlsFiles,
+    Transport,
+};
 
 /// Serve the admission webhooks and the verify API.
 ///
@@ -98,6 +101,37 @@ pub struct ServeArgs {
     /// reach the daemon may ask it to verify any image.
     #[arg(long, value_name = "FILE")]
     pub api_token_file: Option<PathBuf>,
+    /// Decide again, every INTERVAL (e.g. 30s, 5m, 1h; give or take a tenth), for every image
+    /// of every running pod, as `signet audit` does: each violating (or undecidable) image is
+    /// written to the audit log ("event":"continuous-validation"), and the gauges
+    /// signet_running_images{outcome="compliant|violating|error"} count them. Tags and
+    /// evidence are read afresh for each run, not from the admission caches. The pods come
+    /// from the API server the daemon runs in (its service account needs `list` on pods:
+    /// deploy/rbac.yaml), or from --kubeconfig or --pods.
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
+    pub continuous_validation: Option<Duration>,
+    /// With --continuous-validation: list the pods from the API server of this kubeconfig's
+    /// current context instead of in-cluster.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "continuous_validation",
+        conflicts_with = "pods"
+    )]
+    pub kubeconfig: Option<PathBuf>,
+    /// With --continuous-validation: read the pods from this file (what `kubectl get pods -A -o
+    /// json` prints), again for each run, instead of from the API server.
+    #[arg(long, value_name = "FILE", requires = "continuous_validation")]
+    pub pods: Option<PathBuf>,
+}
+
+/// A duration as humantime writes it (`30s`, `5m`, `1h30m`), more than zero.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("the interval must be longer than zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e} (write e.g. 30s, 5m or 1h)")),
+    }
 }
 
 impl ServeArgs {
@@ -141,6 +175,14 @@ impl ServeArgs {
         config.limits.max_connections = usize::try_from(self.max_connections).unwrap_or(usize::MAX);
         config.limits.header_read_timeout = Duration::from_secs(self.header_timeout);
         config.api_token_file = self.api_token_file.clone();
+        config.continuous_validation = self.continuous_validation.map(|interval| {
+            let pods = match (&self.pods, &self.kubeconfig) {
+                (Some(file), _) => PodSource::File(file.clone()),
+                (None, Some(kubeconfig)) => PodSource::Kubeconfig(kubeconfig.clone()),
+                (None, None) => PodSource::InCluster,
+            };
+            ContinuousValidation::new(interval, pods)
+        });
         config
     }
 }
@@ -234,6 +276,65 @@ mod tests {
         assert!(matches!(config.transport, Transport::DangerPlainHttp));
         assert_eq!(config.request_deadline, Duration::from_secs(3));
         assert!(parse(&["--policy", "p.yaml", "--insecure-http", "--deadline", "0"]).is_err());
+    }
+
+    #[test]
+    fn continuous_validation_takes_an_interval_and_one_pod_source() {
+        let base = ["--policy", "p.yaml", "--insecure-http"];
+        let with = |extra: &[&str]| parse(&[&base[..], extra].concat());
+        assert!(
+            with(&[])
+                .unwrap()
+                .config(ClientOptions::default())
+                .continuous_validation
+                .is_none()
+        );
+        let cv = with(&["--continuous-validation", "5m"])
+            .unwrap()
+            .config(ClientOptions::default())
+            .continuous_validation
+            .unwrap();
+        assert_eq!(cv.interval, Duration::from_secs(300));
+        assert_eq!(cv.pods, PodSource::InCluster);
+        let cv = with(&["--continuous-validation", "1s", "--pods", "pods.json"])
+            .unwrap()
+            .config(ClientOptions::default())
+            .continuous_validation
+            .unwrap();
+        assert_eq!(cv.pods, PodSource::File("pods.json".into()));
+        let cv = with(&["--continuous-validation", "90s", "--kubeconfig", "k.yaml"])
+            .unwrap()
+            .config(ClientOptions::default())
+            .continuous_validation
+            .unwrap();
+        assert_eq!(
+            (cv.interval, cv.pods),
+            (
+                Duration::from_secs(90),
+                PodSource::Kubeconfig("k.yaml".into())
+            )
+        );
+        // A source without the schedule, two sources, a zero or unreadable interval: refused.
+        assert!(with(&["--pods", "pods.json"]).is_err());
+        assert!(
+            with(&[
+                "--continuous-validation",
+                "1m",
+                "--pods",
+                "p",
+                "--kubeconfig",
+                "k"
+            ])
+            .is_err()
+        );
+        let zero = with(&["--continuous-validation", "0s"])
+            .unwrap_err()
+            .to_string();
+        assert!(zero.contains("longer than zero"), "{zero}");
+        let bad = with(&["--continuous-validation", "often"])
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("e.g. 30s"), "{bad}");
     }
 
     #[test]

@@ -344,6 +344,17 @@ fn workload_images(part: &PodPart<'_>) -> std::collections::HashSet<String> {
     images
 }
 
+/// The service account pods of `spec` run as: `serviceAccountName`, else the deprecated
+/// `serviceAccount`, else `default`, as the API server fills it in.
+pub(crate) fn service_account(spec: &PodSpec) -> String {
+    spec.service_account_name
+        .as_deref()
+        .or(spec.service_account.as_deref())
+        .filter(|sa| !sa.is_empty())
+        .unwrap_or("default")
+        .to_string()
+}
+
 fn workload<K: kube_core::Resource>(
     kind: &str,
     request: &AdmissionRequest<K>,
@@ -362,13 +373,7 @@ fn workload<K: kube_core::Resource>(
         .filter(|ns| !ns.is_empty())
         .or_else(|| meta.and_then(|m| m.namespace.clone()));
     let spec = part.spec;
-    let service_account = spec
-        .service_account_name
-        .as_deref()
-        .or(spec.service_account.as_deref())
-        .filter(|sa| !sa.is_empty())
-        .unwrap_or("default")
-        .to_string();
+    let service_account = service_account(spec);
     let break_glass = part.metas.iter().any(|m| {
         is_true(m.labels.as_ref(), BREAK_GLASS_LABEL)
             || is_true(m.annotations.as_ref(), BREAK_GLASS_ANNOTATION)

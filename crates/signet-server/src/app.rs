@@ -24,7 +24,8 @@ use crate::{CacheConfig, OnVerificationError, RequestLimits, ServerConfig};
 /// A policy in force, with its generation (1 for the policy loaded at start-up, then one more
 /// for each reload that took effect).
 pub(crate) struct Loaded {
-    pub(crate) policy: Policy,
+    /// Shared, so that continuous validation can check signatures on blocking threads.
+    pub(crate) policy: Arc<Policy>,
     pub(crate) generation: u64,
 }
 
@@ -205,7 +206,7 @@ impl App {
         metrics.policy_generation.set(1);
         App {
             policy: RwLock::new(Arc::new(Loaded {
-                policy,
+                policy: Arc::new(policy),
                 generation: 1,
             })),
             ready: AtomicBool::new(false),
@@ -247,7 +248,10 @@ impl App {
         };
         let generation = guard.generation + 1;
         self.allowed_hosts.set(literal_registries(&policy));
-        *guard = Arc::new(Loaded { policy, generation });
+        *guard = Arc::new(Loaded {
+            policy: Arc::new(policy),
+            generation,
+        });
         drop(guard);
         // Decisions of older generations can never be hit again; free their room now.
         self.caches.decisions.invalidate_all();
@@ -400,7 +404,7 @@ impl App {
 
     /// The manifest `reference` names in `image`'s repository, uncached (multi-platform
     /// follow-ups only).
-    async fn fetch_manifest(
+    pub(crate) async fn fetch_manifest(
         &self,
         image: &ImageRef,
         reference: signet_registry::TagOrDigest<'_>,

@@ -1,5 +1,6 @@
 //! The audit log: one JSON object per line, on stdout or appended to a file, for every denial,
-//! break-glass admission, dry-run would-be denial, fail-open admission and policy reload.
+//! break-glass admission, dry-run would-be denial, fail-open admission and policy reload, and
+//! for every running image that continuous validation finds violating or cannot decide.
 
 use std::io::Write;
 use std::path::Path;
@@ -26,6 +27,9 @@ pub(crate) enum EventKind {
     PolicyReload,
     /// A new policy was refused; the previous one stays in force.
     PolicyReloadFailed,
+    /// Continuous validation found a running image violating the policy, or could not decide
+    /// about it (`outcome` says which).
+    ContinuousValidation,
 }
 
 /// One image's part in an audited request.
@@ -92,6 +96,17 @@ pub(crate) struct Event {
     /// For policy reloads: the generation in force afterwards.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) generation: Option<u64>,
+    /// For continuous validation: the container the image runs in (`init:NAME` and
+    /// `ephemeral:NAME` for init and ephemeral containers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) container: Option<String>,
+    /// For continuous validation: `violating` or `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) outcome: Option<&'static str>,
+    /// For continuous validation: the run's number since start-up, the same on every line of
+    /// one run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) run: Option<u64>,
 }
 
 impl Event {
@@ -111,6 +126,9 @@ impl Event {
             results: Vec::new(),
             policy: None,
             generation: None,
+            container: None,
+            outcome: None,
+            run: None,
         }
     }
 }

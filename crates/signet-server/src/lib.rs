@@ -17,6 +17,12 @@
 //! changes and on `SIGHUP` (a broken policy is refused and the previous one stays in force);
 //! the TLS certificate and key are reloaded when their files change.
 //!
+//! With [`ServerConfig::continuous_validation`], the daemon also lists the pods that run (from
+//! the API server, with the `kube` client, or from a file: [`list_pods`]) on a schedule and
+//! decides every container image again with `signet-verify`'s audit engine, the one `signet
+//! audit` uses: an audit line per violating image, and `signet_running_images` gauges by
+//! outcome.
+//!
 //! It must not verify anything itself: every decision comes from `signet-verify` and
 //! `signet-policy`. What it adds is caching (evidence per digest, decisions per image, rule and
 //! policy generation, tags per reference), coalescing of identical concurrent verifications,
@@ -45,7 +51,9 @@ mod app;
 mod audit;
 mod check;
 mod connections;
+mod continuous;
 mod metrics;
+mod pods;
 mod reload;
 mod routes;
 
@@ -60,6 +68,8 @@ use tokio::task::JoinHandle;
 
 use crate::app::App;
 use crate::connections::LimitConnections;
+pub use crate::continuous::ContinuousValidation;
+pub use crate::pods::{DEFAULT_PAGE_SIZE, PodListing, PodSource, PodsError, list_pods};
 
 /// The TLS certificate chain and private key, as PEM files. Both are reloaded when they change.
 #[derive(Debug, Clone)]
@@ -195,6 +205,9 @@ pub struct ServerConfig {
     pub reload_interval: Duration,
     /// How long a shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// Decide again, on a schedule, for the images of the pods that run; `None`: only at
+    /// admission.
+    pub continuous_validation: Option<ContinuousValidation>,
 }
 
 impl ServerConfig {
@@ -233,6 +246,7 @@ impl ServerConfig {
             api_token_file: None,
             reload_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(20),
+            continuous_validation: None,
         }
     }
 }
@@ -310,6 +324,7 @@ pub struct RunningServer {
     stop: ShutdownHandle,
     server: JoinHandle<std::io::Result<()>>,
     reloader: JoinHandle<()>,
+    validator: Option<JoinHandle<()>>,
 }
 
 /// Stops a running daemon gracefully from anywhere (a signal handler, a test).
@@ -360,6 +375,9 @@ impl RunningServer {
     pub async fn wait(self) -> Result<(), ServerError> {
         let result = self.server.await;
         self.reloader.abort();
+        if let Some(validator) = &self.validator {
+            validator.abort();
+        }
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ServerError::Serve(e)),
@@ -480,6 +498,14 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
     };
 
     let reloader = tokio::spawn(reload::watch(app.clone(), tls, config.reload_interval));
+    let validator = config.continuous_validation.clone().map(|validation| {
+        tracing::info!(
+            interval = %humantime::format_duration(validation.interval),
+            pods = %validation.pods,
+            "continuous validation on"
+        );
+        tokio::spawn(continuous::run(app.clone(), validation))
+    });
     app.set_ready(true);
     Ok(RunningServer {
         addr,
@@ -490,6 +516,7 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
         },
         server,
         reloader,
+        validator,
     })
 }
 

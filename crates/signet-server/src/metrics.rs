@@ -1,6 +1,7 @@
 //! Prometheus metrics, in the text exposition format at `/metrics`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -9,6 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use signet_registry::RegistryError;
+use signet_verify::audit::Compliance;
 use signet_verify::{Rejected, Rejection};
 
 /// How a request ended.
@@ -174,7 +176,15 @@ pub(crate) struct Metrics {
     pub(crate) policy_generation: Gauge,
     tls_reloads: Family<Labels1, Counter>,
     pins: Family<Labels1, Counter>,
+    running_images: Family<Labels1, Gauge>,
+    continuous_runs: Family<Labels1, Counter>,
+    continuous_last_run: Gauge<f64, AtomicU64>,
+    continuous_last_duration: Gauge<f64, AtomicU64>,
+    continuous_last_digests: Gauge,
 }
+
+/// How a continuous validation run ended.
+const RUN_RESULTS: [&str; 2] = ["completed", "failed"];
 
 impl Metrics {
     pub(crate) fn new() -> Metrics {
@@ -194,6 +204,11 @@ impl Metrics {
         let policy_generation = Gauge::default();
         let tls_reloads = Family::<Labels1, Counter>::default();
         let pins = Family::<Labels1, Counter>::default();
+        let running_images = Family::<Labels1, Gauge>::default();
+        let continuous_runs = Family::<Labels1, Counter>::default();
+        let continuous_last_run = Gauge::<f64, AtomicU64>::default();
+        let continuous_last_duration = Gauge::<f64, AtomicU64>::default();
+        let continuous_last_digests = Gauge::default();
 
         registry.register(
             "decisions",
@@ -260,6 +275,34 @@ impl Metrics {
             "Tag-only images seen by the mutating webhook, by result (pinned or unresolved)",
             pins.clone(),
         );
+        registry.register(
+            "running_images",
+            "Container images of running pods by outcome (compliant, violating, error) at the \
+             last continuous validation run; all 0 until one has completed",
+            running_images.clone(),
+        );
+        registry.register(
+            "continuous_validation_runs",
+            "Continuous validation runs by result (completed; failed: the pods could not be \
+             listed)",
+            continuous_runs.clone(),
+        );
+        registry.register(
+            "continuous_validation_last_run_timestamp_seconds",
+            "When the last continuous validation run completed (Unix time; 0: none yet)",
+            continuous_last_run.clone(),
+        );
+        registry.register(
+            "continuous_validation_last_run_duration_seconds",
+            "How long the last completed continuous validation run took",
+            continuous_last_duration.clone(),
+        );
+        registry.register(
+            "continuous_validation_last_run_digests",
+            "Distinct image digests the last completed continuous validation run verified, each \
+             once however many containers run it",
+            continuous_last_digests.clone(),
+        );
 
         // Every series exists from the start, so that rate() and alerts see zeros, not gaps.
         for endpoint in [Endpoint::Validate, Endpoint::Verify] {
@@ -291,6 +334,12 @@ impl Metrics {
         for pin in Pin::ALL {
             drop(pins.get_or_create(&[("result", pin.as_str())]));
         }
+        for compliance in Compliance::ALL {
+            drop(running_images.get_or_create(&[("outcome", compliance.as_str())]));
+        }
+        for result in RUN_RESULTS {
+            drop(continuous_runs.get_or_create(&[("result", result)]));
+        }
 
         Metrics {
             registry,
@@ -309,6 +358,11 @@ impl Metrics {
             policy_generation,
             tls_reloads,
             pins,
+            running_images,
+            continuous_runs,
+            continuous_last_run,
+            continuous_last_duration,
+            continuous_last_digests,
         }
     }
 
@@ -365,6 +419,39 @@ impl Metrics {
     pub(crate) fn tls_reload(&self, reload: TlsReload) {
         self.tls_reloads
             .get_or_create(&[("result", reload.as_str())])
+            .inc();
+    }
+
+    /// A continuous validation run completed: the running images by outcome, the digests
+    /// verified, how long it took and when it ended.
+    pub(crate) fn continuous_run_completed(
+        &self,
+        counts: &[(Compliance, usize)],
+        digests: usize,
+        took: Duration,
+        at: SystemTime,
+    ) {
+        self.continuous_last_digests
+            .set(i64::try_from(digests).unwrap_or(i64::MAX));
+        for (compliance, count) in counts {
+            self.running_images
+                .get_or_create(&[("outcome", compliance.as_str())])
+                .set(i64::try_from(*count).unwrap_or(i64::MAX));
+        }
+        self.continuous_runs
+            .get_or_create(&[("result", "completed")])
+            .inc();
+        self.continuous_last_duration.set(took.as_secs_f64());
+        self.continuous_last_run.set(
+            at.duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        );
+    }
+
+    /// A continuous validation run failed (the pods could not be listed).
+    pub(crate) fn continuous_run_failed(&self) {
+        self.continuous_runs
+            .get_or_create(&[("result", "failed")])
             .inc();
     }
 

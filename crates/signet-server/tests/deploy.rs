@@ -20,6 +20,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use saphyr::{LoadableYamlNode, Scalar, Yaml};
@@ -122,6 +123,10 @@ fn every_manifest_is_a_valid_kubernetes_object() {
     let namespace: Namespace = one("namespace.yaml");
     assert_eq!(namespace.metadata.name.as_deref(), Some("signet"));
     let _: ServiceAccount = one("serviceaccount.yaml");
+    let rbac = documents("rbac.yaml");
+    assert_eq!(rbac.len(), 2);
+    let _: ClusterRole = typed("rbac.yaml", &rbac[0]);
+    let _: ClusterRoleBinding = typed("rbac.yaml", &rbac[1]);
     let _: ConfigMap = one("policy-configmap.yaml");
     let _: Deployment = one("deployment.yaml");
     let _: Service = one("service.yaml");
@@ -260,6 +265,76 @@ fn deployment_runs_two_probed_replicas_of_signet_serve_over_tls() {
     let pdb = pdb.spec.unwrap();
     assert!(selects(pdb.selector.as_ref().unwrap()));
     assert_eq!(pdb.min_available, Some(IntOrString::Int(1)));
+}
+
+/// Issue 15: continuous validation lists pods in every namespace, so the daemon's service
+/// account may `list` pods, cluster-wide, and nothing else; and the token it lists with is
+/// mounted where the in-cluster client looks for it.
+#[test]
+fn continuous_validation_may_list_pods_and_nothing_more() {
+    let rbac = documents("rbac.yaml");
+    let role: ClusterRole = typed("rbac.yaml", &rbac[0]);
+    let binding: ClusterRoleBinding = typed("rbac.yaml", &rbac[1]);
+    assert_eq!(
+        role.rules.unwrap(),
+        [PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec!["pods".into()]),
+            verbs: vec!["list".into()],
+            ..PolicyRule::default()
+        }]
+    );
+    assert!(role.aggregation_rule.is_none());
+    assert_eq!(
+        (
+            binding.role_ref.kind.as_str(),
+            binding.role_ref.name.as_str()
+        ),
+        ("ClusterRole", role.metadata.name.as_deref().unwrap())
+    );
+
+    let account: ServiceAccount = one("serviceaccount.yaml");
+    let deployment: Deployment = one("deployment.yaml");
+    let pod = deployment.spec.unwrap().template.spec.unwrap();
+    let subjects = binding.subjects.unwrap();
+    assert_eq!(subjects.len(), 1);
+    assert_eq!(subjects[0].kind, "ServiceAccount");
+    assert_eq!(Some(&subjects[0].name), pod.service_account_name.as_ref());
+    assert_eq!(subjects[0].name, account.metadata.name.unwrap());
+    assert_eq!(subjects[0].namespace, account.metadata.namespace);
+
+    let container = &pod.containers[0];
+    let args = container.args.clone().unwrap();
+    assert!(
+        args.iter()
+            .any(|a| a.starts_with("--continuous-validation=")),
+        "{args:?}"
+    );
+    // No token by default; the projected one, mounted at the in-cluster path.
+    assert_eq!(pod.automount_service_account_token, Some(false));
+    let mount = container
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.mount_path == "/var/run/secrets/kubernetes.io/serviceaccount")
+        .unwrap();
+    assert_eq!(mount.read_only, Some(true));
+    let volume = pod
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find(|v| v.name == mount.name)
+        .unwrap();
+    let sources = volume.projected.unwrap().sources.unwrap();
+    let token = sources
+        .iter()
+        .find_map(|s| s.service_account_token.clone())
+        .unwrap();
+    assert_eq!(token.path, "token");
+    assert!(token.expiration_seconds.unwrap() <= 3600);
+    assert!(sources.iter().any(|s| s.config_map.is_some()));
+    assert!(sources.iter().any(|s| s.downward_api.is_some()));
 }
 
 #[test]

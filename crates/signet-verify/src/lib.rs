@@ -6,12 +6,15 @@
 //! and decide (with [`signet_policy`], or [`keyed_decision`] for bare keys).
 //!
 //! Modules: `gather` (fetch plan, what is unverified), `proof` (checking, the proof type),
-//! `keyed` (`verify --key`), `policy` (`verify --policy`), `tree` (the referrers graph).
+//! `keyed` (`verify --key`), `policy` (`verify --policy`), `tree` (the referrers graph),
+//! [`audit`] (continuous validation: the decision again for every image that runs, each
+//! digest verified once per run).
 //!
 //! It must not speak HTTP to clients or parse command lines; that is the daemon's and the
 //! binary's job.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 mod gather;
 mod keyed;
 pub mod platforms;
