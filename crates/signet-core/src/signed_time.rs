@@ -109,6 +109,12 @@ impl SignedTimes {
             .min_by_key(|t| t.at)
     }
 
+    /// The time reports show: the trusted one when there is one (what revocations and key
+    /// windows go by), else the one age is measured from.
+    pub fn shown(&self) -> Option<&SignedTime> {
+        self.trusted().or_else(|| self.age_basis())
+    }
+
     /// The time age is measured from: the earliest trusted time, or without one the earliest
     /// asserted time; an asserted time earlier than the trusted one also wins (the signer
     /// itself says the content is older, which only makes it stale sooner). `None` when the

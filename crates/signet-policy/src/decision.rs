@@ -38,7 +38,8 @@ pub struct AcceptedReport {
     /// index, the index's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
-    /// When it was signed, as far as age goes (see `SignedTimes::age_basis`).
+    /// When it was signed: the trusted time when there is one, else the signer's (see
+    /// `SignedTimes::shown`).
     #[serde(rename = "signedAt", skip_serializing_if = "Option::is_none")]
     pub signed_at: Option<SignedAtReport>,
 }

@@ -312,7 +312,7 @@ impl Policy {
                             predicate_type: used.predicate_type().to_string(),
                             key_id: used.key_id().clone(),
                             digest: digest.cloned(),
-                            signed_at: used.signed_times().age_basis().map(SignedAtReport::from),
+                            signed_at: used.signed_times().shown().map(SignedAtReport::from),
                         });
                     }
                     if let Some(until) = result.until {

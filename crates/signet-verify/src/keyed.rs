@@ -74,7 +74,7 @@ pub fn with_keys(image: &PinnedRef, keys: &[PublicKey], checked: &Checked) -> De
                 predicate_type: a.predicate_type().to_string(),
                 key_id: a.key_id().clone(),
                 digest: Some(a.digest().clone()),
-                signed_at: a.signed_times().age_basis().map(SignedAtReport::from),
+                signed_at: a.signed_times().shown().map(SignedAtReport::from),
             })
             .collect(),
         rejected: checked.rejected.clone(),

@@ -54,7 +54,7 @@ fn collects_all_errors_in_order() {
              `admissionWhitelistPatterns`, `admissionAllowlistPatterns`, \
              `defaultAdmissionRule`, `clusterAdmissionRules`, \
              `kubernetesNamespaceAdmissionRules`, `kubernetesServiceAccountAdmissionRules`, \
-             `attestors`, `globalPolicyEvaluationMode`, `multiPlatform`, `revokedKeys`, `name`, `etag`, \
+             `attestors`, `globalPolicyEvaluationMode`, `multiPlatform`, `revokedKeys`, `timestampAuthorities`, `name`, `etag`, \
              `updateTime`, `description`",
             "p.yaml:5:1: `defaultAdmissionRule` is missing `enforcementMode` (one of \
              `ENFORCED_BLOCK_AND_AUDIT_LOG`, `DRYRUN_AUDIT_LOG_ONLY`)",
