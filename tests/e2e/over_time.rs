@@ -43,6 +43,20 @@ fn verify_at(
     serde_json::from_str(&out.stdout).unwrap()
 }
 
+/// Makes the key pair `ci.key`/`ci.pub` in `dir` and returns its key id.
+fn ci_key(dir: &Path) -> String {
+    run(dir, &["keygen", "--output-prefix", "ci"]).expect_code(0);
+    // `public-key` says the key id on stderr: "Public key sha256:… (ECDSA P-256)".
+    let shown = run(dir, &["public-key", "--key", "ci.key"])
+        .expect_code(0)
+        .stderr;
+    shown
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap_or_else(|| panic!("no key id in {shown}"))
+        .to_string()
+}
+
 #[test]
 fn max_age_counts_from_signets_own_signed_time_and_from_slsa_finished_on() {
     let registry = Registry::start(Options::plain());
@@ -177,16 +191,7 @@ fn a_revoked_keys_evidence_is_denied_with_the_reason() {
     let registry = Registry::start(Options::plain());
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    run(dir, &["keygen", "--output-prefix", "ci"]).expect_code(0);
-    // `public-key` says the key id on stderr: "Public key sha256:… (ECDSA P-256)".
-    let shown = run(dir, &["public-key", "--key", "ci.key"])
-        .expect_code(0)
-        .stderr;
-    let id = shown
-        .split_whitespace()
-        .find(|w| w.starts_with("sha256:"))
-        .unwrap_or_else(|| panic!("no key id in {shown}"))
-        .to_string();
+    let id = ci_key(dir);
     let rule = "defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  enforcementMode: \
                 ENFORCED_BLOCK_AND_AUDIT_LOG\n  requireAttestationsBy: [build]\nattestors:\n  - \
                 name: build\n    publicKeys: [{file: ci.pub}]\n";
@@ -241,15 +246,7 @@ fn a_timestamp_before_revoked_at_keeps_a_revoked_keys_evidence() {
     let tsa = crate::tsa::TestTsa::start();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    run(dir, &["keygen", "--output-prefix", "ci"]).expect_code(0);
-    let shown = run(dir, &["public-key", "--key", "ci.key"])
-        .expect_code(0)
-        .stderr;
-    let id = shown
-        .split_whitespace()
-        .find(|w| w.starts_with("sha256:"))
-        .unwrap()
-        .to_string();
+    let id = ci_key(dir);
     std::fs::copy(tsa.chain_path(), dir.join("tsa-chain.pem")).unwrap();
     // Revoked an hour from now; decisions are asked for two hours from now.
     let now = SystemTime::now();
