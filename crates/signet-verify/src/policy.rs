@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use signet_core::digest::Digest;
 use signet_core::reference::{ImageRef, PinnedRef};
 use signet_policy::Decision;
 use signet_policy::Policy;
 use signet_policy::evaluate::{AdmissionContext, AttestorEvidence, Need, Proof};
+use signet_policy::model::Attestor;
 use signet_registry::{Client, RegistryError, Repository};
 
 use crate::gather::{DEFAULT_MAX_EVIDENCE_BYTES, Evidence, Filter, gather};
@@ -121,6 +123,20 @@ impl crate::platforms::Source for RepositorySource<'_> {
     }
 }
 
+/// Checks every piece of `found` against `attestor`'s keys for `digest`, as a decision does:
+/// what verified (the proofs) and what did not, with typed reasons. Pure. The daemon's decision
+/// explorer shows this per attestor.
+pub fn check_for_attestor(attestor: &Attestor, found: &[Evidence], digest: &Digest) -> Checked {
+    if attestor.note_keys.is_empty() {
+        // signet's own `publicKeys` have no Binary Authorization ids: a Binary Authorization
+        // attestation counts when one of them verifies it, whatever id it names (as with
+        // `verify --key`).
+        check(found, &attestor.keys, digest)
+    } else {
+        check_with(found, &attestor.keys, &attestor.note_keys, digest)
+    }
+}
+
 /// Decides with evidence already gathered for `pinned` (for callers that cache evidence per
 /// digest, like the daemon). Pure: checks signatures against each required attestor's keys,
 /// then lets the policy decide. `image` is the reference as given (for allowlist and exempt
@@ -139,17 +155,7 @@ pub fn decide_with_evidence(
     // The proofs are checked per attestor (its keys), then lent to the policy as such.
     let checked: Vec<(&signet_policy::model::AttestorName, Checked)> = attestors
         .iter()
-        .map(|a| {
-            let checked = if a.note_keys.is_empty() {
-                // signet's own `publicKeys` have no Binary Authorization ids: a Binary
-                // Authorization attestation counts when one of them verifies it, whatever id
-                // it names (as with `verify --key`).
-                check(found, &a.keys, pinned.digest())
-            } else {
-                check_with(found, &a.keys, &a.note_keys, pinned.digest())
-            };
-            (&a.name, checked)
-        })
+        .map(|a| (&a.name, check_for_attestor(a, found, pinned.digest())))
         .collect();
     let by_attestor = checked
         .iter()
