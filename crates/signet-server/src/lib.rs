@@ -12,6 +12,10 @@
 //!   of `signet verify --output json` out, for CI gates and other admission systems;
 //! - `GET /healthz`, `GET /readyz`, `GET /metrics` (Prometheus text).
 //!
+//! On a listener of its own, on loopback only ([`ExplorerConfig`]), a read-only decision
+//! explorer: the recent decisions, the policy in force, and why an image is allowed or denied
+//! (server-rendered HTML, no JavaScript).
+//!
 //! Every denial, break-glass admission, dry-run would-be denial, fail-open admission and policy
 //! reload is written to the audit log as one JSON line. The policy file is reloaded when it
 //! changes and on `SIGHUP` (a broken policy is refused and the previous one stays in force);
@@ -45,6 +49,7 @@ mod app;
 mod audit;
 mod check;
 mod connections;
+mod explorer;
 mod metrics;
 mod reload;
 mod routes;
@@ -60,6 +65,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::App;
 use crate::connections::LimitConnections;
+pub use crate::explorer::{DEFAULT_RECENT_DECISIONS, ExplorerConfig, LoopbackAddr, NotLoopback};
 
 /// The TLS certificate chain and private key, as PEM files. Both are reloaded when they change.
 #[derive(Debug, Clone)]
@@ -195,6 +201,9 @@ pub struct ServerConfig {
     pub reload_interval: Duration,
     /// How long a shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// The read-only decision explorer on its own loopback listener; `None` (the default here;
+    /// the CLI turns it on) serves none and records no decisions for it.
+    pub explorer: Option<ExplorerConfig>,
 }
 
 impl ServerConfig {
@@ -233,6 +242,7 @@ impl ServerConfig {
             api_token_file: None,
             reload_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(20),
+            explorer: None,
         }
     }
 }
@@ -310,6 +320,8 @@ pub struct RunningServer {
     stop: ShutdownHandle,
     server: JoinHandle<std::io::Result<()>>,
     reloader: JoinHandle<()>,
+    /// The decision explorer's address and server, when it runs.
+    explorer: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
 }
 
 /// Stops a running daemon gracefully from anywhere (a signal handler, a test).
@@ -333,6 +345,11 @@ impl RunningServer {
     /// The address the daemon listens on (with the actual port when port 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address the decision explorer listens on, when it runs.
+    pub fn explorer_addr(&self) -> Option<SocketAddr> {
+        self.explorer.as_ref().map(|(addr, _)| *addr)
     }
 
     /// A handle that stops the daemon.
@@ -360,6 +377,10 @@ impl RunningServer {
     pub async fn wait(self) -> Result<(), ServerError> {
         let result = self.server.await;
         self.reloader.abort();
+        if let Some((_, explorer)) = self.explorer {
+            // Stopped by the same graceful shutdown; its result does not change the daemon's.
+            let _ = explorer.await;
+        }
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ServerError::Serve(e)),
@@ -373,7 +394,7 @@ impl RunningServer {
 /// Fails when no rustls crypto provider is installed, the policy does not load, the address
 /// cannot be bound, or the TLS files are unusable, so that a broken deployment stops at
 /// start-up with the reason.
-pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
+pub async fn bind(mut config: ServerConfig) -> Result<RunningServer, ServerError> {
     // The registry client and the TLS listener use rustls, built without a default crypto
     // provider; the binary installs one. Checked first, so that a missing provider is one clear
     // error rather than a registry-client error, or rustls picking one on its own for the TLS
@@ -383,6 +404,8 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
     }
 
     let (policy, contents) = reload::load_initial(&config.policy_path).await?;
+    // Before the state is built: an optional explorer whose address is taken is switched off.
+    let explorer_listener = explorer::bind(&mut config.explorer)?;
     // The daemon connects only to public addresses, and to loopback, link-local or metadata
     // hosts only when the policy's registryAllowlist names them (kept up to date on reload).
     let allowed_hosts = AllowedHosts::default();
@@ -479,6 +502,16 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
         }
     };
 
+    let explorer = match explorer_listener {
+        Some(listener) => Some(explorer::serve(
+            listener,
+            app.clone(),
+            config.cache.evidence_ttl,
+            limits,
+            handle.control(),
+        )?),
+        None => None,
+    };
     let reloader = tokio::spawn(reload::watch(app.clone(), tls, config.reload_interval));
     app.set_ready(true);
     Ok(RunningServer {
@@ -490,6 +523,7 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
         },
         server,
         reloader,
+        explorer,
     })
 }
 
