@@ -145,8 +145,9 @@ pub(crate) fn bind(
     match std::net::TcpListener::bind(addr) {
         Ok(listener) => Ok(Some(listener)),
         Err(source) if wanted.optional => {
+            // Not `addr`: scripts read the daemon's own address from its first `addr=` field.
             tracing::warn!(
-                %addr,
+                explorer = %addr,
                 error = %source,
                 "the decision explorer is off: cannot listen on its default address \
                  (--ui-listen ADDR chooses another, --ui-listen off says so)"
@@ -193,7 +194,7 @@ pub(crate) fn serve(
         .http1()
         .header_read_timeout(Some(limits.header_read_timeout));
     let server = server.first_request_timeout(limits.header_read_timeout);
-    tracing::info!(%addr, "signet decision explorer on http://{addr}/ (loopback only)");
+    tracing::info!(explorer = %addr, "signet decision explorer on http://{addr}/ (loopback only)");
     let task = tokio::spawn(
         server
             .acceptor(LimitConnections::new(
