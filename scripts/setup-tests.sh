@@ -11,7 +11,7 @@
 # them, up to SIGNET_APT_LOCK_TIMEOUT seconds (default 600), saying so while it waits.
 #
 # To add a component, append "<debian-package>:<absolute path of a file it installs>" to
-# PACKAGES.
+# PACKAGES (the file need only exist: a font is not executable).
 set -euo pipefail
 
 # debian package : absolute path of a file it installs (used to tell whether it is installed)
@@ -32,6 +32,11 @@ PACKAGES=(
 	# and reads their attributes back.
 	"softhsm2:/usr/bin/softhsm2-util"
 	"opensc:/usr/bin/pkcs11-tool"
+	# The decision explorer (signet serve --ui-listen) is loaded by headless Chromium, with no
+	# network, in tests/e2e/explorer.rs and scripts/screenshots.sh; a font so that the
+	# screenshots show text.
+	"chromium:/usr/bin/chromium"
+	"fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 )
 
 log() { printf 'setup-tests: %s\n' "$*" >&2; }
@@ -45,7 +50,7 @@ missing=()
 for entry in "${PACKAGES[@]}"; do
 	pkg=${entry%%:*}
 	probe=${entry#*:}
-	if [[ -x "$probe" ]]; then
+	if [[ -e "$probe" ]]; then
 		log "$pkg already installed ($probe)"
 	else
 		missing+=("$pkg")
@@ -135,7 +140,7 @@ apt_get_update
 for entry in "${PACKAGES[@]}"; do
 	pkg=${entry%%:*}
 	probe=${entry#*:}
-	if [[ ! -x "$probe" ]]; then
+	if [[ ! -e "$probe" ]]; then
 		log "$pkg was installed but $probe is still missing"
 		exit 1
 	fi

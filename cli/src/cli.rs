@@ -292,7 +292,7 @@ pub enum Command {
     #[command(subcommand)]
     Binauthz(BinauthzCommand),
     /// Run the verifier daemon: Kubernetes admission webhooks (validate, mutate), the JSON
-    /// verify API, health and metrics.
+    /// verify API, health and metrics, and a read-only decision explorer on loopback.
     Serve(crate::commands::serve::ServeArgs),
     /// Sign a local file: write a Sigstore bundle holding a DSSE-signed in-toto statement
     /// whose subject is the file's SHA-256 digest.

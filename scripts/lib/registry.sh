@@ -1,4 +1,5 @@
-# Shell helpers for the benchmark scripts: a throw-away Debian docker-registry on 127.0.0.1.
+# Shell helpers for the benchmark and screenshot scripts: a throw-away Debian docker-registry
+# on 127.0.0.1.
 # Source it after setting `work` (a scratch directory); needs python3 and curl.
 
 # free_port → a TCP port free on 127.0.0.1 right now.
@@ -47,4 +48,30 @@ stop_registry() {
 stop_all_registries() {
   local f
   for f in "$work"/*/pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+}
+
+# push_image HOST:PORT REPOSITORY TAG → pushes a small image (an OCI manifest, a config and a
+# random 1 KiB layer) to the registry and prints its digest.
+push_image() {
+  local registry=$1 repo=$2 tag=$3 dir config layer manifest
+  dir=$(mktemp -d "${work:?}/push.XXXXXX")
+  push_blob_to() { # file → digest
+    local digest location sep
+    digest="sha256:$(sha256sum "$1" | cut -d' ' -f1)"
+    location=$(curl -fsS -X POST -D - -o /dev/null "http://$registry/v2/$repo/blobs/uploads/" | tr -d '\r' | awk 'tolower($1)=="location:"{print $2}')
+    case "$location" in http*) ;; *) location="http://$registry$location" ;; esac
+    sep='?'; [[ "$location" == *\?* ]] && sep='&'
+    curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$1" "$location${sep}digest=$digest" -o /dev/null
+    echo "$digest"
+  }
+  printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$dir/config.json"
+  head -c 1024 /dev/urandom >"$dir/layer.bin"
+  config=$(push_blob_to "$dir/config.json")
+  layer=$(push_blob_to "$dir/layer.bin")
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":1024}]}' \
+    "$config" "$(stat -c %s "$dir/config.json")" "$layer" >"$dir/manifest.json"
+  curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+    --data-binary @"$dir/manifest.json" "http://$registry/v2/$repo/manifests/$tag" -o /dev/null
+  echo "sha256:$(sha256sum "$dir/manifest.json" | cut -d' ' -f1)"
+  rm -rf "$dir"
 }

@@ -28,6 +28,7 @@ mod binauthz;
 mod cli;
 mod credentials;
 mod evidence;
+mod explorer;
 #[allow(
     dead_code,
     reason = "a test server for the suites; not every suite uses every knob"

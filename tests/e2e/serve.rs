@@ -12,7 +12,7 @@ use crate::cli::{repo_root, signet};
 use crate::harness::{Options, Registry, install_crypto_provider, write_server_tls};
 use crate::images::push_image;
 
-const PASSWORD: &str = "serve-e2e";
+pub(crate) const PASSWORD: &str = "serve-e2e";
 
 /// A running `signet serve`, killed on drop.
 pub(crate) struct Daemon {
@@ -28,7 +28,7 @@ impl Drop for Daemon {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -51,6 +51,13 @@ impl Daemon {
             .arg(&key)
             .arg("--audit-log")
             .arg(dir.join("audit.jsonl"))
+            // The decision explorer's default port is one for the whole host; tests that want
+            // it ask for a free one (tests/e2e/explorer.rs).
+            .args(if extra.contains(&"--ui-listen") {
+                &[][..]
+            } else {
+                &["--ui-listen", "off"][..]
+            })
             .args(extra)
             .current_dir(dir)
             .stdin(Stdio::null())
@@ -142,16 +149,19 @@ pub(crate) fn response(review: &serde_json::Value) -> &serde_json::Value {
     &review["response"]
 }
 
-struct World {
-    registry: Registry,
-    dir: tempfile::TempDir,
-    policy: PathBuf,
-    signed: String,
-    signed_tag: String,
-    unsigned: String,
+pub(crate) struct World {
+    pub(crate) registry: Registry,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) policy: PathBuf,
+    pub(crate) signed: String,
+    pub(crate) signed_tag: String,
+    pub(crate) unsigned: String,
 }
 
-fn world() -> World {
+/// A registry with `shop/web` signed by the `build` and `qa` keys (in the temp directory, with
+/// password [`PASSWORD`]) and an unsigned image beside it; a policy requiring both attestors
+/// (dry run in namespace `dry`).
+pub(crate) fn world() -> World {
     let registry = Registry::start(Options::plain());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -9,8 +9,8 @@ use anyhow::Context as _;
 use clap::{ArgGroup, Args};
 use signet_registry::ClientOptions;
 use signet_server::{
-    CacheConfig, ContinuousValidation, OnVerificationError, PodSource, ServerConfig, TlsFiles,
-    Transport,
+    CacheConfig, ContinuousValidation, ExplorerConfig, LoopbackAddr, OnVerificationError,
+    PodSource, ServerConfig, TlsFiles, Transport,
 };
 
 /// Serve the admission webhooks and the verify API.
@@ -20,6 +20,10 @@ use signet_server::{
 /// policy that does not load is refused and the previous one stays in force); the TLS
 /// certificate and key are reloaded when their files change. SIGTERM or SIGINT stops the
 /// daemon after requests in flight finish.
+///
+/// A read-only decision explorer (recent decisions, the policy, why an image is allowed or
+/// denied) listens on loopback, 127.0.0.1:8081 unless --ui-listen says otherwise; reach it with
+/// `kubectl port-forward`.
 #[derive(Args, Debug, Clone)]
 #[command(group(ArgGroup::new("transport").required(true).args(["tls_cert", "insecure_http"])))]
 pub struct ServeArgs {
@@ -123,6 +127,16 @@ pub struct ServeArgs {
     /// json` prints), again for each run, instead of from the API server.
     #[arg(long, value_name = "FILE", requires = "continuous_validation")]
     pub pods: Option<PathBuf>,
+    /// Where the read-only decision explorer listens (plain HTTP, loopback only: reach it with
+    /// `kubectl port-forward POD 8081`), or `off`. Default: 127.0.0.1:8081, and when that port
+    /// is taken the daemon runs without the explorer, with a warning; an address given here
+    /// must be free. A non-loopback address is refused: the page has no authentication.
+    #[arg(long, value_name = "ADDR|off", value_parser = parse_ui_listen)]
+    pub ui_listen: Option<UiListen>,
+    /// How many recent decisions the explorer keeps and lists.
+    #[arg(long, default_value_t = signet_server::DEFAULT_RECENT_DECISIONS as u64, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub ui_recent_decisions: u64,
 }
 
 /// A duration as humantime writes it (`30s`, `5m`, `1h30m`), more than zero.
@@ -132,6 +146,38 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
         Ok(d) => Ok(d),
         Err(e) => Err(format!("{e} (write e.g. 30s, 5m or 1h)")),
     }
+}
+
+/// `--ui-listen`: a loopback address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiListen {
+    /// No explorer.
+    Off,
+    /// The explorer on this address.
+    At(LoopbackAddr),
+}
+
+/// The explorer's address when `--ui-listen` is not given.
+const DEFAULT_UI_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8081);
+
+fn parse_ui_listen(value: &str) -> Result<UiListen, String> {
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(UiListen::Off);
+    }
+    // `localhost:PORT` is what port-forward instructions say; it means 127.0.0.1 here.
+    let addr: SocketAddr = match value.strip_prefix("localhost:") {
+        Some(port) => port
+            .parse::<u16>()
+            .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+            .map_err(|e| format!("invalid port {port:?}: {e}"))?,
+        None => value
+            .parse()
+            .map_err(|e| format!("expected a loopback ADDR:PORT (127.0.0.1:8081) or off: {e}"))?,
+    };
+    LoopbackAddr::new(addr)
+        .map(UiListen::At)
+        .map_err(|e| e.to_string())
 }
 
 impl ServeArgs {
@@ -183,6 +229,22 @@ impl ServeArgs {
             };
             ContinuousValidation::new(interval, pods)
         });
+        let recent_decisions = usize::try_from(self.ui_recent_decisions).unwrap_or(usize::MAX);
+        config.explorer = match self.ui_listen {
+            Some(UiListen::Off) => None,
+            Some(UiListen::At(listen)) => Some(ExplorerConfig {
+                listen,
+                optional: false,
+                recent_decisions,
+            }),
+            None => LoopbackAddr::new(DEFAULT_UI_LISTEN)
+                .ok()
+                .map(|listen| ExplorerConfig {
+                    listen,
+                    optional: true,
+                    recent_decisions,
+                }),
+        };
         config
     }
 }
@@ -335,6 +397,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(bad.contains("e.g. 30s"), "{bad}");
+    }
+
+    #[test]
+    fn ui_listen_is_loopback_by_default_off_or_a_loopback_address() {
+        let config = |args: &[&str]| {
+            let mut all = vec!["--policy", "p.yaml", "--insecure-http"];
+            all.extend_from_slice(args);
+            parse(&all).map(|a| a.config(ClientOptions::default()).explorer)
+        };
+        let default = config(&[]).unwrap().unwrap();
+        assert_eq!(default.listen.get().to_string(), "127.0.0.1:8081");
+        assert!(
+            default.optional,
+            "the default address may be taken by another daemon"
+        );
+        assert_eq!(
+            default.recent_decisions,
+            signet_server::DEFAULT_RECENT_DECISIONS
+        );
+        assert!(config(&["--ui-listen", "off"]).unwrap().is_none());
+        let given = config(&["--ui-listen", "[::1]:9000", "--ui-recent-decisions", "7"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(given.listen.get().to_string(), "[::1]:9000");
+        assert!(!given.optional, "an address asked for must be bound");
+        assert_eq!(given.recent_decisions, 7);
+        let localhost = config(&["--ui-listen", "localhost:9001"]).unwrap().unwrap();
+        assert_eq!(localhost.listen.get().to_string(), "127.0.0.1:9001");
+        for refused in ["0.0.0.0:8081", "10.1.2.3:8081", "[::]:8081"] {
+            let e = config(&["--ui-listen", refused]).unwrap_err().to_string();
+            assert!(e.contains("not a loopback address"), "{refused}: {e}");
+            assert!(e.contains("kubectl port-forward"), "{refused}: {e}");
+        }
+        assert!(config(&["--ui-listen", "nonsense"]).is_err());
+        assert!(config(&["--ui-recent-decisions", "0"]).is_err());
     }
 
     #[test]

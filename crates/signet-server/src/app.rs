@@ -190,6 +190,8 @@ pub(crate) struct App {
     pub(crate) policy_path: std::path::PathBuf,
     /// Held for the whole of a reload, so that a SIGHUP and a file change do not race.
     pub(crate) reload_state: tokio::sync::Mutex<Seen>,
+    /// Recent decisions, for the decision explorer (keeps nothing when it is off).
+    pub(crate) recent: crate::explorer::Recent,
 }
 
 impl App {
@@ -228,6 +230,9 @@ impl App {
                 contents: Some(contents),
                 read_error: None,
             }),
+            recent: crate::explorer::Recent::new(
+                config.explorer.as_ref().map_or(0, |e| e.recent_decisions),
+            ),
         }
     }
 
@@ -373,7 +378,7 @@ impl App {
     }
 
     /// The evidence about `pinned`, gathered once per digest and repository while cached.
-    async fn evidence(&self, pinned: &PinnedRef) -> Result<Arc<Vec<Evidence>>, String> {
+    pub(crate) async fn evidence(&self, pinned: &PinnedRef) -> Result<Arc<Vec<Evidence>>, String> {
         let key = EvidenceKey {
             repository: pinned.name(),
             digest: pinned.digest().clone(),

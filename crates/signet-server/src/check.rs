@@ -17,6 +17,7 @@ use crate::OnVerificationError;
 use crate::admission::{Review, Workload};
 use crate::app::{App, Tags, Verdict};
 use crate::audit::{Event, EventKind, ImageRecord};
+use crate::explorer::{Record, Source};
 use crate::metrics::{Outcome, Pin};
 
 /// Most characters of one image's part of a denial message; `kubectl` shows the whole message.
@@ -161,6 +162,46 @@ fn event(kind: EventKind, uid: &str, w: &Workload, rule: &str, results: &[ImageR
     event
 }
 
+/// Keeps the decision for the decision explorer (nothing is built when it is off).
+fn remember<I: ExactSizeIterator<Item = ImageRecord>>(
+    app: &App,
+    uid: &str,
+    w: &Workload,
+    rule: &str,
+    outcome: Outcome,
+    images: impl FnOnce() -> I,
+    reasons: &[String],
+) {
+    app.recent.record(|| {
+        Record::new(
+            Source::Admission {
+                uid: uid.to_string(),
+                kind: w.kind.clone(),
+                name: w.name.clone(),
+            },
+            w.namespace.as_deref(),
+            Some(&w.service_account),
+            rule,
+            outcome,
+            images(),
+            reasons,
+        )
+    });
+}
+
+/// The images of `w` as written, none verified (made only as far as they are kept).
+fn unverified(w: &Workload) -> impl ExactSizeIterator<Item = ImageRecord> {
+    distinct_images(w).into_iter().map(|image| ImageRecord {
+        image: image.to_string(),
+        digest: None,
+        rule: String::new(),
+        result: State::Unverified.as_str(),
+        reasons: Vec::new(),
+        evidence: Vec::new(),
+        valid_until: None,
+    })
+}
+
 /// Decides a validating admission review.
 pub(crate) async fn validate(app: &App, review: Review) -> Checked {
     let Review {
@@ -190,6 +231,15 @@ pub(crate) async fn validate(app: &App, review: Review) -> Checked {
             "signet: break-glass: admitted without verifying its images; this is audited"
                 .to_string(),
         ]);
+        remember(
+            app,
+            &uid,
+            &w,
+            &rule,
+            Outcome::BreakGlass,
+            || unverified(&w),
+            &["break-glass: admitted without verifying its images".to_string()],
+        );
         return Checked {
             response,
             outcome: Outcome::BreakGlass,
@@ -211,6 +261,15 @@ pub(crate) async fn validate(app: &App, review: Review) -> Checked {
         refused.reasons = vec![message];
         app.audit.write(&refused);
         tracing::warn!(uid, object = %w.object(), images = images.len(), "denied: too many images");
+        remember(
+            app,
+            &uid,
+            &w,
+            &rule,
+            Outcome::Denied,
+            || unverified(&w),
+            &refused.reasons,
+        );
         return Checked {
             response,
             outcome: Outcome::Denied,
@@ -339,6 +398,15 @@ pub(crate) async fn validate(app: &App, review: Review) -> Checked {
     if !warnings.is_empty() {
         response.warnings = Some(warnings);
     }
+    remember(
+        app,
+        &uid,
+        &w,
+        &rule,
+        outcome,
+        || verdicts.iter().map(ImageResult::record),
+        &[],
+    );
     Checked { response, outcome }
 }
 

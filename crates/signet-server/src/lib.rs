@@ -12,6 +12,10 @@
 //!   of `signet verify --output json` out, for CI gates and other admission systems;
 //! - `GET /healthz`, `GET /readyz`, `GET /metrics` (Prometheus text).
 //!
+//! On a listener of its own, on loopback only ([`ExplorerConfig`]), a read-only decision
+//! explorer: the recent decisions, the policy in force, and why an image is allowed or denied
+//! (server-rendered HTML, no JavaScript).
+//!
 //! Every denial, break-glass admission, dry-run would-be denial, fail-open admission and policy
 //! reload is written to the audit log as one JSON line. The policy file is reloaded when it
 //! changes and on `SIGHUP` (a broken policy is refused and the previous one stays in force);
@@ -52,6 +56,7 @@ mod audit;
 mod check;
 mod connections;
 mod continuous;
+mod explorer;
 mod metrics;
 mod pods;
 mod reload;
@@ -69,6 +74,7 @@ use tokio::task::JoinHandle;
 use crate::app::App;
 use crate::connections::LimitConnections;
 pub use crate::continuous::ContinuousValidation;
+pub use crate::explorer::{DEFAULT_RECENT_DECISIONS, ExplorerConfig, LoopbackAddr, NotLoopback};
 pub use crate::pods::{DEFAULT_PAGE_SIZE, PodListing, PodSource, PodsError, list_pods};
 
 /// The TLS certificate chain and private key, as PEM files. Both are reloaded when they change.
@@ -208,6 +214,9 @@ pub struct ServerConfig {
     /// Decide again, on a schedule, for the images of the pods that run; `None`: only at
     /// admission.
     pub continuous_validation: Option<ContinuousValidation>,
+    /// The read-only decision explorer on its own loopback listener; `None` (the default here;
+    /// the CLI turns it on) serves none and records no decisions for it.
+    pub explorer: Option<ExplorerConfig>,
 }
 
 impl ServerConfig {
@@ -247,6 +256,7 @@ impl ServerConfig {
             reload_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(20),
             continuous_validation: None,
+            explorer: None,
         }
     }
 }
@@ -325,6 +335,8 @@ pub struct RunningServer {
     server: JoinHandle<std::io::Result<()>>,
     reloader: JoinHandle<()>,
     validator: Option<JoinHandle<()>>,
+    /// The decision explorer's address and server, when it runs.
+    explorer: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
 }
 
 /// Stops a running daemon gracefully from anywhere (a signal handler, a test).
@@ -348,6 +360,11 @@ impl RunningServer {
     /// The address the daemon listens on (with the actual port when port 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address the decision explorer listens on, when it runs.
+    pub fn explorer_addr(&self) -> Option<SocketAddr> {
+        self.explorer.as_ref().map(|(addr, _)| *addr)
     }
 
     /// A handle that stops the daemon.
@@ -378,6 +395,10 @@ impl RunningServer {
         if let Some(validator) = &self.validator {
             validator.abort();
         }
+        if let Some((_, explorer)) = self.explorer {
+            // Stopped by the same graceful shutdown; its result does not change the daemon's.
+            let _ = explorer.await;
+        }
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ServerError::Serve(e)),
@@ -391,7 +412,7 @@ impl RunningServer {
 /// Fails when no rustls crypto provider is installed, the policy does not load, the address
 /// cannot be bound, or the TLS files are unusable, so that a broken deployment stops at
 /// start-up with the reason.
-pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
+pub async fn bind(mut config: ServerConfig) -> Result<RunningServer, ServerError> {
     // The registry client and the TLS listener use rustls, built without a default crypto
     // provider; the binary installs one. Checked first, so that a missing provider is one clear
     // error rather than a registry-client error, or rustls picking one on its own for the TLS
@@ -401,6 +422,8 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
     }
 
     let (policy, contents) = reload::load_initial(&config.policy_path).await?;
+    // Before the state is built: an optional explorer whose address is taken is switched off.
+    let explorer_listener = explorer::bind(&mut config.explorer)?;
     // The daemon connects only to public addresses, and to loopback, link-local or metadata
     // hosts only when the policy's registryAllowlist names them (kept up to date on reload).
     let allowed_hosts = AllowedHosts::default();
@@ -497,6 +520,16 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
         }
     };
 
+    let explorer = match explorer_listener {
+        Some(listener) => Some(explorer::serve(
+            listener,
+            app.clone(),
+            config.cache.evidence_ttl,
+            limits,
+            handle.control(),
+        )?),
+        None => None,
+    };
     let reloader = tokio::spawn(reload::watch(app.clone(), tls, config.reload_interval));
     let validator = config.continuous_validation.clone().map(|validation| {
         tracing::info!(
@@ -517,6 +550,7 @@ pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
         server,
         reloader,
         validator,
+        explorer,
     })
 }
 

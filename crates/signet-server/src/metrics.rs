@@ -31,7 +31,7 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
-    const ALL: [Outcome; 6] = [
+    pub(crate) const ALL: [Outcome; 6] = [
         Outcome::Allowed,
         Outcome::Denied,
         Outcome::DryRun,

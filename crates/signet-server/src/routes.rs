@@ -18,7 +18,9 @@ use tokio::time::Instant;
 
 use crate::admission::{self, ReviewError};
 use crate::app::{App, Tags, Verdict};
+use crate::audit::ImageRecord;
 use crate::check;
+use crate::explorer::{Record, Source};
 use crate::metrics::{Endpoint, Outcome};
 
 /// Largest request body read. An AdmissionReview carries the object and, for updates, the old
@@ -221,6 +223,27 @@ async fn authorize_api(app: &App, headers: &axum::http::HeaderMap) -> Option<Res
     Some(refused)
 }
 
+/// Keeps a verify API decision for the decision explorer (nothing is built when it is off).
+fn remember(
+    app: &App,
+    ctx: &AdmissionContext,
+    rule: &str,
+    outcome: Outcome,
+    image: impl FnOnce() -> ImageRecord,
+) {
+    app.recent.record(|| {
+        Record::new(
+            Source::VerifyApi,
+            ctx.namespace.as_deref(),
+            ctx.service_account.as_deref(),
+            rule,
+            outcome,
+            std::iter::once(image()),
+            &[],
+        )
+    });
+}
+
 fn error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
@@ -282,15 +305,39 @@ async fn verify_request(app: &App, body: &[u8]) -> (Response, Option<Outcome>) {
                 signet_verify::Outcome::AllowedDryRunWouldDeny => Outcome::DryRun,
                 signet_verify::Outcome::Allowed => Outcome::Allowed,
             };
+            remember(app, &ctx, &decision.rule, outcome, || ImageRecord {
+                image: request.image.clone(),
+                digest: decision.digest.as_ref().map(ToString::to_string),
+                rule: decision.rule.clone(),
+                result: match decision.outcome {
+                    signet_verify::Outcome::Denied => "denied",
+                    signet_verify::Outcome::AllowedDryRunWouldDeny => "would-deny",
+                    signet_verify::Outcome::Allowed => "allowed",
+                },
+                reasons: decision.reasons.clone(),
+                evidence: Vec::new(),
+                valid_until: None,
+            });
             (Json(&*decision).into_response(), Some(outcome))
         }
-        Ok(Verdict::Failed(reason)) => (
-            error(
-                StatusCode::BAD_GATEWAY,
-                format!("cannot verify {image}: {reason}"),
-            ),
-            Some(Outcome::Error),
-        ),
+        Ok(Verdict::Failed(reason)) => {
+            remember(app, &ctx, "", Outcome::Error, || ImageRecord {
+                image: request.image.clone(),
+                digest: None,
+                rule: String::new(),
+                result: "unverified",
+                reasons: vec![reason.clone()],
+                evidence: Vec::new(),
+                valid_until: None,
+            });
+            (
+                error(
+                    StatusCode::BAD_GATEWAY,
+                    format!("cannot verify {image}: {reason}"),
+                ),
+                Some(Outcome::Error),
+            )
+        }
         // Tags are resolved for this endpoint; this arm is here for completeness.
         Ok(Verdict::TagOnly { .. }) => (
             error(
@@ -299,16 +346,28 @@ async fn verify_request(app: &App, body: &[u8]) -> (Response, Option<Outcome>) {
             ),
             Some(Outcome::Error),
         ),
-        Err(_) => (
-            error(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!(
-                    "cannot verify {image}: verification did not finish within the {}s deadline",
-                    app.deadline.as_secs_f32()
+        Err(_) => {
+            let reason = format!(
+                "verification did not finish within the {}s deadline",
+                app.deadline.as_secs_f32()
+            );
+            remember(app, &ctx, "", Outcome::Error, || ImageRecord {
+                image: request.image.clone(),
+                digest: None,
+                rule: String::new(),
+                result: "unverified",
+                reasons: vec![reason.clone()],
+                evidence: Vec::new(),
+                valid_until: None,
+            });
+            (
+                error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!("cannot verify {image}: {reason}"),
                 ),
-            ),
-            Some(Outcome::Error),
-        ),
+                Some(Outcome::Error),
+            )
+        }
     }
 }
 

@@ -991,3 +991,91 @@ async fn https_serves_reviews_and_picks_up_a_new_certificate() {
     assert!(ok, "the new certificate was never served");
     d.server.shutdown().await.unwrap();
 }
+
+/// The decision explorer records what the webhook and the verify API decide, on its own
+/// loopback listener; a daemon without it records nothing and serves no page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explorer_lists_webhook_and_verify_api_decisions_on_its_own_listener() {
+    let d = Daemon::start(POLICY, |config| {
+        config.explorer = Some(signet_server::ExplorerConfig::new(
+            signet_server::LoopbackAddr::new("127.0.0.1:0".parse().unwrap()).unwrap(),
+        ));
+    })
+    .await;
+    let ui = format!("http://{}", d.server.explorer_addr().unwrap());
+    assert_ne!(ui, d.base, "the explorer has a listener of its own");
+    let denied = d
+        .validate(&in_namespace(fixture("deployment.json"), "deny-all"))
+        .await;
+    assert_eq!(denied["allowed"], false);
+    let (status, verified) = d
+        .post(
+            "/v1/verify",
+            &json!({"image": "registry.example.com/base/tools:1", "namespace": "allow-all"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{verified}");
+
+    let page = d.http.get(&ui).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        page.headers()[header::CONTENT_TYPE],
+        "text/html; charset=utf-8"
+    );
+    let body = page.text().await.unwrap();
+    let row = body
+        .split("<tr class=\"decision")
+        .find(|r| r.contains("Deployment/api"))
+        .unwrap_or_else(|| panic!("no row for the denial:\n{body}"));
+    assert!(row.starts_with(" denied\""), "{row}");
+    assert!(row.contains("deny-all"), "{row}");
+    // The reason, as the webhook gave it.
+    assert!(
+        row.contains("rule namespace deny-all denies every image (ALWAYS_DENY)"),
+        "{row}"
+    );
+    let verify_row = body
+        .split("<tr class=\"decision")
+        .find(|r| r.contains("registry.example.com/base/tools:1"))
+        .unwrap_or_else(|| panic!("no row for the verify API call:\n{body}"));
+    assert!(verify_row.starts_with(" allowed\""), "{verify_row}");
+    assert!(verify_row.contains("verify API"), "{verify_row}");
+    // The webhook's own listener serves no page.
+    let (status, _) = d.get("/").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    d.server.shutdown().await.unwrap();
+}
+
+/// An address asked for must be free; the CLI's default address may be taken (by another
+/// daemon on the host), and then the daemon runs without the explorer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explorer_on_a_taken_address_stops_start_up_unless_optional() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = signet_server::LoopbackAddr::new(taken.local_addr().unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("policy.yaml"),
+        "defaultAdmissionRule: {evaluationMode: ALWAYS_ALLOW, enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG}\n",
+    )
+    .unwrap();
+    install_crypto_provider();
+    let config = |optional: bool| {
+        let mut config = ServerConfig::danger_plain_http(dir.path().join("policy.yaml"));
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.audit_log = Some(dir.path().join("audit.log"));
+        let mut explorer = signet_server::ExplorerConfig::new(addr);
+        explorer.optional = optional;
+        config.explorer = Some(explorer);
+        config
+    };
+    match signet_server::bind(config(false)).await {
+        Err(e @ signet_server::ServerError::Bind { .. }) => {
+            assert!(e.to_string().contains(&addr.to_string()), "{e}");
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(_) => panic!("started with the explorer's address taken"),
+    }
+    let server = signet_server::bind(config(true)).await.unwrap();
+    assert_eq!(server.explorer_addr(), None);
+    server.shutdown().await.unwrap();
+}

@@ -29,7 +29,8 @@ use signet_registry::{Client, RegistryError, Repository};
 pub use gather::{Blob, DEFAULT_MAX_EVIDENCE_BYTES, Evidence, Filter, Payload, gather};
 pub use keyed::with_keys as keyed_decision;
 pub use policy::{
-    decide_with_evidence, verify_with_policy, verify_with_policy_in, verify_with_policy_through,
+    check_for_attestor, decide_with_evidence, verify_with_policy, verify_with_policy_in,
+    verify_with_policy_through,
 };
 pub use proof::{Accepted, Checked, check, check_with};
 pub use signet_core::evidence::{Format, Location, Rejected, Rejection};

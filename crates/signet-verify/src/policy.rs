@@ -3,10 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use signet_core::digest::Digest;
 use signet_core::reference::{ImageRef, PinnedRef};
+use signet_core::timestamp::TimestampAuthority;
 use signet_policy::Decision;
 use signet_policy::Policy;
 use signet_policy::evaluate::{AdmissionContext, AttestorEvidence, Need, Proof};
+use signet_policy::model::Attestor;
 use signet_registry::{Client, RegistryError, Repository};
 
 use crate::gather::{DEFAULT_MAX_EVIDENCE_BYTES, Evidence, Filter, gather};
@@ -121,6 +124,30 @@ impl crate::platforms::Source for RepositorySource<'_> {
     }
 }
 
+/// Checks every piece of `found` against `attestor`'s keys for `digest`, as a decision does:
+/// what verified (the proofs) and what did not, with typed reasons. Pure. The daemon's decision
+/// explorer shows this per attestor.
+/// RFC 3161 timestamps count as trusted times when they verify against `authorities` (the
+/// policy's `timestampAuthorities`).
+pub fn check_for_attestor(
+    attestor: &Attestor,
+    found: &[Evidence],
+    digest: &Digest,
+    authorities: &[TimestampAuthority],
+) -> Checked {
+    // signet's own `publicKeys` have no Binary Authorization ids: a Binary Authorization
+    // attestation counts when one of them verifies it, whatever id it names (as with
+    // `verify --key`).
+    let any_id;
+    let note_keys = if attestor.note_keys.is_empty() {
+        any_id = any_id_note_keys(&attestor.keys);
+        &any_id
+    } else {
+        &attestor.note_keys
+    };
+    check_with(found, &attestor.keys, note_keys, digest, authorities)
+}
+
 /// Decides with evidence already gathered for `pinned` (for callers that cache evidence per
 /// digest, like the daemon). Pure: checks signatures against each required attestor's keys,
 /// then lets the policy decide. `image` is the reference as given (for allowlist and exempt
@@ -140,23 +167,8 @@ pub fn decide_with_evidence(
     let checked: Vec<(&signet_policy::model::AttestorName, Checked)> = attestors
         .iter()
         .map(|a| {
-            // signet's own `publicKeys` have no Binary Authorization ids: a Binary
-            // Authorization attestation counts when one of them verifies it, whatever id it
-            // names (as with `verify --key`).
-            let any_id;
-            let note_keys = if a.note_keys.is_empty() {
-                any_id = any_id_note_keys(&a.keys);
-                &any_id
-            } else {
-                &a.note_keys
-            };
-            let checked = check_with(
-                found,
-                &a.keys,
-                note_keys,
-                pinned.digest(),
-                &policy.timestamp_authorities,
-            );
+            let checked =
+                check_for_attestor(a, found, pinned.digest(), &policy.timestamp_authorities);
             (&a.name, checked)
         })
         .collect();

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::glob::Glob;
-use crate::model::{GlobalEvaluationMode, Policy, Rule, SignedIdentity};
+use crate::model::{Attestor, GlobalEvaluationMode, MultiPlatform, Policy, Rule, SignedIdentity};
 
 impl Policy {
     /// A short multi-line summary, as `signet policy check` prints it.
@@ -12,7 +12,7 @@ impl Policy {
         if let Some(name) = &self.name {
             let _ = writeln!(out, "name: {name}");
         }
-        let _ = writeln!(out, "default rule: {}", rule_summary(&self.default_rule));
+        let _ = writeln!(out, "default rule: {}", self.default_rule.summary());
         for (label, rules) in [
             ("cluster rules", &self.cluster_rules),
             ("namespace rules", &self.namespace_rules),
@@ -20,24 +20,12 @@ impl Policy {
         ] {
             let _ = write!(out, "{label}: {}", rules.len());
             for (key, rule) in rules {
-                let _ = write!(out, "\n  {key}: {}", rule_summary(rule));
+                let _ = write!(out, "\n  {key}: {}", rule.summary());
             }
             out.push('\n');
         }
-        match &self.registry_allowlist {
-            None => out.push_str("registry allowlist: none (images from any registry)\n"),
-            Some(globs) if globs.is_empty() => {
-                out.push_str("registry allowlist: empty (images from every registry are denied)\n");
-            }
-            Some(globs) => {
-                let _ = writeln!(out, "registry allowlist: {}", join_globs(globs));
-            }
-        }
-        if self.exempt.is_empty() {
-            out.push_str("exempt patterns: none\n");
-        } else {
-            let _ = writeln!(out, "exempt patterns: {}", join_globs(&self.exempt));
-        }
+        let _ = writeln!(out, "registry allowlist: {}", self.allowlist_summary());
+        let _ = writeln!(out, "exempt patterns: {}", self.exempt_summary());
         let _ = write!(out, "attestors: {}", self.attestors.len());
         for attestor in self.attestors.values() {
             let ids = attestor.key_labels();
@@ -49,25 +37,13 @@ impl Policy {
                 ids.len(),
                 ids.join(", ")
             );
-            match &attestor.predicate_type {
-                Some(t) => {
-                    let _ = write!(out, "predicate type {t}");
-                }
-                None => out.push_str("any predicate type"),
-            }
+            out.push_str(&attestor.predicate_summary());
             if !attestor.conditions.is_empty() {
                 let n = attestor.conditions.len();
                 let _ = write!(out, ", {n} condition{}", if n == 1 { "" } else { "s" });
             }
-            match &attestor.signed_identity {
-                SignedIdentity::MatchDigest => {}
-                SignedIdentity::MatchRepository => out.push_str(", identity matchRepository"),
-                SignedIdentity::RemapIdentity {
-                    prefix,
-                    signed_prefix,
-                } => {
-                    let _ = write!(out, ", identity remapIdentity {prefix} -> {signed_prefix}");
-                }
+            if let Some(identity) = attestor.signed_identity.summary() {
+                let _ = write!(out, ", identity {identity}");
             }
             if let Some(max_age) = attestor.max_age {
                 let _ = write!(out, ", maxAge {}", humantime::format_duration(max_age));
@@ -117,22 +93,7 @@ impl Policy {
             }
             out.push('\n');
         }
-        let mp = &self.multi_platform;
-        let _ = writeln!(
-            out,
-            "multi-platform: evidence on {}{}; index evidence {} platform digests",
-            mp.require.as_str(),
-            if mp.platforms.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", mp.platforms.join(", "))
-            },
-            if mp.index_covers_platforms {
-                "covers"
-            } else {
-                "does not cover"
-            }
-        );
+        let _ = writeln!(out, "multi-platform: {}", self.multi_platform.summary());
         match self.global_evaluation_mode {
             GlobalEvaluationMode::Unspecified => {}
             GlobalEvaluationMode::Enable => out.push_str("globalPolicyEvaluationMode: ENABLE\n"),
@@ -142,26 +103,115 @@ impl Policy {
     }
 }
 
-fn rule_summary(rule: &Rule) -> String {
-    let mut s = format!(
-        "{} ({})",
-        rule.evaluation.as_str(),
-        rule.enforcement.as_str()
-    );
-    if !rule.require.is_empty() {
-        let names: Vec<&str> = rule.require.iter().map(|n| n.0.as_str()).collect();
-        let _ = write!(s, " by {}", names.join(", "));
+impl Policy {
+    /// `registryAllowlist` in one line: the patterns, or what their absence means.
+    pub fn allowlist_summary(&self) -> String {
+        match &self.registry_allowlist {
+            None => "none (images from any registry)".into(),
+            Some(globs) if globs.is_empty() => {
+                "empty (images from every registry are denied)".into()
+            }
+            Some(globs) => join_globs(globs),
+        }
     }
-    for (i, threshold) in rule.thresholds.iter().enumerate() {
-        let names: Vec<&str> = threshold.from.iter().map(|n| n.0.as_str()).collect();
-        let joiner = if rule.require.is_empty() && i == 0 {
-            " by"
+
+    /// `admissionWhitelistPatterns` in one line.
+    pub fn exempt_summary(&self) -> String {
+        if self.exempt.is_empty() {
+            "none".into()
         } else {
-            " and"
-        };
-        let _ = write!(s, "{joiner} {} of {}", threshold.count, names.join(", "));
+            join_globs(&self.exempt)
+        }
     }
-    s
+
+    /// Every admission rule with its scope, most specific last, as `(scope, key, rule)`: the
+    /// default rule (no key), then cluster, namespace and service account rules by key. Scopes
+    /// are named as decisions name the rule that applied (`namespace payments`).
+    pub fn rules_by_scope(&self) -> Vec<(&'static str, Option<&str>, &Rule)> {
+        let mut rules = vec![("default", None, &self.default_rule)];
+        for (scope, by_key) in [
+            ("cluster", &self.cluster_rules),
+            ("namespace", &self.namespace_rules),
+            ("serviceAccount", &self.service_account_rules),
+        ] {
+            rules.extend(
+                by_key
+                    .iter()
+                    .map(|(key, rule)| (scope, Some(key.as_str()), rule)),
+            );
+        }
+        rules
+    }
+}
+
+impl Rule {
+    /// The rule in one line: `REQUIRE_ATTESTATION (ENFORCED_BLOCK_AND_AUDIT_LOG) by a, b and
+    /// 2 of c, d, e`.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} ({})",
+            self.evaluation.as_str(),
+            self.enforcement.as_str()
+        );
+        if !self.require.is_empty() {
+            let names: Vec<&str> = self.require.iter().map(|n| n.0.as_str()).collect();
+            let _ = write!(s, " by {}", names.join(", "));
+        }
+        for (i, threshold) in self.thresholds.iter().enumerate() {
+            let names: Vec<&str> = threshold.from.iter().map(|n| n.0.as_str()).collect();
+            let joiner = if self.require.is_empty() && i == 0 {
+                " by"
+            } else {
+                " and"
+            };
+            let _ = write!(s, "{joiner} {} of {}", threshold.count, names.join(", "));
+        }
+        s
+    }
+}
+
+impl Attestor {
+    /// `predicate type URI`, or `any predicate type`.
+    pub fn predicate_summary(&self) -> String {
+        match &self.predicate_type {
+            Some(t) => format!("predicate type {t}"),
+            None => "any predicate type".into(),
+        }
+    }
+}
+
+impl SignedIdentity {
+    /// The identity check in a few words, `None` for the default (the digest alone binds).
+    pub fn summary(&self) -> Option<String> {
+        match self {
+            SignedIdentity::MatchDigest => None,
+            SignedIdentity::MatchRepository => Some("matchRepository".into()),
+            SignedIdentity::RemapIdentity {
+                prefix,
+                signed_prefix,
+            } => Some(format!("remapIdentity {prefix} -> {signed_prefix}")),
+        }
+    }
+}
+
+impl MultiPlatform {
+    /// `evidence on index; index evidence covers platform digests`.
+    pub fn summary(&self) -> String {
+        format!(
+            "evidence on {}{}; index evidence {} platform digests",
+            self.require.as_str(),
+            if self.platforms.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", self.platforms.join(", "))
+            },
+            if self.index_covers_platforms {
+                "covers"
+            } else {
+                "does not cover"
+            }
+        )
+    }
 }
 
 fn join_globs(globs: &[Glob]) -> String {

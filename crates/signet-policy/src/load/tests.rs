@@ -122,6 +122,44 @@ attestors:
     );
     assert!(summary.contains("build: 2 keys (sha256:"), "{summary}");
     assert!(summary.contains("1 condition"), "{summary}");
+    // The pieces the daemon's decision explorer lays out are the summary's own.
+    let scopes: Vec<(&str, Option<&str>, String)> = p
+        .rules_by_scope()
+        .into_iter()
+        .map(|(scope, key, rule)| (scope, key, rule.summary()))
+        .collect();
+    assert_eq!(
+        scopes,
+        [
+            (
+                "default",
+                None,
+                "REQUIRE_ATTESTATION (DRYRUN_AUDIT_LOG_ONLY) by build, qa".to_string()
+            ),
+            (
+                "cluster",
+                Some("us-central1-a.prod"),
+                "ALWAYS_ALLOW (ENFORCED_BLOCK_AND_AUDIT_LOG)".to_string()
+            ),
+            (
+                "serviceAccount",
+                Some("payments:deployer"),
+                "ALWAYS_DENY (ENFORCED_BLOCK_AND_AUDIT_LOG)".to_string()
+            ),
+        ]
+    );
+    assert!(
+        summary.contains(&format!(
+            "qa: 1 key ({}), {}, 1 condition, identity {}",
+            qa.key_labels().join(", "),
+            qa.predicate_summary(),
+            qa.signed_identity.summary().unwrap()
+        )),
+        "{summary}"
+    );
+    assert_eq!(build.signed_identity.summary(), None);
+    assert_eq!(p.allowlist_summary(), "none (images from any registry)");
+    assert_eq!(p.exempt_summary(), "none");
 }
 
 #[test]
