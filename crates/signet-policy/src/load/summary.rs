@@ -77,19 +77,12 @@ impl Policy {
                 self.timestamp_authorities.len()
             );
             for tsa in &self.timestamp_authorities {
-                let window = tsa.valid_for();
-                let show = |t: Option<std::time::SystemTime>| {
-                    t.map_or("-".to_string(), |t| {
-                        humantime::format_rfc3339_seconds(t).to_string()
-                    })
+                // The same window as a key's, shown the same way.
+                let window = crate::model::KeyWindow {
+                    valid_from: tsa.valid_for().start,
+                    valid_until: tsa.valid_for().end,
                 };
-                let _ = write!(
-                    out,
-                    "\n  {} (valid {} to {})",
-                    tsa.name(),
-                    show(window.start),
-                    show(window.end)
-                );
+                let _ = write!(out, "\n  {} ({window})", tsa.name());
             }
             out.push('\n');
         }
