@@ -33,6 +33,7 @@ pub mod reference;
 pub mod signed_time;
 pub mod simplesigning;
 pub mod timestamp;
+pub mod tlog;
 pub mod verified;
 
 pub use verified::Verified;
