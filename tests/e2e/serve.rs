@@ -1333,4 +1333,26 @@ fn dashboard_and_alerts_use_only_what_the_daemon_exposes() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // The alerts' own unit tests (certificate expiry) against the same rule file.
+    let tests = w.dir.path().join("alerts-test.yaml");
+    std::fs::copy(monitoring.join("alerts-test.yaml"), &tests).unwrap();
+    let out = Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&tests)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool test rules: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The daemon serves HTTPS here, so the expiry gauge holds the certificate's notAfter.
+    let expiry = daemon
+        .metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix("signet_tls_certificate_expiry_timestamp_seconds "))
+        .map(|v| v.parse::<f64>().unwrap());
+    assert!(expiry.is_some_and(|e| e > 1e9), "{expiry:?}");
 }

@@ -469,6 +469,11 @@ pub async fn bind(mut config: ServerConfig) -> Result<RunningServer, ServerError
         )),
         Transport::DangerPlainHttp => None,
     };
+    if let Some((files, _)) = &tls
+        && let Ok(pem) = tokio::fs::read(&files.cert).await
+    {
+        reload::record_certificate_expiry(&app, &pem);
+    }
     let limits = &config.limits;
     let mut server = axum_server::from_tcp(listener)
         .map_err(bind_error)?

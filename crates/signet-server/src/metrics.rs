@@ -181,6 +181,7 @@ pub(crate) struct Metrics {
     continuous_last_run: Gauge<f64, AtomicU64>,
     continuous_last_duration: Gauge<f64, AtomicU64>,
     continuous_last_digests: Gauge,
+    tls_certificate_expiry: Gauge<f64, AtomicU64>,
 }
 
 /// How a continuous validation run ended.
@@ -209,6 +210,7 @@ impl Metrics {
         let continuous_last_run = Gauge::<f64, AtomicU64>::default();
         let continuous_last_duration = Gauge::<f64, AtomicU64>::default();
         let continuous_last_digests = Gauge::default();
+        let tls_certificate_expiry = Gauge::<f64, AtomicU64>::default();
 
         registry.register(
             "decisions",
@@ -269,6 +271,12 @@ impl Metrics {
             "tls_reloads",
             "TLS certificate reloads by result",
             tls_reloads.clone(),
+        );
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the served TLS certificate (the first of the chain) expires, as Unix time; 0 \
+             when serving plain HTTP",
+            tls_certificate_expiry.clone(),
         );
         registry.register(
             "image_pins",
@@ -363,6 +371,7 @@ impl Metrics {
             continuous_last_run,
             continuous_last_duration,
             continuous_last_digests,
+            tls_certificate_expiry,
         }
     }
 
@@ -414,6 +423,14 @@ impl Metrics {
                 .get_or_create(&[("reason", r.reason.cause())])
                 .inc();
         }
+    }
+
+    /// Records the expiry (notAfter) of the certificate now served.
+    pub(crate) fn tls_certificate_expires(&self, not_after: SystemTime) {
+        let seconds = not_after
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.tls_certificate_expiry.set(seconds);
     }
 
     pub(crate) fn tls_reload(&self, reload: TlsReload) {

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum_server::tls_rustls::RustlsConfig;
 use signet_policy::Policy;
@@ -110,6 +110,23 @@ fn refuse(app: &App, errors: &str) {
     );
 }
 
+/// Sets `signet_tls_certificate_expiry_timestamp_seconds` from the PEM chain being served (its
+/// first certificate, the one clients check). A file rustls accepted but that this cannot read
+/// leaves the gauge as it was.
+pub(crate) fn record_certificate_expiry(app: &App, cert_pem: &[u8]) {
+    match certificate_not_after(cert_pem) {
+        Some(not_after) => app.metrics.tls_certificate_expires(not_after),
+        None => tracing::warn!("cannot read the expiry of the served TLS certificate"),
+    }
+}
+
+/// The notAfter of the first certificate of a PEM chain.
+fn certificate_not_after(cert_pem: &[u8]) -> Option<SystemTime> {
+    let chain = x509_cert::Certificate::load_pem_chain(cert_pem).ok()?;
+    let leaf = chain.first()?;
+    Some(leaf.tbs_certificate().validity().not_after.to_system_time())
+}
+
 async fn read_pair(files: &TlsFiles) -> Option<(Vec<u8>, Vec<u8>)> {
     let cert = tokio::fs::read(&files.cert).await.ok()?;
     let key = tokio::fs::read(&files.key).await.ok()?;
@@ -134,6 +151,9 @@ async fn reload_tls(
     match config.reload_from_pem(cert, key).await {
         Ok(()) => {
             app.metrics.tls_reload(TlsReload::Loaded);
+            if let Some((cert, _)) = seen.as_ref() {
+                record_certificate_expiry(app, cert);
+            }
             tracing::info!(cert = %files.cert.display(), "TLS certificate reloaded");
         }
         Err(e) => {

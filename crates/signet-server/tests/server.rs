@@ -914,6 +914,12 @@ struct Pki {
 }
 
 fn pki(name: &str) -> Pki {
+    pki_until(name, None)
+}
+
+/// A throw-away CA and a server certificate of it, expiring at `not_after` (rcgen's default,
+/// 4096-01-01, when `None`).
+fn pki_until(name: &str, not_after: Option<(i32, u8, u8)>) -> Pki {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     };
@@ -930,6 +936,9 @@ fn pki(name: &str) -> Pki {
         CertificateParams::new(vec!["signet.signet.svc".to_owned(), "127.0.0.1".to_owned()])
             .unwrap();
     params.use_authority_key_identifier_extension = true;
+    if let Some((year, month, day)) = not_after {
+        params.not_after = rcgen::date_time_ymd(year, month, day);
+    }
     let key = KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, &issuer).unwrap();
     Pki {
@@ -973,10 +982,28 @@ async fn https_serves_reviews_and_picks_up_a_new_certificate() {
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["response"]["allowed"], true);
+    // The served certificate's notAfter is a metric (rcgen's default: 4096-01-01T00:00:00Z).
+    let expiry = |client: reqwest::Client| {
+        let url = url.clone();
+        async move {
+            let text = client
+                .get(format!("{url}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix("signet_tls_certificate_expiry_timestamp_seconds "))
+                .and_then(|v| v.parse::<f64>().ok())
+        }
+    };
+    assert_eq!(expiry(client.clone()).await, Some(67_090_118_400.0));
 
     // Rotate: the key first, then the certificate (a half-rotated pair is refused and the old
     // one kept until the pair matches).
-    let second = pki("two");
+    let second = pki_until("two", Some((2035, 6, 1)));
     std::fs::write(&key, &second.key_pem).unwrap();
     std::fs::write(&cert, &second.cert_pem).unwrap();
     let client = https_client(&second.ca_pem);
@@ -989,6 +1016,8 @@ async fn https_serves_reviews_and_picks_up_a_new_certificate() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(ok, "the new certificate was never served");
+    // 2035-06-01T00:00:00Z, the new certificate's notAfter.
+    assert_eq!(expiry(client).await, Some(2_064_268_800.0));
     d.server.shutdown().await.unwrap();
 }
 
