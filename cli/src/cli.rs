@@ -98,6 +98,8 @@ pub enum Command {
         /// maxAge, key windows and revoked keys). Bundles only.
         #[arg(long, value_name = "URL")]
         timestamp_server_url: Option<signet_registry::Url>,
+        #[command(flatten)]
+        certificate: CertificateArgs,
     },
     /// Attest an image: push a signed in-toto statement about its digest.
     ///
@@ -150,6 +152,8 @@ pub enum Command {
         /// maxAge, key windows and revoked keys). Bundles only.
         #[arg(long, value_name = "URL")]
         timestamp_server_url: Option<signet_registry::Url>,
+        #[command(flatten)]
+        certificate: CertificateArgs,
     },
     /// Withdraw an attestation: push a signed withdrawal statement naming it, as a referrer of
     /// the same image. Once a key of the attestor that made the attestation signs it, that
@@ -306,6 +310,8 @@ pub enum Command {
         /// Where to write the bundle; default: FILE.sigstore.json.
         #[arg(long, value_name = "FILE")]
         bundle: Option<PathBuf>,
+        #[command(flatten)]
+        certificate: CertificateArgs,
     },
     /// Verify a local file against a bundle and a public key. Exit 0 when it verifies, 1 when
     /// it does not, 2 on error.
@@ -574,4 +580,21 @@ impl From<StorageFormat> for signet_registry::publish::StorageFormat {
 fn parse_time(text: &str) -> Result<std::time::SystemTime, String> {
     humantime::parse_rfc3339(text)
         .map_err(|e| format!("{e}; write an RFC 3339 time in UTC such as 2026-12-31T00:00:00Z"))
+}
+
+/// Signing with a certificate from your own CA (cosign's `--certificate` and
+/// `--certificate-chain`), for verifiers that trust the CA (`--ca-roots`, a policy's
+/// `certificates`) rather than the key.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CertificateArgs {
+    /// A PEM certificate for the signing key: it goes into the bundle
+    /// (`verificationMaterial.certificate`) or, with --format legacy, into the layer's
+    /// `dev.sigstore.cosign/certificate` annotation. Refused when it certifies another key.
+    #[arg(long, value_name = "CERT.pem")]
+    pub certificate: Option<PathBuf>,
+    /// The PEM certificates above it (intermediates, then optionally the root), for the
+    /// legacy layer's `dev.sigstore.cosign/chain` annotation; a v0.3 bundle holds only the
+    /// leaf, so give verifiers the intermediates (`--ca-intermediates`).
+    #[arg(long, value_name = "CHAIN.pem", requires = "certificate")]
+    pub certificate_chain: Option<PathBuf>,
 }

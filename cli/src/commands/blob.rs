@@ -43,9 +43,14 @@ pub fn load_public_key(path: &Path) -> anyhow::Result<PublicKey> {
     PublicKey::from_pem(&pem).with_context(|| format!("loading public key {}", path.display()))
 }
 
-pub fn sign(file: &Path, key: &Path, bundle: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub fn sign(
+    file: &Path,
+    key: &Path,
+    bundle: Option<PathBuf>,
+    certificate: &crate::cli::CertificateArgs,
+) -> anyhow::Result<ExitCode> {
     let bytes = fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let signer = crate::commands::signer::load_signer(key)?;
+    let signer = crate::commands::signer::load_certified_signer(key, certificate)?;
     let digest = Digest::sha256_of(&bytes);
     let mut statement = Statement::new(
         &subject_name(file),

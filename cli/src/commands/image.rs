@@ -16,7 +16,7 @@ use signet_verify::{Decision, Outcome};
 use crate::cli::{Output, RegistryArgs, StorageFormat};
 use crate::commands::blob::load_public_key;
 use crate::commands::registry;
-use crate::commands::signer::load_signer;
+use crate::commands::signer::{load_certified_signer, load_signer};
 
 /// An image as the user named it: in a registry (`registry/repository[:tag][@digest]`) or in
 /// an OCI layout (`oci:PATH[:tag|@digest]`, `oci-archive:FILE[:tag|@digest]`).
@@ -154,13 +154,14 @@ pub async fn sign(
     args: &RegistryArgs,
     image: &str,
     key: &Path,
+    certificate: &crate::cli::CertificateArgs,
     format: StorageFormat,
     annotations: &[String],
     recursive: bool,
     timestamp_server: Option<&signet_registry::Url>,
 ) -> anyhow::Result<ExitCode> {
     let annotations = parse_annotations(annotations)?;
-    let signer = load_signer(key)?;
+    let signer = load_certified_signer(key, certificate)?;
     let target = Target::open(args, image)?;
     let stamper = stamp_client(args, timestamp_server)?;
     let stamp = stamp(&stamper, timestamp_server);
@@ -192,6 +193,7 @@ pub async fn attest(
     args: &RegistryArgs,
     image: &str,
     key: &Path,
+    certificate: &crate::cli::CertificateArgs,
     predicate_path: &PathBuf,
     predicate_type: &str,
     format: StorageFormat,
@@ -203,7 +205,7 @@ pub async fn attest(
         .with_context(|| format!("reading {}", predicate_path.display()))?;
     let predicate = intoto::predicate_from_file(&predicate_type, &raw)
         .map_err(|e| anyhow::anyhow!("predicate {} is not JSON: {e}", predicate_path.display()))?;
-    let signer = load_signer(key)?;
+    let signer = load_certified_signer(key, certificate)?;
     let target = Target::open(args, image)?;
     let stamper = stamp_client(args, timestamp_server)?;
     let stamp = stamp(&stamper, timestamp_server);

@@ -25,7 +25,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output_prefix,
             force,
         } => keygen::run(&output_prefix, force),
-        Command::SignBlob { file, key, bundle } => blob::sign(&file, &key, bundle),
+        Command::SignBlob {
+            file,
+            key,
+            bundle,
+            certificate,
+        } => blob::sign(&file, &key, bundle, &certificate),
         Command::VerifyBlob {
             file,
             key,
@@ -39,10 +44,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             annotations,
             recursive,
             timestamp_server_url,
+            certificate,
         } => block_on(image::sign(
             &cli.registry,
             &image,
             &key,
+            &certificate,
             format,
             &annotations,
             recursive,
@@ -59,12 +66,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             public_key_id,
             recursive,
             timestamp_server_url,
+            certificate,
         } => match format {
             AttestFormat::Binauthz if recursive => {
                 anyhow::bail!("--recursive is for bundle and legacy attestations")
             }
             AttestFormat::Binauthz if timestamp_server_url.is_some() => {
                 anyhow::bail!("--timestamp-server-url stamps bundles; not --format binauthz")
+            }
+            AttestFormat::Binauthz if certificate.certificate.is_some() => {
+                anyhow::bail!("--certificate is for bundle and legacy attestations")
             }
             AttestFormat::Binauthz => block_on(binauthz::attest(
                 &cli.registry,
@@ -95,6 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     &cli.registry,
                     &image,
                     &key,
+                    &certificate,
                     &predicate,
                     &predicate_type,
                     format,

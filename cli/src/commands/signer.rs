@@ -63,6 +63,40 @@ pub fn load_signer(key: &Path) -> anyhow::Result<Box<dyn Signer>> {
     }
 }
 
+/// [`load_signer`], with the certificate (and chain) of `--certificate` when given.
+pub fn load_certified_signer(
+    key: &Path,
+    certificate: &crate::cli::CertificateArgs,
+) -> anyhow::Result<Box<dyn Signer>> {
+    let signer = load_signer(key)?;
+    let Some(cert_path) = &certificate.certificate else {
+        return Ok(signer);
+    };
+    let read = |path: &Path| -> anyhow::Result<Vec<Vec<u8>>> {
+        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(signet_core::certified::certificates_from_pem(
+            &pem,
+            &path.display().to_string(),
+        )?)
+    };
+    let mut leaf = read(cert_path)?;
+    if leaf.len() != 1 {
+        anyhow::bail!(
+            "{} holds {} certificates; give the signing certificate alone, and the ones above \
+             it with --certificate-chain",
+            cert_path.display(),
+            leaf.len()
+        );
+    }
+    let chain = match &certificate.certificate_chain {
+        Some(path) => read(path)?,
+        None => Vec::new(),
+    };
+    let certified = signet_core::certified::CertifiedSigner::new(signer, leaf.remove(0), chain)
+        .with_context(|| format!("--certificate {}", cert_path.display()))?;
+    Ok(Box::new(certified))
+}
+
 /// Opens a PKCS#11 key, with the URI (its PIN redacted) in the error.
 pub fn open_pkcs11(uri: &Pkcs11Uri) -> anyhow::Result<Pkcs11Signer> {
     Pkcs11Signer::open(uri, default_module().as_deref(), &pin)

@@ -118,14 +118,23 @@ impl Bundle {
     /// Signs `statement` with `signer` into a v0.3 bundle with a public-key hint.
     pub fn sign_statement(statement: &Statement, signer: &dyn Signer) -> Result<Bundle, SignError> {
         let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, &statement.to_json(), signer)?;
-        Ok(Bundle {
-            media_type: BUNDLE_V03_MEDIA_TYPE.to_string(),
-            verification_material: VerificationMaterial {
+        // Signed with a certificate: the leaf goes in `certificate` (v0.3 has no chain), and
+        // there is no key hint.
+        let verification_material = match signer.certificate() {
+            Some(der) => VerificationMaterial {
+                certificate: Some(serde_json::json!({ "rawBytes": B64.encode(der) })),
+                ..VerificationMaterial::default()
+            },
+            None => VerificationMaterial {
                 public_key: Some(PublicKeyIdentifier {
                     hint: signer.public_key().id().hint(),
                 }),
                 ..VerificationMaterial::default()
             },
+        };
+        Ok(Bundle {
+            media_type: BUNDLE_V03_MEDIA_TYPE.to_string(),
+            verification_material,
             dsse_envelope: Some(envelope),
             message_signature: None,
         })

@@ -231,6 +231,15 @@ pub trait Signer: Send + Sync {
     fn public_key(&self) -> &PublicKey;
     /// Signs exactly `message` (the signer hashes it).
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError>;
+    /// The DER certificate that vouches for the key, when signing with one
+    /// ([`crate::certified::CertifiedSigner`]); verifiers then trust its CA, not the key.
+    fn certificate(&self) -> Option<&[u8]> {
+        None
+    }
+    /// The DER certificates above [`Signer::certificate`], issuer first.
+    fn certificate_chain(&self) -> &[Vec<u8>] {
+        &[]
+    }
 }
 
 /// The kind of a public key.

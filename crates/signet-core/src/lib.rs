@@ -22,6 +22,7 @@
 
 pub mod binauthz;
 pub mod bundle;
+pub mod certified;
 pub mod digest;
 pub mod dsse;
 pub mod evidence;

@@ -568,13 +568,18 @@ pub async fn push_statement(
         StorageFormat::Legacy => {
             no_stamp(stamp)?;
             let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, &statement.to_json(), signer)?;
+            let mut annotations = BTreeMap::from([(
+                oci::LEGACY_PREDICATE_TYPE_ANNOTATION.to_string(),
+                statement.predicate_type.clone(),
+            )]);
+            annotations.extend(
+                signet_core::certified::legacy_annotations(signer)
+                    .map_err(|e| RegistryError::Usage(format!("the signing certificate: {e}")))?,
+            );
             let layer = LegacyLayer {
                 media_type: oci::DSSE_LAYER,
                 bytes: envelope.to_json(),
-                annotations: BTreeMap::from([(
-                    oci::LEGACY_PREDICATE_TYPE_ANNOTATION.to_string(),
-                    statement.predicate_type.clone(),
-                )]),
+                annotations,
             };
             append_legacy(repo, &subject.digest, "att", layer).await
         }
@@ -591,10 +596,17 @@ pub async fn push_simple_signing(
     signer: &dyn Signer,
 ) -> Result<Digest, RegistryError> {
     let signature = base64::engine::general_purpose::STANDARD.encode(signer.sign(&payload)?);
+    let mut annotations =
+        BTreeMap::from([(oci::COSIGN_SIGNATURE_ANNOTATION.to_string(), signature)]);
+    // Signed with a certificate: cosign's certificate and chain annotations.
+    annotations.extend(
+        signet_core::certified::legacy_annotations(signer)
+            .map_err(|e| RegistryError::Usage(format!("the signing certificate: {e}")))?,
+    );
     let layer = LegacyLayer {
         media_type: oci::SIMPLE_SIGNING_LAYER,
         bytes: payload,
-        annotations: BTreeMap::from([(oci::COSIGN_SIGNATURE_ANNOTATION.to_string(), signature)]),
+        annotations,
     };
     append_legacy(repo, subject, "sig", layer).await
 }
