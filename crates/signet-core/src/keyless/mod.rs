@@ -477,3 +477,6 @@ fn describe(error: &PathError, at: SystemTime) -> String {
         },
     }
 }
+
+#[cfg(test)]
+mod tests;
