@@ -393,7 +393,13 @@ fn a_certificate_from_another_ca_does_not_chain() {
         "{err}"
     );
     // Even when the bundle carries the other CA's intermediate.
-    let err = verify_certificate(&der, &[other.der.clone()], &pki.trust(), &[at(60)]).unwrap_err();
+    let err = verify_certificate(
+        &der,
+        std::slice::from_ref(&other.der),
+        &pki.trust(),
+        &[at(60)],
+    )
+    .unwrap_err();
     assert!(
         matches!(
             err,
@@ -516,7 +522,13 @@ fn own_pki_certificates_verify_without_an_sct_and_others_do_not() {
 
     // Intermediates may come with the evidence instead of the configuration.
     let roots_only = CertificateTrust::from_pems(&root.pem(), "").unwrap();
-    verify_certificate(&der, &[intermediate.der.clone()], &roots_only, &[at(60)]).unwrap();
+    verify_certificate(
+        &der,
+        std::slice::from_ref(&intermediate.der),
+        &roots_only,
+        &[at(60)],
+    )
+    .unwrap();
     assert_eq!(
         verify_certificate(&der, &[], &roots_only, &[at(60)]).unwrap_err(),
         CertificateError::NotChained
@@ -525,7 +537,13 @@ fn own_pki_certificates_verify_without_an_sct_and_others_do_not() {
     let elsewhere = intermediate_ca("elsewhere", &root_ca("elsewhere-root"));
     let der = leaf(&elsewhere, &RcKey::generate().unwrap(), true, Sct::Missing);
     assert_eq!(
-        verify_certificate(&der, &[elsewhere.der.clone()], &trust, &[at(60)]).unwrap_err(),
+        verify_certificate(
+            &der,
+            std::slice::from_ref(&elsewhere.der),
+            &trust,
+            &[at(60)]
+        )
+        .unwrap_err(),
         CertificateError::NotChained
     );
     assert!(CertificateTrust::from_pems("", "").is_err());
