@@ -290,6 +290,17 @@ impl IdentityMatcher {
         }
     }
 
+    /// A certificate from a site's own CA, matched on its subject alone (such certificates
+    /// carry no OIDC issuer). Refused for Fulcio certificates by
+    /// [`SigningCertificate::check_identity`](super::SigningCertificate::check_identity).
+    pub fn subject_only(subject: StringMatch) -> IdentityMatcher {
+        IdentityMatcher {
+            subject,
+            issuer: None,
+            extensions: Vec::new(),
+        }
+    }
+
     /// The same, also requiring the claim `name` to match `value`.
     pub fn with_extension(
         mut self,

@@ -300,6 +300,20 @@ impl SigningCertificate {
     pub fn sct(&self) -> Option<&CtTimestamp> {
         self.sct.as_ref()
     }
+
+    /// Whether the certificate was issued to the identity `matcher` describes; if not, says
+    /// what differed. A certificate accepted under Fulcio trust must be matched on its OIDC
+    /// issuer too: a matcher without one is refused, since the same subject (an email, a
+    /// workflow path) vouched for by another issuer is someone else.
+    pub fn check_identity(&self, matcher: &IdentityMatcher) -> Result<(), String> {
+        // An SCT is present exactly when the certificate was checked under Fulcio trust.
+        if self.sct.is_some() && matcher.issuer.is_none() {
+            return Err(
+                "a keyless identity must name the OIDC issuer; the matcher names none".into(),
+            );
+        }
+        matcher.matches(&self.identity)
+    }
 }
 
 fn rfc3339(at: SystemTime) -> String {

@@ -493,6 +493,17 @@ fn identity_mismatches_and_unanchored_patterns_are_refused() {
             "certificate issuer \"{OIDC_ISSUER}\" does not match \"https://accounts.google.com\""
         )
     );
+    // A keyless certificate must be matched on its issuer as well.
+    assert_eq!(
+        cert.check_identity(&IdentityMatcher::subject_only(StringMatch::exact(SUBJECT)))
+            .unwrap_err(),
+        "a keyless identity must name the OIDC issuer; the matcher names none"
+    );
+    cert.check_identity(&IdentityMatcher::new(
+        StringMatch::exact(SUBJECT),
+        StringMatch::exact(OIDC_ISSUER),
+    ))
+    .unwrap();
     assert!(matches!(
         StringMatch::regex("https://github.com/acme/.*"),
         Err(IdentityError::Unanchored { .. })
@@ -514,6 +525,8 @@ fn own_pki_certificates_verify_without_an_sct_and_others_do_not() {
     let cert = verify_certificate(&der, &[], &trust, &[at(60)]).unwrap();
     assert_eq!(cert.identity().subject, SUBJECT);
     assert!(cert.sct().is_none());
+    cert.check_identity(&IdentityMatcher::subject_only(StringMatch::exact(SUBJECT)))
+        .unwrap();
     assert!(
         cert.authority().contains("corp-root"),
         "{}",
