@@ -172,7 +172,7 @@ fn a_flipped_byte_in_the_sct_is_refused() {
 }
 
 #[test]
-fn an_empty_trust_admits_nothing() {
+fn a_certificate_outside_the_trust_or_without_a_time_is_refused() {
     let (leaf, chain, at) = material(NPM_BUNDLE);
     let own = CertificateTrust::from_pems(
         &pem_of(TrustedRoot::public_good().unwrap().timestamp_authorities()[0].root_der()),

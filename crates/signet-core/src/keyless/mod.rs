@@ -57,8 +57,8 @@ use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 pub use identity::{CertificateIdentity, IdentityError, IdentityMatcher, StringMatch};
 pub use sct::CtTimestamp;
 pub use trusted_root::{
-    CertificateAuthority, MAX_TRUSTED_ROOT_BYTES, TRUSTED_ROOT_MEDIA_TYPE, TrustedRoot,
-    TrustedRootError,
+    CertificateAuthority, CertificateSummary, MAX_TRUSTED_ROOT_BYTES, TRUSTED_ROOT_MEDIA_TYPE,
+    TrustedRoot, TrustedRootError,
 };
 
 use crate::keys::PublicKey;

@@ -141,6 +141,35 @@ impl CertificateAuthority {
     pub fn valid_for(&self) -> ValidFor {
         self.valid_for
     }
+
+    /// Its certificates, issuing side first and the root last, summarised for display
+    /// (`signet trusted-root show`).
+    pub fn certificates(&self) -> Vec<CertificateSummary> {
+        self.intermediates
+            .iter()
+            .chain(std::iter::once(&self.root))
+            .filter_map(|der| Certificate::from_der(der).ok())
+            .map(|cert| {
+                let tbs = cert.tbs_certificate();
+                CertificateSummary {
+                    subject: tbs.subject().to_string(),
+                    not_before: tbs.validity().not_before.to_system_time(),
+                    not_after: tbs.validity().not_after.to_system_time(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// One certificate of an authority's chain, for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateSummary {
+    /// The subject DN (RFC 4514).
+    pub subject: String,
+    /// Its notBefore.
+    pub not_before: SystemTime,
+    /// Its notAfter.
+    pub not_after: SystemTime,
 }
 
 /// A Sigstore trusted root: certificate authorities (Fulcio), transparency logs (Rekor), CT logs
@@ -452,6 +481,11 @@ mod tests {
         assert_eq!(cas[0].name(), "sigstore.dev/sigstore");
         assert_eq!(cas[1].uri(), Some("https://fulcio.sigstore.dev"));
         assert_eq!(cas[1].intermediates_der().len(), 1);
+        let certs = cas[1].certificates();
+        assert_eq!(certs.len(), 2);
+        assert_eq!(certs[0].subject, "CN=sigstore-intermediate,O=sigstore.dev");
+        assert_eq!(certs[1].subject, "CN=sigstore,O=sigstore.dev");
+        assert!(certs[0].not_before < certs[0].not_after);
         assert!(cas[0].valid_for().end.is_some());
         assert!(cas[1].valid_for().end.is_none());
         let names: Vec<&str> = root.tlogs().iter().map(TransparencyLog::name).collect();
