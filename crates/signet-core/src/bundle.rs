@@ -98,6 +98,54 @@ pub struct VerificationMaterial {
     pub timestamp_verification_data: Option<serde_json::Value>,
 }
 
+/// The largest number of certificates read from `x509CertificateChain`.
+const MAX_BUNDLE_CHAIN: usize = 10;
+
+/// `messageSignature.messageDigest`: the digest of the blob that was signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageDigest {
+    /// The hash algorithm as the bundle names it (`SHA2_256`, `SHA2_384`, `SHA2_512`).
+    pub algorithm: String,
+    /// The digest.
+    pub digest: Vec<u8>,
+}
+
+/// `messageSignature`: a signature over a blob (not a statement), as `cosign sign-blob` and
+/// legacy keyless signatures make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSignature {
+    /// The digest of the signed blob, when the bundle states it.
+    pub message_digest: Option<MessageDigest>,
+    /// The signature.
+    pub signature: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawBytesJson {
+    raw_bytes: String,
+}
+
+#[derive(Deserialize)]
+struct CertificateChainJson {
+    #[serde(default)]
+    certificates: Vec<RawBytesJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageSignatureJson {
+    #[serde(default)]
+    message_digest: Option<MessageDigestJson>,
+    signature: String,
+}
+
+#[derive(Deserialize)]
+struct MessageDigestJson {
+    algorithm: String,
+    digest: String,
+}
+
 /// A Sigstore bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -280,6 +328,87 @@ impl Bundle {
         Ok(())
     }
 
+    /// The signing certificate (DER) and the other certificates the bundle carries, unverified:
+    /// v0.3's `verificationMaterial.certificate.rawBytes` (no chain), or v0.1/v0.2's
+    /// `x509CertificateChain.certificates[].rawBytes` (leaf first). `None` for a bundle signed
+    /// with a key. Give them to [`crate::keyless::verify_certificate`].
+    #[allow(clippy::type_complexity)] // (leaf, chain), as the verifier takes them
+    pub fn signing_certificate(&self) -> Result<Option<(Vec<u8>, Vec<Vec<u8>>)>, BundleError> {
+        let malformed = |reason: String| BundleError::Malformed { reason };
+        let decode = |text: &str, field: &str| {
+            B64.decode(text.as_bytes())
+                .map_err(|e| malformed(format!("{field} is not base64: {e}")))
+        };
+        let vm = &self.verification_material;
+        if let Some(cert) = &vm.certificate {
+            let cert: RawBytesJson = serde_json::from_value(cert.clone())
+                .map_err(|e| malformed(format!("verificationMaterial.certificate: {e}")))?;
+            let leaf = decode(&cert.raw_bytes, "verificationMaterial.certificate.rawBytes")?;
+            return Ok(Some((leaf, Vec::new())));
+        }
+        if let Some(chain) = &vm.x509_certificate_chain {
+            let chain: CertificateChainJson =
+                serde_json::from_value(chain.clone()).map_err(|e| {
+                    malformed(format!("verificationMaterial.x509CertificateChain: {e}"))
+                })?;
+            if chain.certificates.len() > MAX_BUNDLE_CHAIN {
+                return Err(malformed(format!(
+                    "x509CertificateChain holds {} certificates, more than the {MAX_BUNDLE_CHAIN} read",
+                    chain.certificates.len()
+                )));
+            }
+            let mut certs = chain
+                .certificates
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    decode(
+                        &c.raw_bytes,
+                        &format!("x509CertificateChain.certificates[{i}].rawBytes"),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if certs.is_empty() {
+                return Err(malformed(
+                    "x509CertificateChain holds no certificate".into(),
+                ));
+            }
+            let leaf = certs.remove(0);
+            return Ok(Some((leaf, certs)));
+        }
+        Ok(None)
+    }
+
+    /// The message signature, when the bundle holds one rather than a DSSE envelope.
+    pub fn message_signature(&self) -> Result<Option<MessageSignature>, BundleError> {
+        let malformed = |reason: String| BundleError::Malformed {
+            reason: format!("messageSignature: {reason}"),
+        };
+        let Some(value) = &self.message_signature else {
+            return Ok(None);
+        };
+        let json: MessageSignatureJson =
+            serde_json::from_value(value.clone()).map_err(|e| malformed(e.to_string()))?;
+        let signature = B64
+            .decode(json.signature.as_bytes())
+            .map_err(|e| malformed(format!("signature is not base64: {e}")))?;
+        let message_digest = json
+            .message_digest
+            .map(|d| {
+                Ok::<_, BundleError>(MessageDigest {
+                    digest: B64.decode(d.digest.as_bytes()).map_err(|e| {
+                        malformed(format!("messageDigest.digest is not base64: {e}"))
+                    })?,
+                    algorithm: d.algorithm,
+                })
+            })
+            .transpose()?;
+        Ok(Some(MessageSignature {
+            message_digest,
+            signature,
+        }))
+    }
+
     fn envelope(&self) -> Result<&Envelope, BundleError> {
         if let Some(envelope) = &self.dsse_envelope {
             return Ok(envelope);
@@ -316,6 +445,51 @@ mod tests {
         let json = br#"{"mediaType":"application/vnd.dev.sigstore.bundle+json;version=0.1","verificationMaterial":{"x509CertificateChain":{"certificates":[1111111115111111111111111111]},"tlogEntries":[{"logIndex":"1"}]}}"#;
         let bundle = Bundle::parse(json).unwrap();
         assert_eq!(Bundle::parse(&bundle.to_json()).unwrap(), bundle);
+    }
+
+    #[test]
+    fn signing_certificates_are_read_from_v03_and_v01_bundles() {
+        let v03 =
+            Bundle::parse(include_bytes!("../../../fixtures/sigstore/bundle_v03.json")).unwrap();
+        let (leaf, chain) = v03.signing_certificate().unwrap().unwrap();
+        assert_eq!(&leaf[..2], &[0x30, 0x82]);
+        assert!(chain.is_empty());
+
+        let v01 = Bundle::parse(
+            br#"{"mediaType":"application/vnd.dev.sigstore.bundle+json;version=0.1","verificationMaterial":{"x509CertificateChain":{"certificates":[{"rawBytes":"AQI="},{"rawBytes":"AwQ="}]}},"messageSignature":{"messageDigest":{"algorithm":"SHA2_256","digest":"AA=="},"signature":"BQY="}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            v01.signing_certificate().unwrap(),
+            Some((vec![1, 2], vec![vec![3, 4]]))
+        );
+        assert_eq!(
+            v01.message_signature().unwrap(),
+            Some(MessageSignature {
+                message_digest: Some(MessageDigest {
+                    algorithm: "SHA2_256".into(),
+                    digest: vec![0]
+                }),
+                signature: vec![5, 6],
+            })
+        );
+        // Key-based bundles have neither.
+        let d = Digest::sha256_of(b"image");
+        let st = Statement::new("r/x", &d, "p", serde_json::json!({}));
+        let keyed = Bundle::sign_statement(&st, &key()).unwrap();
+        assert_eq!(keyed.signing_certificate().unwrap(), None);
+        assert_eq!(keyed.message_signature().unwrap(), None);
+        // A certificate that is not base64 is an error naming the field.
+        let bad = Bundle::parse(
+            br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"certificate":{"rawBytes":"!"}}}"#,
+        )
+        .unwrap();
+        assert!(
+            bad.signing_certificate()
+                .unwrap_err()
+                .to_string()
+                .contains("certificate.rawBytes")
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! DSSE envelopes, in-toto statements, simple-signing payloads, Sigstore bundles, and keys
 //! (cosign-compatible encrypted private keys, PKIX public keys) with signing and verification, and
 //! OpenPGP keys and signed messages for Binary Authorization PGP attestations ([`pgp`]), and
-//! RFC 3161 timestamp tokens verified against trusted timestamp authorities ([`timestamp`]).
+//! RFC 3161 timestamp tokens verified against trusted timestamp authorities ([`timestamp`]), and
+//! keyless signing certificates (Fulcio's or a site's own CA's) checked against a trusted root
+//! ([`keyless`]).
 //!
 //! It must not do I/O or async: callers hand it bytes and get back parsed, checked values.
 //! Verification returns proof values ([`Verified`]) that only this crate can construct.
@@ -27,6 +29,7 @@ pub mod digest;
 pub mod dsse;
 pub mod evidence;
 pub mod intoto;
+pub mod keyless;
 pub mod keys;
 pub mod oci;
 pub mod pgp;

@@ -67,7 +67,7 @@
 
 mod asn1;
 mod authority;
-mod pkix;
+pub(crate) mod pkix;
 
 use std::fmt;
 use std::time::SystemTime;

@@ -1,6 +1,7 @@
-//! Certificate path validation for timestamp authorities: rustls-webpki builds and checks the
-//! path, with signature algorithms that signet supplies over its own keys ([`crate::keys`]), so
-//! that one RustCrypto stack verifies everything and signet-core does not link *ring*.
+//! Certificate path validation for timestamp authorities and signing certificates
+//! ([`crate::keyless`]): rustls-webpki builds and checks the path, with signature algorithms
+//! that signet supplies over its own keys ([`crate::keys`]), so that one RustCrypto stack
+//! verifies everything and signet-core does not link *ring*.
 
 use std::fmt;
 use std::time::SystemTime;
@@ -199,6 +200,64 @@ pub(crate) fn supported_tsa_key(key: &PublicKey) -> bool {
     }
 }
 
+/// The value of id-kp-codeSigning (1.3.6.1.5.5.7.3.3), without tag and length.
+pub(crate) const EKU_CODE_SIGNING_VALUE: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
+
+/// Why [`verify_path`] failed, for each caller to put in its own words.
+#[derive(Debug)]
+pub(crate) enum PathError {
+    /// The time is before 1970.
+    BeforeEpoch,
+    /// The root certificate cannot be made a trust anchor.
+    Anchor(webpki::Error),
+    /// The end-entity certificate does not parse as rustls-webpki wants it.
+    EndEntity(webpki::Error),
+    /// Path building or checking failed.
+    Path(webpki::Error),
+}
+
+/// Checks that `end_entity` (DER) chains to `root` through `intermediates` with every
+/// certificate valid at `at`, no CA misused as a leaf, path-length limits kept, and every
+/// certificate that states an extended key usage including `eku` (its OID value, without tag and
+/// length). Returns the DER SubjectPublicKeyInfo of the certificate that issued `end_entity`
+/// (for RFC 6962's issuer key hash). As in rustls-webpki and sigstore-go, the root is trusted as
+/// configured: its own validity is not checked.
+pub(crate) fn verify_path(
+    end_entity: &[u8],
+    root: &[u8],
+    intermediates: &[Vec<u8>],
+    at: SystemTime,
+    eku: &'static [u8],
+) -> Result<Vec<u8>, PathError> {
+    let since_epoch = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_err(|_| PathError::BeforeEpoch)?;
+    let root = CertificateDer::from(root);
+    let anchor = webpki::anchor_from_trusted_cert(&root).map_err(PathError::Anchor)?;
+    let end_entity = CertificateDer::from(end_entity);
+    let leaf = webpki::EndEntityCert::try_from(&end_entity).map_err(PathError::EndEntity)?;
+    let intermediates: Vec<CertificateDer<'_>> = intermediates
+        .iter()
+        .map(|der| CertificateDer::from(der.as_slice()))
+        .collect();
+    let anchors = [anchor];
+    let path = leaf
+        .verify_for_usage(
+            ALGORITHMS,
+            &anchors,
+            &intermediates,
+            UnixTime::since_unix_epoch(since_epoch),
+            // The leaf's own usage is checked strictly by each caller (RFC 3161 section 2.3,
+            // Fulcio's code signing); here any certificate of the path that names usages must
+            // include it.
+            webpki::KeyUsage::required_if_present(eku),
+            None,
+            None,
+        )
+        .map_err(PathError::Path)?;
+    Ok(path.issuer_spki().as_ref().to_vec())
+}
+
 /// Checks that `signer` (DER) chains to `root` through `intermediates` with every certificate
 /// valid at `at`, no CA misused as a leaf, path-length limits kept, and every certificate that
 /// states an extended key usage allowing timestamping. On failure, says what failed, in words.
@@ -208,36 +267,18 @@ pub(crate) fn validate_path(
     intermediates: &[Vec<u8>],
     at: SystemTime,
 ) -> Result<(), String> {
-    let since_epoch = at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_err(|_| "the signing time is before 1970".to_string())?;
-    let root = CertificateDer::from(root);
-    let anchor = webpki::anchor_from_trusted_cert(&root).map_err(|e| {
-        format!(
+    match verify_path(signer, root, intermediates, at, EKU_TIME_STAMPING_VALUE) {
+        Ok(_) => Ok(()),
+        Err(PathError::BeforeEpoch) => Err("the signing time is before 1970".to_string()),
+        Err(PathError::Anchor(e)) => Err(format!(
             "the authority's root certificate is unusable: {}",
             describe(&e)
-        )
-    })?;
-    let signer = CertificateDer::from(signer);
-    let leaf = webpki::EndEntityCert::try_from(&signer)
-        .map_err(|e| format!("the TSA certificate is unusable: {}", describe(&e)))?;
-    let intermediates: Vec<CertificateDer<'_>> = intermediates
-        .iter()
-        .map(|der| CertificateDer::from(der.as_slice()))
-        .collect();
-    leaf.verify_for_usage(
-        ALGORITHMS,
-        &[anchor],
-        &intermediates,
-        UnixTime::since_unix_epoch(since_epoch),
-        // The leaf's own usage is checked strictly by the caller (RFC 3161 section 2.3);
-        // here any certificate of the path that names usages must include timestamping.
-        webpki::KeyUsage::required_if_present(EKU_TIME_STAMPING_VALUE),
-        None,
-        None,
-    )
-    .map(|_| ())
-    .map_err(|e| describe(&e))
+        )),
+        Err(PathError::EndEntity(e)) => {
+            Err(format!("the TSA certificate is unusable: {}", describe(&e)))
+        }
+        Err(PathError::Path(e)) => Err(describe(&e)),
+    }
 }
 
 /// rustls-webpki's error in the words of this verifier.

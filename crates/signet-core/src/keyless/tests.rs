@@ -1,0 +1,606 @@
+//! A private Fulcio look-alike made here with rcgen: root, intermediate, short-lived leaves with
+//! Fulcio's extensions, and a CT log whose SCT is built over the precertificate by this test
+//! (independently of `sct.rs`'s own encoding) and embedded in the final certificate.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use der::{Decode as _, Encode as _};
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair as RcKey, KeyUsagePurpose, PublicKeyData as _,
+    SanType, SerialNumber,
+};
+use sha2::Digest as _;
+use tls_codec::TlsByteVecU16;
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::sct::{
+    DigitallySigned, HashAlgorithm, LogId, SerializedSct, SignatureAlgorithm,
+    SignatureAndHashAlgorithm, SignedCertificateTimestamp, SignedCertificateTimestampList, Version,
+};
+
+use super::*;
+use crate::keys::KeyPair;
+
+/// 2026-01-01T00:00:00Z, when the test leaves are issued.
+const ISSUED: u64 = 1_767_225_600;
+const SUBJECT: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
+const OIDC_ISSUER: &str = "https://token.actions.githubusercontent.com";
+const SCT_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 11129, 2, 4, 2];
+
+fn at(offset_secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(ISSUED + offset_secs)
+}
+
+/// A CA: its certificate, key and rcgen parameters.
+struct Ca {
+    der: Vec<u8>,
+    key: RcKey,
+    params: CertificateParams,
+}
+
+impl Ca {
+    fn issuer(&self) -> Issuer<'_, &RcKey> {
+        Issuer::from_params(&self.params, &self.key)
+    }
+
+    fn pem(&self) -> String {
+        pem_of(&self.der)
+    }
+}
+
+fn pem_of(der: &[u8]) -> String {
+    let b64 = B64.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+fn ca_params(name: &str) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "test.example");
+    dn.push(DnType::CommonName, name);
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2035, 1, 1);
+    params
+}
+
+fn root_ca(name: &str) -> Ca {
+    let key = RcKey::generate().unwrap();
+    let params = ca_params(name);
+    let der = params.self_signed(&key).unwrap().der().to_vec();
+    Ca { der, key, params }
+}
+
+fn intermediate_ca(name: &str, root: &Ca) -> Ca {
+    let key = RcKey::generate().unwrap();
+    let mut params = ca_params(name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    // Fulcio's intermediate states code signing; the path check must accept that.
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+    params.use_authority_key_identifier_extension = true;
+    let der = params
+        .signed_by(&key, &root.issuer())
+        .unwrap()
+        .der()
+        .to_vec();
+    Ca { der, key, params }
+}
+
+/// A Fulcio-style leaf's parameters: empty subject, URI SAN, code signing, issuer v1 and v2,
+/// a few named claims; valid ten minutes from [`ISSUED`].
+fn leaf_params(code_signing: bool) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params.serial_number = Some(SerialNumber::from(0x5157_u64));
+    params.not_before = rcgen::date_time_ymd(2026, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2026, 1, 1) + Duration::from_secs(600);
+    params.subject_alt_names = vec![SanType::URI(SUBJECT.try_into().unwrap())];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    if code_signing {
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+    }
+    params.use_authority_key_identifier_extension = true;
+    let utf8 = |s: &str| der::asn1::Utf8StringRef::new(s).unwrap().to_der().unwrap();
+    params.custom_extensions = vec![
+        CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 57264, 1, 1], OIDC_ISSUER.into()),
+        CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 57264, 1, 2], b"push".to_vec()),
+        CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 57264, 1, 8], utf8(OIDC_ISSUER)),
+        CustomExtension::from_oid_content(
+            &[1, 3, 6, 1, 4, 1, 57264, 1, 14],
+            utf8("refs/heads/main"),
+        ),
+    ];
+    params
+}
+
+/// The bytes RFC 6962 section 3.2 has a log sign for a precertificate, written out here
+/// independently of `sct::signed_data`.
+fn rfc6962_input(timestamp: u64, issuer_spki: &[u8], tbs: &[u8]) -> Vec<u8> {
+    let mut m = vec![0u8, 0u8];
+    m.extend_from_slice(&timestamp.to_be_bytes());
+    m.extend_from_slice(&[0, 1]);
+    m.extend_from_slice(&sha2::Sha256::digest(issuer_spki));
+    let len = tbs.len() as u32;
+    m.extend_from_slice(&len.to_be_bytes()[1..]);
+    m.extend_from_slice(tbs);
+    m.extend_from_slice(&[0, 0]);
+    m
+}
+
+/// How the SCT of a test leaf is made.
+enum Sct<'a> {
+    /// None at all.
+    Missing,
+    /// Signed by `signer`, naming the log `log_key`.
+    Signed {
+        signer: &'a KeyPair,
+        log_key: &'a KeyPair,
+    },
+}
+
+/// A leaf for `leaf_key` issued by `issuer`, with an SCT over its precertificate as `sct` says.
+fn leaf(issuer: &Ca, leaf_key: &RcKey, code_signing: bool, sct: Sct<'_>) -> Vec<u8> {
+    let mut params = leaf_params(code_signing);
+    let pre = params.signed_by(leaf_key, &issuer.issuer()).unwrap();
+    let Sct::Signed { signer, log_key } = sct else {
+        return pre.der().to_vec();
+    };
+    let tbs = Certificate::from_der(pre.der())
+        .unwrap()
+        .tbs_certificate()
+        .to_der()
+        .unwrap();
+    let timestamp = ISSUED * 1000 + 5;
+    let signature = signer.sign(&rfc6962_input(
+        timestamp,
+        &issuer.key.subject_public_key_info(),
+        &tbs,
+    ));
+    let sct = SignedCertificateTimestamp {
+        version: Version::V1,
+        log_id: LogId {
+            key_id: sha2::Sha256::digest(log_key.public_key().der()).into(),
+        },
+        timestamp,
+        extensions: TlsByteVecU16::new(Vec::new()),
+        signature: DigitallySigned {
+            algorithm: SignatureAndHashAlgorithm {
+                hash: HashAlgorithm::Sha256,
+                signature: SignatureAlgorithm::Ecdsa,
+            },
+            signature: TlsByteVecU16::new(signature),
+        },
+    };
+    let list = SignedCertificateTimestampList::new(&[SerializedSct::new(sct).unwrap()]).unwrap();
+    params
+        .custom_extensions
+        .push(CustomExtension::from_oid_content(
+            SCT_OID,
+            list.to_der().unwrap(),
+        ));
+    params
+        .signed_by(leaf_key, &issuer.issuer())
+        .unwrap()
+        .der()
+        .to_vec()
+}
+
+/// The test PKI: a root and intermediate, a CT log key, and a trusted root naming them.
+struct Pki {
+    root: Ca,
+    intermediate: Ca,
+    ct: KeyPair,
+    trusted_root: TrustedRoot,
+}
+
+fn pki() -> Pki {
+    let root = root_ca("test-root");
+    let intermediate = intermediate_ca("test-intermediate", &root);
+    let ct = KeyPair::from_p256_scalar(&[7u8; 32]).unwrap();
+    let json = serde_json::json!({
+        "mediaType": TRUSTED_ROOT_MEDIA_TYPE,
+        "certificateAuthorities": [{
+            "subject": {"organization": "test.example", "commonName": "test"},
+            "uri": "https://fulcio.test.example",
+            "certChain": {"certificates": [
+                {"rawBytes": B64.encode(&intermediate.der)},
+                {"rawBytes": B64.encode(&root.der)},
+            ]},
+            "validFor": {"start": "2025-06-01T00:00:00Z", "end": "2026-06-01T00:00:00Z"},
+        }],
+        "ctlogs": [{
+            "baseUrl": "https://ct.test.example",
+            "hashAlgorithm": "SHA2_256",
+            "publicKey": {
+                "rawBytes": B64.encode(ct.public_key().der()),
+                "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                "validFor": {"start": "2025-06-01T00:00:00Z"},
+            },
+            "logId": {"keyId": B64.encode(sha2::Sha256::digest(ct.public_key().der()))},
+        }],
+    });
+    let trusted_root = TrustedRoot::from_json(json.to_string().as_bytes()).unwrap();
+    Pki {
+        root,
+        intermediate,
+        ct,
+        trusted_root,
+    }
+}
+
+impl Pki {
+    fn trust(&self) -> CertificateTrust {
+        CertificateTrust::fulcio(&self.trusted_root)
+    }
+
+    fn good_leaf(&self, key: &RcKey) -> Vec<u8> {
+        leaf(
+            &self.intermediate,
+            key,
+            true,
+            Sct::Signed {
+                signer: &self.ct,
+                log_key: &self.ct,
+            },
+        )
+    }
+}
+
+#[test]
+fn a_fulcio_style_certificate_verifies_with_its_sct_and_identity() {
+    let pki = pki();
+    let key = RcKey::generate().unwrap();
+    let der = pki.good_leaf(&key);
+    // The precertificate this verifier rebuilds is the TBS the log signed.
+    let cert = verify_certificate(&der, &[], &pki.trust(), &[at(60), at(120)]).unwrap();
+    assert_eq!(cert.authority(), "test.example/test");
+    assert_eq!(cert.public_key().der(), key.subject_public_key_info());
+    assert_eq!(cert.sct().unwrap().log(), "https://ct.test.example");
+    assert_eq!(
+        cert.sct().unwrap().time(),
+        SystemTime::UNIX_EPOCH + Duration::from_millis(ISSUED * 1000 + 5)
+    );
+    assert_eq!(cert.not_after(), at(600));
+    let id = cert.identity();
+    assert_eq!(id.subject, SUBJECT);
+    assert_eq!(id.issuer.as_deref(), Some(OIDC_ISSUER));
+    assert_eq!(
+        id.extensions,
+        std::collections::BTreeMap::from([
+            ("githubWorkflowTrigger".to_string(), "push".to_string()),
+            (
+                "sourceRepositoryRef".to_string(),
+                "refs/heads/main".to_string()
+            ),
+        ])
+    );
+    IdentityMatcher::new(
+        StringMatch::regex("^https://github\\.com/acme/.*$").unwrap(),
+        StringMatch::exact(OIDC_ISSUER),
+    )
+    .matches(id)
+    .unwrap();
+    // The same chain handed over by the bundle (v0.1 style, root included) changes nothing.
+    let chain = vec![pki.intermediate.der.clone(), pki.root.der.clone()];
+    verify_certificate(&der, &chain, &pki.trust(), &[at(60)]).unwrap();
+}
+
+#[test]
+fn a_certificate_expired_at_the_signing_time_is_refused() {
+    let pki = pki();
+    let der = pki.good_leaf(&RcKey::generate().unwrap());
+    let err = verify_certificate(&der, &[], &pki.trust(), &[at(60), at(601)]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "certificate had expired at the signing time 2026-01-01T00:10:01Z (valid until 2026-01-01T00:10:00Z)"
+    );
+    let before = SystemTime::UNIX_EPOCH + Duration::from_secs(ISSUED - 1);
+    let err = verify_certificate(&der, &[], &pki.trust(), &[before]).unwrap_err();
+    assert!(matches!(err, CertificateError::NotYetValid { .. }), "{err}");
+}
+
+#[test]
+fn a_certificate_without_an_sct_is_refused_for_fulcio_trust() {
+    let pki = pki();
+    let der = leaf(
+        &pki.intermediate,
+        &RcKey::generate().unwrap(),
+        true,
+        Sct::Missing,
+    );
+    let err = verify_certificate(&der, &[], &pki.trust(), &[at(60)]).unwrap_err();
+    assert_eq!(err, CertificateError::NoTrustedSct { found: 0 });
+    assert_eq!(
+        err.to_string(),
+        "no SCT from a CT log of the trusted root (the certificate carries 0)"
+    );
+}
+
+#[test]
+fn a_forged_sct_is_refused() {
+    let pki = pki();
+    let forger = KeyPair::from_p256_scalar(&[8u8; 32]).unwrap();
+    let der = leaf(
+        &pki.intermediate,
+        &RcKey::generate().unwrap(),
+        true,
+        Sct::Signed {
+            signer: &forger,
+            log_key: &pki.ct,
+        },
+    );
+    let err = verify_certificate(&der, &[], &pki.trust(), &[at(60)]).unwrap_err();
+    assert_eq!(
+        err,
+        CertificateError::SctSignature {
+            log: "https://ct.test.example".into()
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "SCT signature does not verify (CT log https://ct.test.example)"
+    );
+}
+
+#[test]
+fn an_sct_from_an_unknown_log_is_refused() {
+    let pki = pki();
+    let other = KeyPair::from_p256_scalar(&[8u8; 32]).unwrap();
+    let der = leaf(
+        &pki.intermediate,
+        &RcKey::generate().unwrap(),
+        true,
+        Sct::Signed {
+            signer: &other,
+            log_key: &other,
+        },
+    );
+    let err = verify_certificate(&der, &[], &pki.trust(), &[at(60)]).unwrap_err();
+    assert_eq!(err, CertificateError::NoTrustedSct { found: 1 });
+}
+
+#[test]
+fn a_certificate_from_another_ca_does_not_chain() {
+    let pki = pki();
+    let other_root = root_ca("test-root");
+    let other = intermediate_ca("test-intermediate", &other_root);
+    let der = leaf(
+        &other,
+        &RcKey::generate().unwrap(),
+        true,
+        Sct::Signed {
+            signer: &pki.ct,
+            log_key: &pki.ct,
+        },
+    );
+    let err = verify_certificate(&der, &[], &pki.trust(), &[at(60)]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CertificateError::NotChained | CertificateError::InvalidChain { .. }
+        ),
+        "{err}"
+    );
+    // Even when the bundle carries the other CA's intermediate.
+    let err = verify_certificate(
+        &der,
+        std::slice::from_ref(&other.der),
+        &pki.trust(),
+        &[at(60)],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CertificateError::NotChained | CertificateError::InvalidChain { .. }
+        ),
+        "{err}"
+    );
+    // With a root of a different name, it is plainly unknown.
+    let stranger = intermediate_ca("stranger", &root_ca("stranger-root"));
+    let der = leaf(&stranger, &RcKey::generate().unwrap(), true, Sct::Missing);
+    assert_eq!(
+        verify_certificate(&der, &[], &pki.trust(), &[at(60)]).unwrap_err(),
+        CertificateError::NotChained
+    );
+}
+
+#[test]
+fn a_certificate_without_code_signing_is_refused() {
+    let pki = pki();
+    let der = leaf(
+        &pki.intermediate,
+        &RcKey::generate().unwrap(),
+        false,
+        Sct::Signed {
+            signer: &pki.ct,
+            log_key: &pki.ct,
+        },
+    );
+    let err = verify_certificate(&der, &[], &pki.trust(), &[at(60)]).unwrap_err();
+    assert_eq!(err, CertificateError::MissingCodeSigning);
+    assert_eq!(
+        err.to_string(),
+        "certificate lacks the code-signing extended key usage"
+    );
+}
+
+#[test]
+fn a_signing_time_outside_the_authority_window_is_refused() {
+    let root = root_ca("test-root");
+    let intermediate = intermediate_ca("test-intermediate", &root);
+    let ca = CertificateAuthority::from_der_chain(
+        "retired",
+        vec![intermediate.der.clone(), root.der.clone()],
+        ValidFor {
+            start: None,
+            end: Some(at(0)),
+        },
+    )
+    .unwrap();
+    let trust = CertificateTrust {
+        authorities: vec![ca],
+        ct_logs: None,
+    };
+    let der = leaf(
+        &intermediate,
+        &RcKey::generate().unwrap(),
+        true,
+        Sct::Missing,
+    );
+    let err = verify_certificate(&der, &[], &trust, &[at(60)]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the signing time 2026-01-01T00:01:00Z is outside the trusted period of retired"
+    );
+}
+
+#[test]
+fn identity_mismatches_and_unanchored_patterns_are_refused() {
+    let pki = pki();
+    let der = pki.good_leaf(&RcKey::generate().unwrap());
+    let cert = verify_certificate(&der, &[], &pki.trust(), &[at(60)]).unwrap();
+    let wrong_subject = IdentityMatcher::new(
+        StringMatch::exact(
+            "https://github.com/acme/other/.github/workflows/release.yml@refs/heads/main",
+        ),
+        StringMatch::exact(OIDC_ISSUER),
+    );
+    assert!(
+        wrong_subject
+            .matches(cert.identity())
+            .unwrap_err()
+            .starts_with(&format!("certificate subject \"{SUBJECT}\" does not match"))
+    );
+    let wrong_issuer = IdentityMatcher::new(
+        StringMatch::exact(SUBJECT),
+        StringMatch::exact("https://accounts.google.com"),
+    );
+    assert_eq!(
+        wrong_issuer.matches(cert.identity()).unwrap_err(),
+        format!(
+            "certificate issuer \"{OIDC_ISSUER}\" does not match \"https://accounts.google.com\""
+        )
+    );
+    // A keyless certificate must be matched on its issuer as well.
+    assert_eq!(
+        cert.check_identity(&IdentityMatcher::subject_only(StringMatch::exact(SUBJECT)))
+            .unwrap_err(),
+        "a keyless identity must name the OIDC issuer; the matcher names none"
+    );
+    cert.check_identity(&IdentityMatcher::new(
+        StringMatch::exact(SUBJECT),
+        StringMatch::exact(OIDC_ISSUER),
+    ))
+    .unwrap();
+    assert!(matches!(
+        StringMatch::regex("https://github.com/acme/.*"),
+        Err(IdentityError::Unanchored { .. })
+    ));
+}
+
+#[test]
+fn own_pki_certificates_verify_without_an_sct_and_others_do_not() {
+    let root = root_ca("corp-root");
+    let intermediate = intermediate_ca("corp-signing", &root);
+    let trust = CertificateTrust::from_pems(&root.pem(), &intermediate.pem()).unwrap();
+    assert!(!trust.requires_sct());
+    let der = leaf(
+        &intermediate,
+        &RcKey::generate().unwrap(),
+        true,
+        Sct::Missing,
+    );
+    let cert = verify_certificate(&der, &[], &trust, &[at(60)]).unwrap();
+    assert_eq!(cert.identity().subject, SUBJECT);
+    assert!(cert.sct().is_none());
+    cert.check_identity(&IdentityMatcher::subject_only(StringMatch::exact(SUBJECT)))
+        .unwrap();
+    assert!(
+        cert.authority().contains("corp-root"),
+        "{}",
+        cert.authority()
+    );
+
+    // Intermediates may come with the evidence instead of the configuration.
+    let roots_only = CertificateTrust::from_pems(&root.pem(), "").unwrap();
+    verify_certificate(
+        &der,
+        std::slice::from_ref(&intermediate.der),
+        &roots_only,
+        &[at(60)],
+    )
+    .unwrap();
+    assert_eq!(
+        verify_certificate(&der, &[], &roots_only, &[at(60)]).unwrap_err(),
+        CertificateError::NotChained
+    );
+
+    let elsewhere = intermediate_ca("elsewhere", &root_ca("elsewhere-root"));
+    let der = leaf(&elsewhere, &RcKey::generate().unwrap(), true, Sct::Missing);
+    assert_eq!(
+        verify_certificate(
+            &der,
+            std::slice::from_ref(&elsewhere.der),
+            &trust,
+            &[at(60)]
+        )
+        .unwrap_err(),
+        CertificateError::NotChained
+    );
+    assert!(CertificateTrust::from_pems("", "").is_err());
+}
+
+/// The real npm provenance certificate's SCT, with one byte of its signature flipped, checked by
+/// the SCT verifier alone (the chain check would refuse the altered certificate first).
+#[test]
+fn a_flipped_byte_in_a_real_sct_signature_is_refused() {
+    let bundle = crate::bundle::Bundle::parse(include_bytes!(
+        "../../../../fixtures/sigstore/npm_slsa_bundle_v03.json"
+    ))
+    .unwrap();
+    let (leaf_der, _) = bundle.signing_certificate().unwrap().unwrap();
+    let root = TrustedRoot::public_good().unwrap();
+    let fulcio = &root.certificate_authorities()[1];
+    let issuer = Certificate::from_der(&fulcio.intermediates_der()[0]).unwrap();
+    let issuer_spki = issuer
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .unwrap();
+    let cert = Certificate::from_der(&leaf_der).unwrap();
+    let good = sct::verify_embedded_sct(&leaf_der, &cert, &issuer_spki, root.ctlogs()).unwrap();
+    assert_eq!(good.log(), "https://ctfe.sigstore.dev/2022");
+
+    // The SCT list is the last extension; its last byte is the last of the SCT's signature.
+    let (_, list) = cert
+        .tbs_certificate()
+        .get_extension::<SignedCertificateTimestampList>()
+        .unwrap()
+        .unwrap();
+    let list_der = list.to_der().unwrap();
+    let pos = leaf_der
+        .windows(list_der.len())
+        .position(|w| w == list_der.as_slice())
+        .unwrap();
+    let mut flipped = leaf_der.clone();
+    flipped[pos + list_der.len() - 1] ^= 0x01;
+    let cert = Certificate::from_der(&flipped).unwrap();
+    assert_eq!(
+        sct::verify_embedded_sct(&flipped, &cert, &issuer_spki, root.ctlogs()).unwrap_err(),
+        CertificateError::SctSignature {
+            log: "https://ctfe.sigstore.dev/2022".into()
+        }
+    );
+}
