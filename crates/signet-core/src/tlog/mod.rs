@@ -4,6 +4,10 @@
 //! A [`TransparencyLog`] is only data: a name, the log id that entries and SCTs name it by, its
 //! public key and the period in which what it signs is accepted.
 
+mod merkle;
+
+pub use merkle::{TreeHash, leaf_hash, node_hash};
+
 use crate::keys::PublicKey;
 use crate::timestamp::ValidFor;
 
