@@ -1021,3 +1021,115 @@ fn log_window_is_enforced_at_the_integrated_time() {
     let err = verify(&e, &[&log], &s.expectation()).unwrap_err();
     assert!(matches!(err, TlogError::LogNotValidAt { .. }), "{err}");
 }
+
+#[test]
+fn intoto_v001_entry_vouches_for_payload_and_key() {
+    let log = TestLog::p256("rekor.test");
+    let (signer, envelope) = signed_envelope();
+    let payload = envelope.payload_bytes().unwrap();
+    let body = serde_json::to_vec(&json!({
+        "apiVersion": "0.0.1",
+        "kind": "intoto",
+        "spec": {
+            "content": {
+                "hash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(envelope.to_json()))},
+                "payloadHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(&payload))},
+            },
+            "publicKey": B64.encode(signer.public_key().to_pem()),
+        },
+    }))
+    .unwrap();
+    let e = entry_json(&log, &body, "intoto", "0.0.1");
+    let v = verify(&e, &[&log], &dsse_expectation(&signer, &envelope)).unwrap();
+    assert_eq!(v.kind(), EntryKind::IntotoV001);
+
+    let other = KeyPair::generate_p256().unwrap();
+    let err = verify(&e, &[&log], &dsse_expectation(&other, &envelope)).unwrap_err();
+    assert!(matches!(err, TlogError::BodyMismatch { .. }), "{err}");
+}
+
+#[test]
+fn message_signature_is_not_matched_by_a_dsse_entry() {
+    let b = real_bundle("bundle_v03.json");
+    let entry = LogEntry::from_bundle_json(&b.entry_json).unwrap();
+    let expected = EntryExpectation::message_signature(
+        Digest::sha256_of(b"artifact"),
+        vec![1, 2, 3],
+        ExpectedSigner::certificate(b.certificate.clone()),
+    );
+    let err = verify_entry(&entry, &[rekor_v1()], &expected).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "log entry vouches for another kind of content: a dsse 0.0.1 entry logs a DSSE envelope, \
+         not a message signature"
+    );
+}
+
+#[test]
+fn unsupported_entry_kind_is_rejected() {
+    let log = TestLog::p256("rekor.test");
+    let s = signed();
+    let body =
+        serde_json::to_vec(&json!({"apiVersion": "0.0.1", "kind": "rekord", "spec": {}})).unwrap();
+    let e = entry_json(&log, &body, "rekord", "0.0.1");
+    let err = verify(&e, &[&log], &s.expectation()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unsupported log entry kind \"rekord\" version \"0.0.1\""
+    );
+}
+
+#[test]
+fn set_without_an_integrated_time_is_rejected() {
+    let log = TestLog::p256("rekor.test");
+    let s = signed();
+    let mut e = entry_json(&log, &s.hashedrekord_v1(), "hashedrekord", "0.0.1");
+    e.as_object_mut().unwrap().remove("integratedTime");
+    let err = verify(&e, &[&log], &s.expectation()).unwrap_err();
+    assert_eq!(err, TlogError::PromiseWithoutTime);
+}
+
+#[test]
+fn malformed_entries_are_rejected_with_the_field_named() {
+    let log = TestLog::p256("rekor.test");
+    let s = signed();
+    let good = entry_json(&log, &s.hashedrekord_v1(), "hashedrekord", "0.0.1");
+    for (pointer, value, why) in [
+        (
+            "/logIndex",
+            json!("-1"),
+            "logIndex \"-1\" is not a non-negative integer",
+        ),
+        ("/logId/keyId", json!("!!"), "logId.keyId is not base64"),
+        (
+            "/integratedTime",
+            json!(true),
+            "integratedTime is not an integer",
+        ),
+        (
+            "/canonicalizedBody",
+            json!(""),
+            "canonicalizedBody is empty",
+        ),
+        (
+            "/inclusionProof/rootHash",
+            json!("AAAA"),
+            "rootHash is not 32 bytes",
+        ),
+        (
+            "/inclusionProof/treeSize",
+            json!(null),
+            "inclusionProof.treeSize is missing",
+        ),
+        (
+            "/kindVersion/kind",
+            json!(1),
+            "kindVersion.kind is not a string",
+        ),
+    ] {
+        let mut e = good.clone();
+        *e.pointer_mut(pointer).unwrap() = value;
+        let err = LogEntry::from_bundle_json(&e).unwrap_err().to_string();
+        assert!(err.contains(why), "{pointer}: {err}");
+    }
+}
