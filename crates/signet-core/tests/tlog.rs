@@ -342,8 +342,13 @@ impl TestLog {
 
     fn new(name: &str, key: TestKey) -> TestLog {
         let public = key.public();
-        // Rekor v1's log id: the SHA-256 of the DER public key.
-        let log_id = Sha256::digest(public.der()).to_vec();
+        let log_id = match &key {
+            // Rekor v1's log id: the SHA-256 of the DER public key.
+            TestKey::P256(_) => Sha256::digest(public.der()).to_vec(),
+            // Rekor v2's (Ed25519) log id: the signed-note key id, see
+            // `rekor_v2_log_id_is_its_signed_note_key_id`.
+            TestKey::Ed25519(key) => note_key_id(name, key.verifying_key().as_bytes()),
+        };
         let log = TransparencyLog::new(name, log_id, public, ValidFor::default());
         TestLog {
             name: name.to_string(),
@@ -1132,4 +1137,34 @@ fn malformed_entries_are_rejected_with_the_field_named() {
         let err = LogEntry::from_bundle_json(&e).unwrap_err().to_string();
         assert!(err.contains(why), "{pointer}: {err}");
     }
+}
+
+/// The signed-note key id of an Ed25519 key: SHA-256(name || "\n" || 0x01 || key).
+fn note_key_id(name: &str, raw_key: &[u8]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update(b"\n\x01");
+    h.update(raw_key);
+    h.finalize().to_vec()
+}
+
+/// Why checkpoint key hints are matched against the first 4 bytes of the trusted root's log
+/// id: for Rekor v1 that id is the SHA-256 of the DER key (`c0d23d6a`, the hint of the real
+/// checkpoint above), for Rekor v2 it is the signed-note key id, whose first 4 bytes are the
+/// hint by the signed-note spec.
+#[test]
+fn rekor_v2_log_id_is_its_signed_note_key_id() {
+    let root: Value = serde_json::from_slice(&fixture("sigstore_trusted_root.json")).unwrap();
+    let tlog = &root["tlogs"][1];
+    assert_eq!(tlog["baseUrl"], "https://log2025-1.rekor.sigstore.dev");
+    let der = B64
+        .decode(tlog["publicKey"]["rawBytes"].as_str().unwrap())
+        .unwrap();
+    let log_id = B64
+        .decode(tlog["logId"]["keyId"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        note_key_id("log2025-1.rekor.sigstore.dev", &der[der.len() - 32..]),
+        log_id
+    );
 }
