@@ -1168,3 +1168,27 @@ fn rekor_v2_log_id_is_its_signed_note_key_id() {
         log_id
     );
 }
+
+#[test]
+fn proof_without_a_checkpoint_is_checked_but_vouches_for_nothing() {
+    let log = TestLog::p256("rekor.test");
+    let s = signed();
+    let mut e = entry_json(&log, &s.hashedrekord_v1(), "hashedrekord", "0.0.1");
+    e["inclusionProof"]
+        .as_object_mut()
+        .unwrap()
+        .remove("checkpoint");
+    // With its SET (a bundle v0.1): verified, the inclusion not proven.
+    let v = verify(&e, &[&log], &s.expectation()).unwrap();
+    assert!(!v.inclusion_proven());
+    assert!(v.integrated_time().is_some());
+    // A proof that does not lead to its root still fails.
+    let mut broken = e.clone();
+    broken["inclusionProof"]["hashes"][0] = json!(B64.encode([1u8; 32]));
+    let err = verify(&broken, &[&log], &s.expectation()).unwrap_err();
+    assert!(matches!(err, TlogError::ProofRootMismatch { .. }), "{err}");
+    // Without the SET, nothing vouches.
+    e.as_object_mut().unwrap().remove("inclusionPromise");
+    let err = verify(&e, &[&log], &s.expectation()).unwrap_err();
+    assert_eq!(err, TlogError::NothingVouches);
+}

@@ -43,7 +43,7 @@ pub struct InclusionProof {
     pub(crate) root_hash: TreeHash,
     pub(crate) tree_size: u64,
     pub(crate) hashes: Vec<TreeHash>,
-    pub(crate) checkpoint: String,
+    pub(crate) checkpoint: Option<String>,
 }
 
 fn malformed(reason: impl Into<String>) -> TlogError {
@@ -284,23 +284,29 @@ impl InclusionProof {
                     .and_then(|h| hash32(h, &field))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let checkpoint = proof
-            .pointer("/checkpoint/envelope")
-            .and_then(Value::as_str)
-            .ok_or_else(|| malformed("inclusionProof.checkpoint.envelope is missing"))?;
-        if checkpoint.len() > super::checkpoint::MAX_CHECKPOINT_BYTES {
-            return Err(TlogError::TooLarge {
-                what: "checkpoint",
-                size: checkpoint.len(),
-                limit: super::checkpoint::MAX_CHECKPOINT_BYTES,
-            });
-        }
+        // Bundles v0.1 predate checkpoints: their proofs have none.
+        let checkpoint = match proof.pointer("/checkpoint/envelope") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(c)) if c.len() > super::checkpoint::MAX_CHECKPOINT_BYTES => {
+                return Err(TlogError::TooLarge {
+                    what: "checkpoint",
+                    size: c.len(),
+                    limit: super::checkpoint::MAX_CHECKPOINT_BYTES,
+                });
+            }
+            Some(Value::String(c)) => Some(c.clone()),
+            Some(_) => {
+                return Err(malformed(
+                    "inclusionProof.checkpoint.envelope is not a string",
+                ));
+            }
+        };
         Ok(InclusionProof {
             log_index,
             root_hash,
             tree_size,
             hashes,
-            checkpoint: checkpoint.to_string(),
+            checkpoint,
         })
     }
 
@@ -324,8 +330,9 @@ impl InclusionProof {
         &self.hashes
     }
 
-    /// The checkpoint (signed note) the proof comes with.
-    pub fn checkpoint(&self) -> &str {
-        &self.checkpoint
+    /// The checkpoint (signed note) the proof comes with; `None` in bundles older than
+    /// checkpoints (v0.1).
+    pub fn checkpoint(&self) -> Option<&str> {
+        self.checkpoint.as_deref()
     }
 }

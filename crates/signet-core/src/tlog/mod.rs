@@ -303,7 +303,9 @@ impl VerifiedEntry {
 /// with that log's key and the log must be valid at the integrated time, which then becomes a
 /// trusted time. An inclusion proof, when present, must lead from the entry's body to the root
 /// hash of a checkpoint signed by the same log. At least one of the two must be present; every
-/// one present must verify. The body must describe the expected signature and signer.
+/// one present must verify. (A proof without a checkpoint, as bundles v0.1 have, must lead to
+/// its root but proves nothing by itself.) The body must describe the expected signature and
+/// signer.
 pub fn verify_entry(
     entry: &LogEntry,
     logs: &[TransparencyLog],
@@ -315,7 +317,13 @@ pub fn verify_entry(
         .ok_or_else(|| TlogError::UnknownLog {
             log_id: hex::encode(entry.log_id()),
         })?;
-    if entry.signed_entry_timestamp.is_none() && entry.inclusion_proof.is_none() {
+    // A proof without a checkpoint (bundle v0.1) leads to a root nobody signed: it is checked
+    // for consistency but vouches for nothing.
+    let checkpointed = entry
+        .inclusion_proof
+        .as_ref()
+        .is_some_and(|p| p.checkpoint.is_some());
+    if entry.signed_entry_timestamp.is_none() && !checkpointed {
         return Err(TlogError::NothingVouches);
     }
 
@@ -343,10 +351,7 @@ pub fn verify_entry(
 
     let inclusion_proven = match &entry.inclusion_proof {
         None => false,
-        Some(proof) => {
-            verify_inclusion(entry, proof, log, logs)?;
-            true
-        }
+        Some(proof) => verify_inclusion(entry, proof, log, logs)?,
     };
 
     let kind = body::match_body(&entry.body, entry.kind_version(), expected)?;
@@ -360,13 +365,15 @@ pub fn verify_entry(
     })
 }
 
-/// Checks that `proof` leads from the entry's body to the root of a checkpoint `log` signed.
+/// Checks that `proof` leads from the entry's body to its root hash and, when it has a
+/// checkpoint, that `log` signed that root. Returns whether the inclusion is proven (whether
+/// there was a checkpoint).
 fn verify_inclusion(
     entry: &LogEntry,
     proof: &InclusionProof,
     log: &TransparencyLog,
     logs: &[TransparencyLog],
-) -> Result<(), TlogError> {
+) -> Result<bool, TlogError> {
     let leaf = leaf_hash(&entry.body);
     let (index, size) = (proof.log_index, proof.tree_size);
     let root = merkle::root_from_inclusion_proof(index, size, &leaf, &proof.hashes).map_err(
@@ -388,7 +395,10 @@ fn verify_inclusion(
             claimed: hex::encode(proof.root_hash),
         });
     }
-    let checkpoint = Checkpoint::parse(&proof.checkpoint)?;
+    let Some(checkpoint) = &proof.checkpoint else {
+        return Ok(false);
+    };
+    let checkpoint = Checkpoint::parse(checkpoint)?;
     if checkpoint.size() != size || *checkpoint.root_hash() != root {
         return Err(TlogError::CheckpointMismatch {
             proof_size: size,
@@ -404,5 +414,5 @@ fn verify_inclusion(
             entry_log: log.name().to_string(),
         });
     }
-    Ok(())
+    Ok(true)
 }
