@@ -258,7 +258,10 @@ fn real_entry_does_not_vouch_for_another_bundles_signature_or_certificate() {
         .unwrap(),
     )
     .unwrap_err();
-    assert!(err.to_string().contains("envelope hash"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "log entry vouches for another signature: none it logs is the envelope's"
+    );
 }
 
 #[test]
@@ -1191,4 +1194,33 @@ fn proof_without_a_checkpoint_is_checked_but_vouches_for_nothing() {
     e.as_object_mut().unwrap().remove("inclusionPromise");
     let err = verify(&e, &[&log], &s.expectation()).unwrap_err();
     assert_eq!(err, TlogError::NothingVouches);
+}
+
+/// Rekor hashes the envelope as the client sent it; a client that wrote its keys in another
+/// order gets another `envelopeHash` for the same envelope, and the entry is still sound.
+#[test]
+fn dsse_v001_entry_does_not_depend_on_the_submitting_clients_envelope_hash() {
+    let log = TestLog::p256("rekor.test");
+    let (signer, envelope) = signed_envelope();
+    let payload = envelope.payload_bytes().unwrap();
+    let as_go_writes_it = format!(
+        r#"{{"payloadType":"{}","payload":"{}","signatures":[{{"keyid":"","sig":"{}"}}]}}"#,
+        envelope.payload_type, envelope.payload, envelope.signatures[0].sig
+    );
+    let body = serde_json::to_vec(&json!({
+        "apiVersion": "0.0.1",
+        "kind": "dsse",
+        "spec": {
+            "envelopeHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(as_go_writes_it))},
+            "payloadHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(&payload))},
+            "signatures": [{
+                "signature": envelope.signatures[0].sig,
+                "verifier": B64.encode(signer.public_key().to_pem()),
+            }],
+        },
+    }))
+    .unwrap();
+    let e = entry_json(&log, &body, "dsse", "0.0.1");
+    let v = verify(&e, &[&log], &dsse_expectation(&signer, &envelope)).unwrap();
+    assert_eq!(v.kind(), EntryKind::DsseV001);
 }
