@@ -409,7 +409,8 @@ impl Bundle {
         }))
     }
 
-    fn envelope(&self) -> Result<&Envelope, BundleError> {
+    /// The DSSE envelope, or why there is none.
+    pub fn envelope(&self) -> Result<&Envelope, BundleError> {
         if let Some(envelope) = &self.dsse_envelope {
             return Ok(envelope);
         }

@@ -43,6 +43,7 @@
 //! # Ok::<(), signet_core::keyless::TrustedRootError>(())
 //! ```
 
+mod bundle;
 mod identity;
 mod sct;
 mod trusted_root;
@@ -54,6 +55,9 @@ use der::{Decode as _, Encode as _};
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 
+pub use bundle::{
+    BlobSigned, CertifiedSignature, KeylessError, KeylessTrust, verify_blob, verify_statement,
+};
 pub use identity::{CertificateIdentity, IdentityError, IdentityMatcher, StringMatch};
 pub use sct::CtTimestamp;
 pub use trusted_root::{
