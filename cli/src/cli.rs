@@ -203,6 +203,8 @@ pub enum Command {
         /// A policy file (see `signet policy init`).
         #[arg(long, value_name = "FILE", conflicts_with = "key")]
         policy: Option<PathBuf>,
+        #[command(flatten)]
+        certificate: CertificateIdentityArgs,
         /// The cluster name, for clusterAdmissionRules.
         #[arg(long, value_name = "NAME", requires = "policy")]
         cluster: Option<String>,
@@ -313,14 +315,19 @@ pub enum Command {
         #[command(flatten)]
         certificate: CertificateArgs,
     },
-    /// Verify a local file against a bundle and a public key. Exit 0 when it verifies, 1 when
-    /// it does not, 2 on error.
+    /// Verify a local file against a bundle and a public key, or a certificate identity
+    /// (keyless, offline against a trusted root; or your own CA). The bundle may hold a
+    /// message signature or a DSSE in-toto statement whose subject is the file (sha256 or
+    /// sha512, as npm and GitHub provenance are made). Exit 0 when it verifies, 1 when it does
+    /// not, 2 on error.
     VerifyBlob {
         /// The file to verify.
         file: PathBuf,
-        /// The PEM public key.
+        /// The PEM public key (or verify a certificate: --certificate-identity…, --ca-roots).
         #[arg(long, value_name = "PUB")]
-        key: PathBuf,
+        key: Option<PathBuf>,
+        #[command(flatten)]
+        certificate: CertificateIdentityArgs,
         /// The bundle; default: FILE.sigstore.json.
         #[arg(long, value_name = "FILE")]
         bundle: Option<PathBuf>,
@@ -339,6 +346,9 @@ pub enum Command {
     /// `pkcs11:` URI to give `--key`.
     #[command(subcommand)]
     Pkcs11(Pkcs11Command),
+    /// Sigstore trusted roots, for keyless verification (offline; no TUF, no network).
+    #[command(subcommand)]
+    TrustedRoot(TrustedRootCommand),
     /// Print a shell completion script: `source <(signet completion bash)`, or write it where
     /// your shell loads completions from.
     Completion {
@@ -428,6 +438,17 @@ pub enum PolicyCommand {
         /// Where to write it; refuses to overwrite an existing file.
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TrustedRootCommand {
+    /// Print a trusted root's certificate authorities, transparency logs, CT logs and
+    /// timestamp authorities with their validity windows: FILE, or the public-good root
+    /// signet ships (used when no --trusted-root is given).
+    Show {
+        /// A trusted_root.json (application/vnd.dev.sigstore.trustedroot+json;version=0.1).
+        file: Option<PathBuf>,
     },
 }
 
@@ -597,4 +618,46 @@ pub struct CertificateArgs {
     /// leaf, so give verifiers the intermediates (`--ca-intermediates`).
     #[arg(long, value_name = "CHAIN.pem", requires = "certificate")]
     pub certificate_chain: Option<PathBuf>,
+}
+
+/// Verifying signatures made with a certificate, with cosign's names: keyless (a Fulcio
+/// certificate, checked offline against a Sigstore trusted root: the public-good one signet
+/// ships unless --trusted-root is given) or from your own CA (--ca-roots).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CertificateIdentityArgs {
+    /// The identity the certificate must be issued to (its SAN: a workflow URI, an email).
+    #[arg(long, value_name = "ID")]
+    pub certificate_identity: Option<String>,
+    /// The identity as an anchored regular expression (`^…$`).
+    #[arg(long, value_name = "RE", conflicts_with = "certificate_identity")]
+    pub certificate_identity_regexp: Option<String>,
+    /// The OIDC issuer that must have vouched for the identity (Fulcio's extension), e.g.
+    /// https://token.actions.githubusercontent.com. Required for keyless.
+    #[arg(long, value_name = "ISSUER")]
+    pub certificate_oidc_issuer: Option<String>,
+    /// The OIDC issuer as an anchored regular expression.
+    #[arg(long, value_name = "RE", conflicts_with = "certificate_oidc_issuer")]
+    pub certificate_oidc_issuer_regexp: Option<String>,
+    /// A Sigstore trusted root (trusted_root.json) instead of the public-good one signet ships.
+    #[arg(long, value_name = "FILE", conflicts_with = "ca_roots")]
+    pub trusted_root: Option<PathBuf>,
+    /// Your own CA: PEM root certificates the signing certificate must chain to (no
+    /// transparency log or SCT needed; checked at the time of verification).
+    #[arg(long, value_name = "FILE")]
+    pub ca_roots: Option<PathBuf>,
+    /// PEM intermediate certificates between --ca-roots and the signing certificate.
+    #[arg(long, value_name = "FILE", requires = "ca_roots")]
+    pub ca_intermediates: Option<PathBuf>,
+}
+
+impl CertificateIdentityArgs {
+    /// Whether any certificate option was given.
+    pub fn given(&self) -> bool {
+        self.certificate_identity.is_some()
+            || self.certificate_identity_regexp.is_some()
+            || self.certificate_oidc_issuer.is_some()
+            || self.certificate_oidc_issuer_regexp.is_some()
+            || self.trusted_root.is_some()
+            || self.ca_roots.is_some()
+    }
 }

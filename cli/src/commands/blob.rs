@@ -74,24 +74,85 @@ pub fn sign(
 
 pub fn verify(
     file: &Path,
-    key: &Path,
+    key: Option<&Path>,
+    certificate: &crate::cli::CertificateIdentityArgs,
     bundle: Option<PathBuf>,
     output: Output,
 ) -> anyhow::Result<ExitCode> {
     let bytes = fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let public = load_public_key(key)?;
     let bundle_path = default_bundle(file, bundle);
     let bundle_bytes =
         fs::read(&bundle_path).with_context(|| format!("reading {}", bundle_path.display()))?;
     let digest = Digest::sha256_of(&bytes);
-    let result = Bundle::parse(&bundle_bytes)
-        .and_then(|b| b.verify_statement(std::slice::from_ref(&public), &digest));
-    let (verified, reason) = match &result {
-        Ok(v) => (
-            true,
-            format!("bundle signed by key {} for {digest}", v.key_id()),
+    let (verified, signer, reason) = match (key, certificate.given()) {
+        (Some(_), true) => {
+            anyhow::bail!(
+                "give --key or a certificate identity (--certificate-identity…), not both"
+            )
+        }
+        (None, false) => anyhow::bail!(
+            "give --key PUB, or a certificate identity: --certificate-identity ID \
+             --certificate-oidc-issuer ISSUER (keyless), or --ca-roots FILE"
         ),
-        Err(e) => (false, format!("{}: {e}", bundle_path.display())),
+        (Some(key), false) => {
+            let public = load_public_key(key)?;
+            let result = Bundle::parse(&bundle_bytes)
+                .and_then(|b| b.verify_statement(std::slice::from_ref(&public), &digest));
+            match &result {
+                Ok(v) => (
+                    true,
+                    public.id().to_string(),
+                    format!("bundle signed by key {} for {digest}", v.key_id()),
+                ),
+                Err(e) => (
+                    false,
+                    public.id().to_string(),
+                    format!("{}: {e}", bundle_path.display()),
+                ),
+            }
+        }
+        (None, true) => {
+            let (trust, name) = crate::commands::certificates::trust(certificate)?;
+            let result = Bundle::parse(&bundle_bytes)
+                .map_err(signet_core::keyless::KeylessError::from)
+                .and_then(|b| {
+                    signet_core::keyless::verify_blob(
+                        &b,
+                        &trust,
+                        &bytes,
+                        std::time::SystemTime::now(),
+                    )
+                });
+            match result {
+                Ok((signed, proof)) => {
+                    let what = match signed {
+                        signet_core::keyless::BlobSigned::Statement(s) => {
+                            format!("statement {}", s.value().predicate_type)
+                        }
+                        signet_core::keyless::BlobSigned::Message => "message signature".into(),
+                    };
+                    let report = signet_policy::decision::CertificateReport::from(&proof);
+                    let when = proof
+                        .times()
+                        .iter()
+                        .map(|t| {
+                            format!("{} ({})", signet_core::signed_time::format(t.at), t.source)
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    (
+                        true,
+                        name,
+                        format!(
+                            "{what} for {digest} signed by certificate for {report}, issued by \
+                             {}, signed at {when}",
+                            report.authority
+                        ),
+                    )
+                }
+                Err(e) => (false, name, format!("{}: {e}", bundle_path.display())),
+            }
+        }
     };
     match output {
         Output::Json => crate::output::line(&format!(
@@ -100,7 +161,7 @@ pub fn verify(
                 "verified": verified,
                 "file": file.display().to_string(),
                 "digest": digest.to_string(),
-                "key": public.id().to_string(),
+                "key": signer,
                 "reason": reason,
             })
         )),

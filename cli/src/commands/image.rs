@@ -315,6 +315,29 @@ pub async fn verify(
     print_decision(&target, decision, output)
 }
 
+/// `signet verify IMAGE --certificate-identity … | --ca-roots …`: evidence signed with a
+/// certificate the options accept, checked offline.
+pub async fn verify_certificates(
+    args: &RegistryArgs,
+    image: &str,
+    certificate: &crate::cli::CertificateIdentityArgs,
+    output: Output,
+    max_evidence_bytes: u64,
+) -> anyhow::Result<ExitCode> {
+    let (trust, name) = crate::commands::certificates::trust(certificate)?;
+    let target = Target::open(args, image)?;
+    let decision = signet_verify::verify_with_certificates_in(
+        &target.repo,
+        &target.image,
+        &trust,
+        name,
+        max_evidence_bytes,
+    )
+    .await
+    .with_context(|| format!("verifying {}", target.shown_given()))?;
+    print_decision(&target, decision, output)
+}
+
 /// Prints a decision (for a layout: the location as given, and the identity judged) and
 /// returns the exit code: 0 allowed, 1 denied.
 pub fn print_decision(
@@ -362,6 +385,13 @@ pub fn decision_text(d: &Decision) -> String {
         ));
     }
     for a in &d.accepted {
+        if let Some(c) = &a.certificate {
+            out.push_str(&format!(
+                "  certificate: {c} ({}): {}\n",
+                c.authority,
+                a.location.with_format()
+            ));
+        }
         if let Some(t) = &a.signed_at {
             out.push_str(&format!(
                 "  signed at {} ({}): {}\n",

@@ -3,6 +3,7 @@
 mod audit;
 mod binauthz;
 mod blob;
+mod certificates;
 mod image;
 mod keygen;
 mod mirror;
@@ -16,6 +17,7 @@ use std::process::ExitCode;
 
 use crate::cli::{
     AttestFormat, BinauthzCommand, Cli, Command, Pkcs11Command, PolicyCommand, StorageFormat,
+    TrustedRootCommand,
 };
 
 /// Runs the parsed command line.
@@ -34,9 +36,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::VerifyBlob {
             file,
             key,
+            certificate,
             bundle,
             output,
-        } => blob::verify(&file, &key, bundle, output),
+        } => blob::verify(&file, key.as_deref(), &certificate, bundle, output),
+        Command::TrustedRoot(TrustedRootCommand::Show { file }) => {
+            certificates::show(file.as_deref())
+        }
         Command::Sign {
             image,
             key,
@@ -152,6 +158,32 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reason,
         )),
         Command::Tree { image, output } => block_on(image::tree(&cli.registry, &image, output)),
+        Command::Verify {
+            key,
+            policy,
+            certificate,
+            ..
+        } if certificate.given() && (!key.is_empty() || policy.is_some()) => {
+            anyhow::bail!(
+                "verify with --key, --policy or a certificate identity (--certificate-identity…, \
+                 --ca-roots), one of them; a policy names certificate trust in its attestors \
+                 (`keyless`, `certificates`)"
+            )
+        }
+        Command::Verify {
+            image,
+            policy: None,
+            certificate,
+            output,
+            max_evidence_bytes,
+            ..
+        } if certificate.given() => block_on(image::verify_certificates(
+            &cli.registry,
+            &image,
+            &certificate,
+            output,
+            max_evidence_bytes,
+        )),
         Command::Verify {
             image,
             key,

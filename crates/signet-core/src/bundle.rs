@@ -49,7 +49,10 @@ pub enum BundleError {
         found: String,
     },
     /// The bundle is signed with a certificate (keyless), which a key cannot verify.
-    #[error("bundle is certificate-based (keyless signing); signet verifies key-based bundles")]
+    #[error(
+        "bundle is signed with a certificate (keyless or a CA's); give a policy attestor \
+         `keyless` or `certificates` trust (or --certificate-identity/--ca-roots) to verify it"
+    )]
     CertificateBased,
     /// A message-signature bundle: it signs a blob's digest, not a statement.
     #[error("bundle holds a message signature, not a DSSE envelope")]

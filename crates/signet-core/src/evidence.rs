@@ -175,6 +175,14 @@ pub enum Rejection {
         /// Who withdrew it, and why.
         reason: String,
     },
+    /// Signed with a certificate that is not trusted here: the chain, the trusted signing time
+    /// (transparency log, timestamp), the SCT or the identity failed, or the attestor trusts no
+    /// certificates.
+    #[error("{reason}")]
+    Certificate {
+        /// What failed.
+        reason: String,
+    },
     /// The evidence would take more than a verification's byte budget.
     #[error("evidence exceeds {limit} bytes for this verification; {what} was not read")]
     OverBudget {
@@ -194,7 +202,7 @@ fn named_key(named: &Option<String>) -> String {
 
 impl Rejection {
     /// Every cause label, for metrics that should show zeros rather than gaps.
-    pub const CAUSES: [&'static str; 11] = [
+    pub const CAUSES: [&'static str; 12] = [
         "unreadable",
         "too_large",
         "malformed",
@@ -206,6 +214,7 @@ impl Rejection {
         "wrong_payload_type",
         "over_budget",
         "withdrawn",
+        "certificate",
     ];
 
     /// A stable label for the cause, e.g. for a metrics label: `wrong_digest`, `unknown_key`.
@@ -222,6 +231,7 @@ impl Rejection {
             Rejection::WrongPayloadType { .. } => "wrong_payload_type",
             Rejection::OverBudget { .. } => "over_budget",
             Rejection::Withdrawn { .. } => "withdrawn",
+            Rejection::Certificate { .. } => "certificate",
         }
     }
 
@@ -279,6 +289,21 @@ impl From<BundleError> for Rejection {
             | BundleError::CertificateBased
             | BundleError::MessageSignature => Rejection::Unsupported { reason },
             _ => Rejection::Malformed { reason },
+        }
+    }
+}
+
+impl From<crate::keyless::KeylessError> for Rejection {
+    fn from(e: crate::keyless::KeylessError) -> Rejection {
+        use crate::keyless::KeylessError as K;
+        let reason = e.to_string();
+        match e {
+            K::Bundle(e) => e.into(),
+            K::Signature(_) => Rejection::BadSignature {
+                reason,
+                named: None,
+            },
+            _ => Rejection::Certificate { reason },
         }
     }
 }

@@ -4,6 +4,8 @@
 //! the types here are typed (an outcome, an enforcement, an optional digest, typed locations and
 //! rejections) and serialise to exactly the JSON of earlier releases (`tests/e2e/snapshots/`).
 
+use std::fmt;
+
 use serde::Serialize;
 use signet_core::digest::Digest;
 use signet_core::evidence::Location;
@@ -42,6 +44,66 @@ pub struct AcceptedReport {
     /// `SignedTimes::shown`).
     #[serde(rename = "signedAt", skip_serializing_if = "Option::is_none")]
     pub signed_at: Option<SignedAtReport>,
+    /// For evidence signed with a certificate: whose, vouched for by whom.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateReport>,
+}
+
+/// The certificate a piece of evidence was signed with, in reports.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CertificateReport {
+    /// The identity (SAN: workflow URI, email…).
+    pub subject: String,
+    /// The OIDC issuer that vouched for it (Fulcio certificates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The CA that issued it.
+    pub authority: String,
+    /// The transparency-log entries that vouched for the signature.
+    #[serde(rename = "logEntries", skip_serializing_if = "Vec::is_empty")]
+    pub log_entries: Vec<LogEntryReport>,
+}
+
+/// A transparency-log entry in reports.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LogEntryReport {
+    /// The log (its base URL).
+    pub log: String,
+    /// The entry's index.
+    #[serde(rename = "logIndex")]
+    pub log_index: u64,
+}
+
+impl From<&signet_core::keyless::CertifiedSignature> for CertificateReport {
+    fn from(c: &signet_core::keyless::CertifiedSignature) -> CertificateReport {
+        let identity = c.certificate().identity();
+        CertificateReport {
+            subject: identity.subject.clone(),
+            issuer: identity.issuer.clone(),
+            authority: c.certificate().authority().to_string(),
+            log_entries: c
+                .log_entries()
+                .iter()
+                .map(|(log, index)| LogEntryReport {
+                    log: log.clone(),
+                    log_index: *index,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl fmt::Display for CertificateReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.subject)?;
+        if let Some(issuer) = &self.issuer {
+            write!(f, " (issuer {issuer})")?;
+        }
+        for entry in &self.log_entries {
+            write!(f, ", {} entry {}", entry.log, entry.log_index)?;
+        }
+        Ok(())
+    }
 }
 
 /// A signing time in reports.

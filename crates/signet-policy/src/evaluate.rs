@@ -27,7 +27,8 @@ use signet_core::keys::KeyId;
 use signet_core::signed_time::{SignedTime, SignedTimes};
 
 use crate::decision::{
-    AcceptedReport, AttestorResult, Decision, Enforcement, Outcome, Rejected, SignedAtReport,
+    AcceptedReport, AttestorResult, CertificateReport, Decision, Enforcement, Outcome, Rejected,
+    SignedAtReport,
 };
 use crate::model::{
     Attestor, AttestorName, EnforcementMode, EvaluationMode, Policy, RevokedKey, Rule,
@@ -69,6 +70,11 @@ pub trait Proof: std::fmt::Debug {
     /// When it was signed: trusted times (verified timestamps, logs) and times the signer
     /// asserted in the signed content.
     fn signed_times(&self) -> &SignedTimes;
+    /// For evidence signed with a certificate: who (identity, issuer), when and which log
+    /// entries vouched.
+    fn certified(&self) -> Option<&signet_core::keyless::CertifiedSignature> {
+        None
+    }
 }
 
 /// What verified (and what did not) for one attestor.
@@ -313,6 +319,7 @@ impl Policy {
                             key_id: used.key_id().clone(),
                             digest: digest.cloned(),
                             signed_at: used.signed_times().shown().map(SignedAtReport::from),
+                            certificate: used.certified().map(CertificateReport::from),
                         });
                     }
                     if let Some(until) = result.until {

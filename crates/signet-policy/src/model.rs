@@ -169,6 +169,10 @@ pub struct Attestor {
     pub max_age: Option<Duration>,
     /// `validFrom`/`validUntil` of its keys, by key id (keys without a window are absent).
     pub key_windows: BTreeMap<KeyId, KeyWindow>,
+    /// Certificate trust (`keyless`: a Sigstore trusted root and identities; `certificates`:
+    /// the user's own CA and identities): bundles signed with a certificate one of these
+    /// accepts count for the attestor.
+    pub keyless: Vec<signet_core::keyless::KeylessTrust>,
     /// Where it is written.
     pub span: Span,
 }

@@ -3,7 +3,8 @@
 use signet_core::keys::PublicKey;
 use signet_core::reference::PinnedRef;
 use signet_policy::decision::{
-    AcceptedReport, AttestorResult, Decision, Enforcement, Outcome, SignedAtReport,
+    AcceptedReport, AttestorResult, CertificateReport, Decision, Enforcement, Outcome,
+    SignedAtReport,
 };
 
 use crate::proof::Checked;
@@ -21,15 +22,25 @@ pub fn with_keys(image: &PinnedRef, keys: &[PublicKey], checked: &Checked) -> De
                 .join(", ")
         ),
     };
-    let satisfied = !keys.is_empty() && !checked.accepted.is_empty();
-    let reason = if keys.is_empty() {
+    with_trust(image, name, !keys.is_empty(), checked)
+}
+
+/// The decision for verification against one implicit attestor named `name` (keys, or a
+/// certificate identity): allowed when any evidence verified. `has_trust` false (nothing to
+/// verify with) is a denial.
+pub fn with_trust(image: &PinnedRef, name: String, has_trust: bool, checked: &Checked) -> Decision {
+    let satisfied = has_trust && !checked.accepted.is_empty();
+    let reason = if !has_trust {
         "no public key to verify with".to_string()
     } else if let Some(first) = checked.accepted.first() {
+        let by = match first.certified() {
+            Some(c) => format!("certificate for {}", CertificateReport::from(c)),
+            None => first.key_id().to_string(),
+        };
         format!(
-            "{} verified: {} signed by {}",
+            "{} verified: {} signed by {by}",
             first.location(),
             first.predicate_type(),
-            first.key_id()
         )
     } else if checked.rejected.is_empty() {
         format!("no signatures or attestations found for {}", image.digest())
@@ -58,7 +69,11 @@ pub fn with_keys(image: &PinnedRef, keys: &[PublicKey], checked: &Checked) -> De
         },
         image: image.to_string(),
         digest: Some(image.digest().clone()),
-        rule: "key".to_string(),
+        rule: if name.starts_with("key") {
+            "key".to_string()
+        } else {
+            "certificate".to_string()
+        },
         enforcement: Enforcement::Enforced,
         attestors: vec![AttestorResult {
             name,
@@ -75,6 +90,7 @@ pub fn with_keys(image: &PinnedRef, keys: &[PublicKey], checked: &Checked) -> De
                 key_id: a.key_id().clone(),
                 digest: Some(a.digest().clone()),
                 signed_at: a.signed_times().shown().map(SignedAtReport::from),
+                certificate: a.certified().map(CertificateReport::from),
             })
             .collect(),
         rejected: checked.rejected.clone(),

@@ -73,3 +73,30 @@ pub async fn verify_with_keys_in(
     let checked = check(&found, keys, pinned.digest());
     Ok(keyed::with_keys(&pinned, keys, &checked))
 }
+
+/// Verification against a certificate identity (`signet verify --certificate-identity …`,
+/// `--ca-roots …`): allowed when a bundle signed with a certificate `trust` accepts binds the
+/// image digest. Offline: nothing but the registry is contacted.
+pub async fn verify_with_certificates_in(
+    repo: &Repository,
+    image: &ImageRef,
+    trust: &signet_core::keyless::KeylessTrust,
+    name: String,
+    max_evidence_bytes: u64,
+) -> Result<Decision, RegistryError> {
+    let pinned = repo.resolve(image).await?;
+    let filter = Filter {
+        max_bytes: max_evidence_bytes,
+        ..Filter::default()
+    };
+    let found = gather(repo, &pinned, &filter).await?;
+    let checked = proof::check_with(
+        &found,
+        &[],
+        &[],
+        pinned.digest(),
+        &[],
+        std::slice::from_ref(trust),
+    );
+    Ok(keyed::with_trust(&pinned, name, true, &checked))
+}

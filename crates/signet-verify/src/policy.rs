@@ -145,7 +145,14 @@ pub fn check_for_attestor(
     } else {
         &attestor.note_keys
     };
-    check_with(found, &attestor.keys, note_keys, digest, authorities)
+    check_with(
+        found,
+        &attestor.keys,
+        note_keys,
+        digest,
+        authorities,
+        &attestor.keyless,
+    )
 }
 
 /// Decides with evidence already gathered for `pinned` (for callers that cache evidence per

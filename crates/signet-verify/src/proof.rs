@@ -8,14 +8,16 @@
 //! the check ran and passed. What fails becomes a typed [`Rejected`].
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 use signet_core::Verified;
 use signet_core::binauthz::{self, NoteKey, Occurrence};
-use signet_core::bundle::Bundle;
+use signet_core::bundle::{Bundle, BundleError};
 use signet_core::digest::Digest;
 use signet_core::dsse::Envelope;
 use signet_core::evidence::{Format, Location, Rejected, Rejection};
 use signet_core::intoto::{self, Statement};
+use signet_core::keyless::{self, CertifiedSignature, KeylessTrust};
 use signet_core::keys::{KeyId, PublicKey};
 use signet_core::signed_time::{self, SignedTime, SignedTimes, TimeSource};
 use signet_core::simplesigning::{self, SimpleSigning};
@@ -41,6 +43,7 @@ pub struct Accepted {
     digest: Digest,
     proven: Proven,
     times: SignedTimes,
+    certified: Option<Box<CertifiedSignature>>,
 }
 
 /// What verified: the signed content, still inside core's proof value.
@@ -108,6 +111,12 @@ impl Accepted {
         &self.times
     }
 
+    /// For evidence signed with a certificate: the certificate (identity, CA), the trusted
+    /// times and the log entries that vouched.
+    pub fn certified(&self) -> Option<&CertifiedSignature> {
+        self.certified.as_deref()
+    }
+
     /// Simple-signing annotations (`optional`) of a legacy signature; empty otherwise.
     pub fn annotations(&self) -> BTreeMap<String, String> {
         self.simple_signing()
@@ -132,6 +141,7 @@ impl Accepted {
             digest: digest.clone(),
             proven: Proven::Statement { verified, json },
             times,
+            certified: None,
         })
     }
 }
@@ -163,6 +173,10 @@ impl signet_policy::evaluate::Proof for Accepted {
     fn signed_times(&self) -> &SignedTimes {
         Accepted::signed_times(self)
     }
+
+    fn certified(&self) -> Option<&CertifiedSignature> {
+        Accepted::certified(self)
+    }
 }
 
 /// The outcome of checking evidence against a set of keys.
@@ -178,7 +192,7 @@ pub struct Checked {
 /// Authorization attestations count when a PKIX signature verifies with one of `keys`, whatever
 /// `publicKeyId` it names (the keys were given, not an attestor's list).
 pub fn check(evidence: &[Evidence], keys: &[PublicKey], digest: &Digest) -> Checked {
-    check_with(evidence, keys, &any_id_note_keys(keys), digest, &[])
+    check_with(evidence, keys, &any_id_note_keys(keys), digest, &[], &[])
 }
 
 /// `keys` as Binary Authorization keys that verify an attestation whatever `publicKeyId` it
@@ -198,17 +212,26 @@ pub fn any_id_note_keys(keys: &[PublicKey]) -> Vec<NoteKey> {
 /// RFC 3161 timestamps in bundles that verify against one of `authorities` become trusted
 /// signing times; one that does not verify is no time at all (timestamps are not covered by
 /// the signature, so anyone could add or strip them).
+/// Bundles signed with a certificate count when one of `keyless` accepts them (its CAs, logs,
+/// timestamp authorities and identities; `signet_core::keyless`).
 pub fn check_with(
     evidence: &[Evidence],
     keys: &[PublicKey],
     note_keys: &[NoteKey],
     digest: &Digest,
     authorities: &[TimestampAuthority],
+    keyless: &[KeylessTrust],
 ) -> Checked {
     let mut out = Checked::default();
     let mut withdrawals = Vec::new();
+    let trust = Trust {
+        keys,
+        note_keys,
+        authorities,
+        keyless,
+    };
     for e in evidence {
-        match check_one(e, keys, note_keys, digest, authorities) {
+        match check_one(e, &trust, digest) {
             // A withdrawal is never evidence itself; it takes back what it names.
             Ok(accepted) if accepted.predicate_type() == intoto::WITHDRAWAL_PREDICATE => {
                 withdrawals.push(accepted);
@@ -270,18 +293,34 @@ fn referrer_digest(location: &Location) -> Option<&Digest> {
     }
 }
 
-fn check_one(
-    e: &Evidence,
-    keys: &[PublicKey],
-    note_keys: &[NoteKey],
-    digest: &Digest,
-    authorities: &[TimestampAuthority],
-) -> Result<Accepted, Rejection> {
+/// Everything one attestor trusts.
+struct Trust<'t> {
+    keys: &'t [PublicKey],
+    note_keys: &'t [NoteKey],
+    authorities: &'t [TimestampAuthority],
+    keyless: &'t [KeylessTrust],
+}
+
+fn check_one(e: &Evidence, trust: &Trust<'_>, digest: &Digest) -> Result<Accepted, Rejection> {
+    let Trust {
+        keys,
+        note_keys,
+        authorities,
+        keyless,
+    } = *trust;
     let location = e.location.clone();
     match &e.payload {
         Payload::Unreadable(reason) => Err(reason.clone()),
         Payload::Bundle(bytes) => {
             let bundle = Bundle::parse(bytes)?;
+            if bundle.verification_material.certificate.is_some()
+                || bundle
+                    .verification_material
+                    .x509_certificate_chain
+                    .is_some()
+            {
+                return check_certified(location, &bundle, keyless, digest);
+            }
             let verified = bundle
                 .verify_statement(keys, digest)
                 .map_err(|err| name_hinted_key(Rejection::from(err), &bundle, keys))?;
@@ -308,6 +347,7 @@ fn check_one(
                 digest: digest.clone(),
                 proven: Proven::Signature(verified),
                 times: SignedTimes::default(),
+                certified: None,
             })
         }
         Payload::SimpleSigning { payload, signature } => {
@@ -318,9 +358,49 @@ fn check_one(
                 digest: digest.clone(),
                 proven: Proven::Signature(verified),
                 times,
+                certified: None,
             })
         }
     }
+}
+
+/// A bundle signed with a certificate, against each certificate trust of the attestor in
+/// turn: the first that accepts it makes the proof; none, and the reasons are given.
+fn check_certified(
+    location: Location,
+    bundle: &Bundle,
+    keyless: &[KeylessTrust],
+    digest: &Digest,
+) -> Result<Accepted, Rejection> {
+    if keyless.is_empty() {
+        return Err(BundleError::CertificateBased.into());
+    }
+    let mut reasons = Vec::new();
+    for trust in keyless {
+        match keyless::verify_statement(bundle, trust, digest, SystemTime::now()) {
+            Ok((verified, certified)) => {
+                let mut accepted = Accepted::statement_proof(location, digest, verified)?;
+                accepted
+                    .times
+                    .times
+                    .extend(certified.times().iter().cloned());
+                accepted.certified = Some(Box::new(certified));
+                return Ok(accepted);
+            }
+            Err(e) => reasons.push(Rejection::from(e)),
+        }
+    }
+    // One trust: its own typed reason. Several: each said.
+    if reasons.len() == 1 {
+        return Err(reasons.remove(0));
+    }
+    Err(Rejection::Certificate {
+        reason: reasons
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+    })
 }
 
 /// The signing times the bundle's RFC 3161 timestamps prove, each verified against

@@ -26,6 +26,8 @@ pub(super) const ATTESTOR_FIELDS: &[&str] = &[
     "conditions",
     "signedIdentity",
     "maxAge",
+    "keyless",
+    "certificates",
     "updateTime",
     "etag",
 ];
@@ -143,6 +145,7 @@ impl<'t> Checker<'t> {
                 }
             }
 
+            let keyless = self.certificate_trust(&fields, &what);
             let (keys, note_keys, key_windows) = self.attestor_keys(&fields, &what);
             let max_age = fields.get("maxAge").and_then(|e| self.max_age(e, &what));
             let predicate_type = fields
@@ -177,6 +180,7 @@ impl<'t> Checker<'t> {
                         signed_identity,
                         max_age,
                         key_windows,
+                        keyless,
                         span: start(item),
                     },
                 );
@@ -421,8 +425,10 @@ impl<'t> Checker<'t> {
             }
         }
 
-        // Not when the keys are there but malformed, which is already reported.
-        if listed == 0 && self.errors.len() == before {
+        // Not when the keys are there but malformed, which is already reported, nor when the
+        // attestor trusts certificates instead.
+        let certificates = fields.get("keyless").is_some() || fields.get("certificates").is_some();
+        if listed == 0 && self.errors.len() == before && !certificates {
             let (at, hint) = match (own, note) {
                 (None, Some(_)) => (
                     empty_at.unwrap_or(fields.at),
@@ -430,7 +436,8 @@ impl<'t> Checker<'t> {
                 ),
                 _ => (
                     empty_at.unwrap_or(fields.at),
-                    "add one under `publicKeys` (`- file: key.pub` or `- pem: ...`)",
+                    "add one under `publicKeys` (`- file: key.pub` or `- pem: ...`), or trust \
+                     certificates with `keyless` or `certificates`",
                 ),
             };
             self.error(at, format!("{what} has no public keys; {hint}"));

@@ -43,7 +43,8 @@
 // The loader is one `Checker` pass (defined here, with `parse`); each module adds the methods
 // for the part of the file it reads.
 mod attestors; // attestors: names, keys, predicate types, conditions, signed identities
-mod complexity; // bounds on a condition before CEL compiles it
+mod complexity;
+mod keyless; // `keyless` and `certificates` on attestors: trusted roots, CAs, identities // bounds on a condition before CEL compiles it
 mod rules; // the top level, name patterns and admission rules
 mod summary; // `Policy::summary`, as `signet policy check` prints it
 #[cfg(test)]

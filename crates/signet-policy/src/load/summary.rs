@@ -51,6 +51,26 @@ impl Policy {
             for (key, window) in &attestor.key_windows {
                 let _ = write!(out, ", key {} {window}", key.short());
             }
+            for trust in &attestor.keyless {
+                let kind = if trust.certificates.requires_sct() {
+                    "keyless"
+                } else {
+                    "certificates"
+                };
+                let cas: Vec<&str> = trust
+                    .certificates
+                    .authorities()
+                    .iter()
+                    .map(|ca| ca.name())
+                    .collect();
+                let _ = write!(out, "\n    {kind} (CA {})", cas.join(", "));
+                for identity in &trust.identities {
+                    let _ = write!(out, "\n      identity subject {}", identity.subject);
+                    if let Some(issuer) = &identity.issuer {
+                        let _ = write!(out, " issuer {issuer}");
+                    }
+                }
+            }
         }
         out.push('\n');
         if !self.revoked_keys.is_empty() {
