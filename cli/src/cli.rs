@@ -192,7 +192,7 @@ pub enum Command {
     /// With --key: allowed when at least one signature or attestation on the digest verifies
     /// with one of the keys. With --policy: the policy's rule for the cluster, namespace and
     /// service account decides.
-    #[command(group(clap::ArgGroup::new("trust").required(true).args(["key", "policy"])))]
+    #[command(group(clap::ArgGroup::new("trust").required(true).args(["key", "policy", "certificate_identity", "certificate_identity_regexp", "ca_roots"]).multiple(true)))]
     Verify {
         /// The image: registry/repository[:tag][@digest], oci:DIR[:REF][@digest] or
         /// oci-archive:FILE[:REF][@digest].

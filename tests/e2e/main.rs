@@ -36,6 +36,7 @@ mod explorer;
 mod fake_registry;
 mod faults;
 mod images;
+mod keyless;
 mod keys;
 mod kube_api;
 mod layout;

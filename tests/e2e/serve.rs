@@ -140,7 +140,7 @@ pub(crate) fn with_images(mut review: serde_json::Value, image: &str) -> serde_j
     review
 }
 
-fn set_namespace(mut review: serde_json::Value, ns: &str) -> serde_json::Value {
+pub(crate) fn set_namespace(mut review: serde_json::Value, ns: &str) -> serde_json::Value {
     review["request"]["namespace"] = serde_json::json!(ns);
     review
 }

@@ -420,6 +420,39 @@ fn judge<'e>(
     now: SystemTime,
 ) -> Judgement<'e> {
     let keys = attestor.key_labels().join(", ");
+    if found.accepted.is_empty() && attestor.keys.is_empty() && !attestor.keyless.is_empty() {
+        // Certificate trust only: say why the certificates seen did not count.
+        let certified: Vec<String> = found
+            .rejected
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.reason,
+                    signet_core::evidence::Rejection::Certificate { .. }
+                        | signet_core::evidence::Rejection::BadSignature { .. }
+                )
+            })
+            .map(|r| r.reason.to_string())
+            .collect();
+        let reason = match certified.first() {
+            Some(first) => format!(
+                "no signature or attestation for {digest} signed with a certificate it trusts; \
+                 {} seen, the first: {first}",
+                certified.len()
+            ),
+            None => format!(
+                "no signature or attestation for {digest} signed with a certificate ({} other \
+                 signature(s)/attestation(s) found)",
+                found.rejected.len()
+            ),
+        };
+        return Judgement {
+            satisfied: false,
+            reason,
+            used: None,
+            until: None,
+        };
+    }
     if found.accepted.is_empty() {
         let seen = if found.rejected.is_empty() {
             String::new()

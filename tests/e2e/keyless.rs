@@ -1,0 +1,493 @@
+//! Keyless and certificate signatures (issue 13), through the real binary and a real registry,
+//! all offline: real public-good bundles (`fixtures/sigstore/`, from the sigstore crate) checked
+//! against the trusted root signet ships, with `verify-blob` (npm provenance and the npm
+//! tarball it names) and with `verify` and the daemon after attaching a cosign v3 keyless
+//! image signature as a referrer of its subject digest; and signatures made with
+//! `sign --certificate` from a test CA, verified with `--ca-roots` and a `certificates` attestor.
+
+use std::path::Path;
+
+use signet_core::bundle::Bundle;
+use signet_core::digest::Digest;
+use signet_core::oci::{self, Descriptor};
+use signet_core::reference::ImageRef;
+use signet_registry::{Client, ClientOptions, Repository};
+
+use crate::cli::{repo_root, signet};
+use crate::harness::{Options, Registry};
+use crate::images::push_image;
+
+const GITHUB: &str = "https://token.actions.githubusercontent.com";
+const NPM_WORKFLOW: &str =
+    "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main";
+const KUBEWARDEN_WORKFLOW: &str = "https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/v1.34.0";
+/// The image the cosign v3 sample bundle signs.
+const KUBEWARDEN_DIGEST: &str =
+    "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172";
+const PASSWORD: &str = "e2e password";
+
+fn sample(name: &str) -> std::path::PathBuf {
+    repo_root().join("fixtures/sigstore").join(name)
+}
+
+fn block_on<T>(fut: impl std::future::Future<Output = T>) -> T {
+    crate::harness::install_crypto_provider();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(fut)
+}
+
+/// Attaches the real cosign v3 keyless bundle as a referrer of its subject digest in
+/// `registry`, as `cosign` would have pushed it, and returns the image reference by digest.
+/// The image manifest itself is not in the registry (only its signature is public material);
+/// a digest-pinned verification never fetches it.
+fn attach_real_bundle(registry: &Registry) -> String {
+    let image = format!(
+        "{}/kubewarden/controller@{KUBEWARDEN_DIGEST}",
+        registry.host()
+    );
+    let bundle = Bundle::parse(&std::fs::read(sample("bundle_v03.json")).unwrap()).unwrap();
+    let subject = Descriptor {
+        media_type: oci::OCI_MANIFEST.to_string(),
+        size: 1024,
+        digest: KUBEWARDEN_DIGEST.parse::<Digest>().unwrap(),
+        artifact_type: None,
+        annotations: Default::default(),
+        platform: None,
+    };
+    let reference: ImageRef = image.parse().unwrap();
+    block_on(async {
+        let client = Client::new(ClientOptions::default()).unwrap();
+        let repo = Repository::new(&client, &reference);
+        signet_registry::publish::push_bundle(&repo, &subject, &bundle)
+            .await
+            .unwrap();
+    });
+    image
+}
+
+#[test]
+fn npm_provenance_verifies_offline_with_verify_blob_and_each_tampering_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = sample("sigstore-5.0.0.tgz");
+    let bundle = sample("npm_slsa_bundle_v03.json");
+    let args = |file: &Path, identity: &str, issuer: &str| {
+        vec![
+            "verify-blob".to_string(),
+            file.display().to_string(),
+            "--bundle".into(),
+            bundle.display().to_string(),
+            "--certificate-identity".into(),
+            identity.into(),
+            "--certificate-oidc-issuer".into(),
+            issuer.into(),
+        ]
+    };
+    let run = |a: Vec<String>| {
+        signet(
+            dir.path(),
+            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+            None,
+        )
+    };
+
+    let ok = run(args(&tarball, NPM_WORKFLOW, GITHUB)).expect_code(0);
+    assert!(ok.stdout.contains("Verified OK"), "{}", ok.stdout);
+    assert!(
+        ok.stdout.contains("https://slsa.dev/provenance/v1"),
+        "{}",
+        ok.stdout
+    );
+    assert!(
+        ok.stdout
+            .contains("https://rekor.sigstore.dev entry 1697019812"),
+        "{}",
+        ok.stdout
+    );
+
+    let other = NPM_WORKFLOW.replace("release.yml", "ci.yml");
+    let bad = run(args(&tarball, &other, GITHUB)).expect_code(1);
+    assert!(
+        bad.stdout.contains("matches no allowed identity"),
+        "{}",
+        bad.stdout
+    );
+    let bad = run(args(&tarball, NPM_WORKFLOW, "https://gitlab.com")).expect_code(1);
+    assert!(bad.stdout.contains("gitlab.com"), "{}", bad.stdout);
+
+    // One flipped byte in the artifact.
+    let mut bytes = std::fs::read(&tarball).unwrap();
+    bytes[5000] ^= 1;
+    let flipped = dir.path().join("sigstore-5.0.0.tgz");
+    std::fs::write(&flipped, bytes).unwrap();
+    let bad = run(args(&flipped, NPM_WORKFLOW, GITHUB)).expect_code(1);
+    assert!(
+        bad.stdout.contains("about another artifact"),
+        "{}",
+        bad.stdout
+    );
+
+    // Keyless needs the issuer; regular expressions must be anchored.
+    let no_issuer = signet(
+        dir.path(),
+        &[
+            "verify-blob",
+            tarball.to_str().unwrap(),
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--certificate-identity",
+            NPM_WORKFLOW,
+        ],
+        None,
+    )
+    .expect_code(2);
+    assert!(
+        no_issuer.stderr.contains("OIDC issuer"),
+        "{}",
+        no_issuer.stderr
+    );
+    let unanchored = signet(
+        dir.path(),
+        &[
+            "verify-blob",
+            tarball.to_str().unwrap(),
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--certificate-identity-regexp",
+            "sigstore-js",
+            "--certificate-oidc-issuer",
+            GITHUB,
+        ],
+        None,
+    )
+    .expect_code(2);
+    assert!(
+        unanchored.stderr.contains("must be anchored"),
+        "{}",
+        unanchored.stderr
+    );
+}
+
+#[test]
+fn keyless_image_signature_verifies_on_a_registry_by_identity_and_policy() {
+    let registry = Registry::start(Options::plain());
+    let image = attach_real_bundle(&registry);
+    let dir = tempfile::tempdir().unwrap();
+
+    let ok = signet(
+        dir.path(),
+        &[
+            "verify",
+            &image,
+            "--certificate-identity",
+            KUBEWARDEN_WORKFLOW,
+            "--certificate-oidc-issuer",
+            GITHUB,
+        ],
+        None,
+    )
+    .expect_code(0);
+    assert!(ok.stdout.starts_with("ALLOWED"), "{}", ok.stdout);
+    assert!(
+        ok.stdout
+            .contains("certificate: https://github.com/kubewarden"),
+        "{}",
+        ok.stdout
+    );
+    assert!(
+        ok.stdout
+            .contains("https://rekor.sigstore.dev entry 1261105807"),
+        "{}",
+        ok.stdout
+    );
+
+    let denied = signet(
+        dir.path(),
+        &[
+            "verify",
+            &image,
+            "--certificate-identity-regexp",
+            "^https://github.com/shop/.*$",
+            "--certificate-oidc-issuer",
+            GITHUB,
+            "--output",
+            "json",
+        ],
+        None,
+    )
+    .expect_code(1);
+    let json: serde_json::Value = serde_json::from_str(&denied.stdout).unwrap();
+    assert_eq!(json["allowed"], false);
+    assert!(
+        json["reasons"]
+            .to_string()
+            .contains("matches no allowed identity"),
+        "{json}"
+    );
+
+    // The same through a policy's keyless attestor (the shipped public-good root).
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "registryAllowlist: ['{host}/**']\n\
+             defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  \
+             enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n  requireAttestationsBy: [release]\n\
+             attestors:\n  - name: release\n    keyless:\n      identities:\n        \
+             - issuer: {GITHUB}\n          subjectRegExp: ^https://github\\.com/kubewarden/kubewarden-controller/\\.github/workflows/release\\.yml@refs/tags/v.*$\n",
+            host = registry.host()
+        ),
+    )
+    .unwrap();
+    let check = signet(dir.path(), &["policy", "check", "policy.yaml"], None).expect_code(0);
+    assert!(
+        check.stdout.contains("keyless (CA sigstore.dev/sigstore"),
+        "{}",
+        check.stdout
+    );
+    assert!(
+        check.stdout.contains("identity subject /^https://github"),
+        "{}",
+        check.stdout
+    );
+    let ok = signet(
+        dir.path(),
+        &[
+            "verify",
+            &image,
+            "--policy",
+            "policy.yaml",
+            "--output",
+            "json",
+        ],
+        None,
+    )
+    .expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&ok.stdout).unwrap();
+    assert_eq!(
+        json["accepted"][0]["certificate"]["subject"],
+        KUBEWARDEN_WORKFLOW
+    );
+    assert_eq!(json["accepted"][0]["certificate"]["issuer"], GITHUB);
+    assert_eq!(
+        json["accepted"][0]["certificate"]["logEntries"][0]["logIndex"],
+        1261105807
+    );
+    assert_eq!(json["accepted"][0]["signedAt"]["trusted"], true);
+}
+
+/// A policy with an unanchored identity regexp, a missing issuer and an unreadable trusted
+/// root: each refused with its position.
+#[test]
+fn policy_check_refuses_bad_keyless_attestors_with_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("policy.yaml"),
+        "defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  \
+         enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n  requireAttestationsBy: [a, b, c]\n\
+         attestors:\n  - name: a\n    keyless:\n      identities:\n        \
+         - issuer: https://issuer.example\n          subjectRegExp: shop\n  \
+         - name: b\n    keyless:\n      identities:\n        - subject: x@example.com\n  \
+         - name: c\n    keyless:\n      trustedRoot: {file: missing.json}\n      \
+         identities: [{issuer: i, subject: s}]\n",
+    )
+    .unwrap();
+    let run = signet(dir.path(), &["policy", "check", "policy.yaml"], None);
+    assert_ne!(run.code, 0);
+    let out = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        out.contains(":10:") && out.contains("must be anchored"),
+        "{out}"
+    );
+    assert!(
+        out.contains("is missing `issuer` or `issuerRegExp`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cannot read trusted root `missing.json`"),
+        "{out}"
+    );
+}
+
+#[test]
+fn certificate_from_own_ca_signs_and_verifies_with_ca_roots_and_a_certificates_attestor() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose, SanType,
+    };
+    let registry = Registry::start(Options::plain());
+    let (image, _) = push_image(&registry, "corp/app", "v1", b"corp app v1");
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+
+    // Two CAs; the build key certified by the first (email SAN, code signing).
+    let ca = |name: &str| {
+        let mut params = CertificateParams::new(Vec::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), Issuer::new(params, key))
+    };
+    let (corp_pem, corp) = ca("corp root");
+    let (other_pem, _) = ca("other root");
+    std::fs::write(path("corp-root.pem"), &corp_pem).unwrap();
+    std::fs::write(path("other-root.pem"), &other_pem).unwrap();
+    let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = CertificateParams::new(Vec::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "corp build");
+    params.subject_alt_names = vec![SanType::Rfc822Name(
+        "build@corp.example".try_into().unwrap(),
+    )];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+    params.use_authority_key_identifier_extension = true;
+    let leaf = params.signed_by(&leaf_key, &corp).unwrap();
+    std::fs::write(path("build.crt"), leaf.pem()).unwrap();
+    // The same key as a cosign-format key file for `signet sign`.
+    let pair = signet_core::keys::KeyPair::from_pkcs8_pem(&leaf_key.serialize_pem()).unwrap();
+    std::fs::write(
+        path("build.key"),
+        pair.to_encrypted_pem(PASSWORD.as_bytes()).unwrap(),
+    )
+    .unwrap();
+
+    // A certificate for another key is refused before anything is pushed.
+    signet(
+        dir.path(),
+        &["keygen", "--output-prefix", "other"],
+        Some(PASSWORD),
+    )
+    .expect_code(0);
+    let refused = signet(
+        dir.path(),
+        &[
+            "sign",
+            &image,
+            "--key",
+            "other.key",
+            "--certificate",
+            "build.crt",
+        ],
+        Some(PASSWORD),
+    )
+    .expect_code(2);
+    assert!(
+        refused.stderr.contains("the certificate is for key"),
+        "{}",
+        refused.stderr
+    );
+
+    signet(
+        dir.path(),
+        &[
+            "sign",
+            &image,
+            "--key",
+            "build.key",
+            "--certificate",
+            "build.crt",
+        ],
+        Some(PASSWORD),
+    )
+    .expect_code(0);
+
+    let verify = |roots: &str, identity: &str| {
+        signet(
+            dir.path(),
+            &[
+                "verify",
+                &image,
+                "--ca-roots",
+                roots,
+                "--certificate-identity",
+                identity,
+            ],
+            None,
+        )
+    };
+    let ok = verify("corp-root.pem", "build@corp.example").expect_code(0);
+    assert!(
+        ok.stdout.contains("certificate: build@corp.example"),
+        "{}",
+        ok.stdout
+    );
+    let other_ca = verify("other-root.pem", "build@corp.example").expect_code(1);
+    assert!(
+        other_ca.stdout.contains("does not chain"),
+        "{}",
+        other_ca.stdout
+    );
+    let other_id = verify("corp-root.pem", "release@corp.example").expect_code(1);
+    assert!(
+        other_id.stdout.contains("matches no allowed identity"),
+        "{}",
+        other_id.stdout
+    );
+    // The key alone is not trusted by a policy of certificates, nor the certificate by a key.
+    let policy = |roots: &str| {
+        format!(
+            "defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  \
+             enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n  requireAttestationsBy: [corp-build]\n\
+             attestors:\n  - name: corp-build\n    certificates:\n      roots: {{file: {roots}}}\n      \
+             identities: [{{subjectRegExp: '^build@corp\\.example$'}}]\n"
+        )
+    };
+    std::fs::write(path("corp.yaml"), policy("corp-root.pem")).unwrap();
+    std::fs::write(path("other.yaml"), policy("other-root.pem")).unwrap();
+    signet(
+        dir.path(),
+        &["verify", &image, "--policy", "corp.yaml"],
+        None,
+    )
+    .expect_code(0);
+    signet(
+        dir.path(),
+        &["verify", &image, "--policy", "other.yaml"],
+        None,
+    )
+    .expect_code(1);
+}
+
+/// The daemon admits the keyless-signed image where the policy allows its release workflow and
+/// denies it where another workflow is required, over HTTPS, offline.
+#[test]
+fn the_daemon_admits_by_keyless_identity_over_https() {
+    use crate::serve::{Daemon, fixture, response, set_namespace, with_images};
+    let registry = Registry::start(Options::plain());
+    let image = attach_real_bundle(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "registryAllowlist: ['{host}/**']\n\
+             defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  \
+             enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n  requireAttestationsBy: [kubewarden-release]\n\
+             kubernetesNamespaceAdmissionRules:\n  shop:\n    evaluationMode: REQUIRE_ATTESTATION\n    \
+             enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n    requireAttestationsBy: [shop-release]\n\
+             attestors:\n  - name: kubewarden-release\n    keyless:\n      identities:\n        \
+             - issuer: {GITHUB}\n          subject: {KUBEWARDEN_WORKFLOW}\n  \
+             - name: shop-release\n    keyless:\n      identities:\n        \
+             - issuer: {GITHUB}\n          subjectRegExp: ^https://github\\.com/shop/.*$\n",
+            host = registry.host()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(dir.path(), &policy, &[]);
+    let review = with_images(fixture("pod.json"), &image);
+    let allowed = daemon.post(
+        "/admission/validate",
+        &set_namespace(review.clone(), "default"),
+    );
+    assert_eq!(response(&allowed)["allowed"], true, "{allowed}");
+    let denied = daemon.post("/admission/validate", &set_namespace(review, "shop"));
+    assert_eq!(response(&denied)["allowed"], false, "{denied}");
+    let message = response(&denied)["status"]["message"].to_string();
+    assert!(message.contains("matches no allowed identity"), "{message}");
+}
