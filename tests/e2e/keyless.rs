@@ -488,6 +488,17 @@ fn the_daemon_admits_by_keyless_identity_over_https() {
     assert_eq!(response(&allowed)["allowed"], true, "{allowed}");
     let denied = daemon.post("/admission/validate", &set_namespace(review, "shop"));
     assert_eq!(response(&denied)["allowed"], false, "{denied}");
+    // The verify API's decision names the identity, issuer, log entry and signing time.
+    let decision = daemon.post("/v1/verify", &serde_json::json!({"image": image}));
+    assert_eq!(decision["allowed"], true, "{decision}");
+    let used = &decision["accepted"][0];
+    assert_eq!(
+        used["certificate"]["subject"], KUBEWARDEN_WORKFLOW,
+        "{decision}"
+    );
+    assert_eq!(used["certificate"]["issuer"], GITHUB, "{decision}");
+    assert_eq!(used["certificate"]["logEntries"][0]["logIndex"], 1261105807);
+    assert_eq!(used["signedAt"]["trusted"], true, "{decision}");
     let message = response(&denied)["status"]["message"].to_string();
     assert!(
         message.contains("signed with a certificate it trusts"),

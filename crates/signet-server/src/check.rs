@@ -431,7 +431,17 @@ fn result(written: &str, image: &ImageRef, verdict: Verdict) -> ImageResult {
                         .as_ref()
                         .map(|t| format!(", signed at {} ({})", t.time, t.source))
                         .unwrap_or_default();
-                    format!("{} by key {}{signed}", a.location.with_format(), a.key_id)
+                    match &a.certificate {
+                        // Keyless / own CA: the identity, issuer and log entry, not the
+                        // one-time key.
+                        Some(c) => format!(
+                            "{} by certificate for {c}{signed}",
+                            a.location.with_format()
+                        ),
+                        None => {
+                            format!("{} by key {}{signed}", a.location.with_format(), a.key_id)
+                        }
+                    }
                 })
                 .collect(),
             valid_until: decision.valid_until.map(signet_core::signed_time::format),
