@@ -132,6 +132,22 @@ impl PolicyPage {
                         }
                         signet_core::binauthz::NoteKey::Pkix { .. } => None,
                     }));
+                    // Certificate trust: who may sign (identities), under which CAs.
+                    for trust in &a.keyless {
+                        let kind = if trust.certificates.requires_sct() {
+                            "keyless"
+                        } else {
+                            "certificate"
+                        };
+                        for identity in &trust.identities {
+                            let issuer = identity
+                                .issuer
+                                .as_ref()
+                                .map(|i| format!(" issuer {i}"))
+                                .unwrap_or_default();
+                            key_ids.push(format!("{kind} subject {}{issuer}", identity.subject));
+                        }
+                    }
                     AttestorRow {
                         name: a.name.to_string(),
                         key_ids,
