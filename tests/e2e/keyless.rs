@@ -452,6 +452,78 @@ fn certificate_from_own_ca_signs_and_verifies_with_ca_roots_and_a_certificates_a
         None,
     )
     .expect_code(1);
+
+    // cosign's legacy layout: the certificate and chain in the .sig layer's annotations.
+    let (legacy, _) = push_image(&registry, "corp/app", "v2", b"corp app v2");
+    signet(
+        dir.path(),
+        &[
+            "sign",
+            &legacy,
+            "--key",
+            "build.key",
+            "--certificate",
+            "build.crt",
+            "--certificate-chain",
+            "corp-root.pem",
+            "--format",
+            "legacy",
+        ],
+        Some(PASSWORD),
+    )
+    .expect_code(0);
+    let ok = signet(
+        dir.path(),
+        &[
+            "verify",
+            &legacy,
+            "--ca-roots",
+            "corp-root.pem",
+            "--certificate-identity",
+            "build@corp.example",
+        ],
+        None,
+    )
+    .expect_code(0);
+    assert!(
+        ok.stdout.contains("certificate: build@corp.example"),
+        "{}",
+        ok.stdout
+    );
+    signet(
+        dir.path(),
+        &["verify", &legacy, "--policy", "corp.yaml"],
+        None,
+    )
+    .expect_code(0);
+    let other_ca = signet(
+        dir.path(),
+        &[
+            "verify",
+            &legacy,
+            "--ca-roots",
+            "other-root.pem",
+            "--certificate-identity",
+            "build@corp.example",
+        ],
+        None,
+    )
+    .expect_code(1);
+    assert!(
+        other_ca.stdout.contains("does not chain"),
+        "{}",
+        other_ca.stdout
+    );
+    // Without certificate trust, the layer still verifies with the key, as before.
+    let public = signet(
+        dir.path(),
+        &["public-key", "--key", "build.key"],
+        Some(PASSWORD),
+    )
+    .expect_code(0)
+    .stdout;
+    std::fs::write(path("build.pub"), public).unwrap();
+    signet(dir.path(), &["verify", &legacy, "--key", "build.pub"], None).expect_code(0);
 }
 
 /// The daemon admits the keyless-signed image where the policy allows its release workflow and

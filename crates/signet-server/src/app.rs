@@ -126,7 +126,19 @@ fn evidence_weight(found: &[Evidence]) -> u32 {
         .map(|e| {
             let blob = match &e.payload {
                 Payload::Bundle(b) | Payload::Dsse(b) | Payload::BinAuthz(b) => b.len(),
-                Payload::SimpleSigning { payload, signature } => payload.len() + signature.len(),
+                Payload::SimpleSigning {
+                    payload,
+                    signature,
+                    certificate,
+                } => {
+                    payload.len()
+                        + signature.len()
+                        + certificate.as_ref().map_or(0, |c| {
+                            c.certificate.len()
+                                + c.chain.as_ref().map_or(0, String::len)
+                                + c.rekor_bundle.as_ref().map_or(0, String::len)
+                        })
+                }
                 Payload::Unreadable(_) => 0,
             };
             blob as u64 + OVERHEAD

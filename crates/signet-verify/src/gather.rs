@@ -36,6 +36,9 @@ pub enum Payload {
         payload: Blob,
         /// The `dev.cosignproject.cosign/signature` annotation.
         signature: String,
+        /// cosign's certificate, chain and Rekor bundle annotations, when the layer was
+        /// signed with a certificate (keyless or a CA's).
+        certificate: Option<Box<signet_core::keyless::LegacyCertificate>>,
     },
     /// A DSSE envelope (legacy attestation layer).
     Dsse(Blob),
@@ -246,6 +249,7 @@ async fn legacy_evidence(
                             Some(signature) => Payload::SimpleSigning {
                                 payload: bytes,
                                 signature: signature.clone(),
+                                certificate: legacy_certificate(&layer.annotations),
                             },
                             None => Payload::Unreadable(Rejection::malformed(format!(
                                 "no {} annotation",
@@ -439,4 +443,19 @@ impl<'r> Blobs<'r> {
         .await
         .clone()
     }
+}
+
+/// cosign's certificate annotations on a legacy layer, when it has a certificate.
+fn legacy_certificate(
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> Option<Box<signet_core::keyless::LegacyCertificate>> {
+    use signet_core::certified::{COSIGN_CERTIFICATE_ANNOTATION, COSIGN_CHAIN_ANNOTATION};
+    let certificate = annotations.get(COSIGN_CERTIFICATE_ANNOTATION)?;
+    Some(Box::new(signet_core::keyless::LegacyCertificate {
+        certificate: certificate.clone(),
+        chain: annotations.get(COSIGN_CHAIN_ANNOTATION).cloned(),
+        rekor_bundle: annotations
+            .get(signet_core::tlog::COSIGN_BUNDLE_ANNOTATION)
+            .cloned(),
+    }))
 }

@@ -350,7 +350,18 @@ fn check_one(e: &Evidence, trust: &Trust<'_>, digest: &Digest) -> Result<Accepte
                 certified: None,
             })
         }
-        Payload::SimpleSigning { payload, signature } => {
+        Payload::SimpleSigning {
+            payload,
+            signature,
+            certificate: Some(material),
+        } if !keyless.is_empty() => {
+            check_legacy_certified(location, payload, signature, material, keyless, digest)
+        }
+        // Without certificate trust, a legacy layer verifies with the attestor's keys as it
+        // always did (cosign --key ignores the certificate annotations too).
+        Payload::SimpleSigning {
+            payload, signature, ..
+        } => {
             let verified = simplesigning::verify(payload, signature, keys, digest)?;
             let times = signed_time::simple_signing_times(verified.value());
             Ok(Accepted {
@@ -391,6 +402,52 @@ fn check_certified(
         }
     }
     // One trust: its own typed reason. Several: each said.
+    if reasons.len() == 1 {
+        return Err(reasons.remove(0));
+    }
+    Err(Rejection::Certificate {
+        reason: reasons
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+    })
+}
+
+/// A legacy `.sig` layer signed with a certificate, against each certificate trust of the
+/// attestor in turn.
+fn check_legacy_certified(
+    location: Location,
+    payload: &[u8],
+    signature: &str,
+    material: &keyless::LegacyCertificate,
+    keyless: &[KeylessTrust],
+    digest: &Digest,
+) -> Result<Accepted, Rejection> {
+    let mut reasons = Vec::new();
+    for trust in keyless {
+        match keyless::verify_legacy_signature(
+            payload,
+            signature,
+            material,
+            trust,
+            digest,
+            SystemTime::now(),
+        ) {
+            Ok((verified, certified)) => {
+                let mut times = signed_time::simple_signing_times(verified.value());
+                times.times.extend(certified.times().iter().cloned());
+                return Ok(Accepted {
+                    location,
+                    digest: digest.clone(),
+                    proven: Proven::Signature(verified),
+                    times,
+                    certified: Some(Box::new(certified)),
+                });
+            }
+            Err(e) => reasons.push(Rejection::from(e)),
+        }
+    }
     if reasons.len() == 1 {
         return Err(reasons.remove(0));
     }

@@ -337,6 +337,19 @@ fn check_material(
         }
     }
     times.extend(stamped);
+    certify(trust, leaf, chain, times, log_entries, now)
+}
+
+/// The certificate at the trusted `times` (or `now` for own-PKI certificates without any),
+/// then the identity.
+fn certify(
+    trust: &KeylessTrust,
+    leaf: &[u8],
+    chain: &[Vec<u8>],
+    times: Vec<SignedTime>,
+    log_entries: Vec<(String, u64)>,
+    now: SystemTime,
+) -> Result<CertifiedSignature, KeylessError> {
     if times.is_empty() && trust.requires_trusted_time() {
         return Err(KeylessError::NoTrustedTime);
     }
@@ -383,4 +396,91 @@ fn check_material(
         times,
         log_entries,
     })
+}
+
+/// The certificate material cosign puts on a legacy `.sig` layer signed keyless or with a
+/// certificate: the `dev.sigstore.cosign/certificate` (PEM), `dev.sigstore.cosign/chain` (PEM)
+/// and `dev.cosignproject.cosign/bundle` (Rekor's SET over the entry) annotations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LegacyCertificate {
+    /// The signing certificate, PEM.
+    pub certificate: String,
+    /// The certificates above it, PEM.
+    pub chain: Option<String>,
+    /// The Rekor bundle annotation (JSON).
+    pub rekor_bundle: Option<String>,
+}
+
+/// Verifies a legacy `.sig` layer signed with a certificate: the simple-signing `payload` and
+/// its base64 `signature` (the layer annotation) with the certificate's key, bound to `digest`;
+/// the Rekor bundle annotation, when the trust has logs, as the trusted time; then the
+/// certificate and identity as for bundles.
+pub fn verify_legacy_signature(
+    payload: &[u8],
+    signature_base64: &str,
+    material: &LegacyCertificate,
+    trust: &KeylessTrust,
+    digest: &Digest,
+    now: SystemTime,
+) -> Result<
+    (
+        Verified<crate::simplesigning::SimpleSigning>,
+        CertifiedSignature,
+    ),
+    KeylessError,
+> {
+    use base64::Engine as _;
+    let certificate = |pem: &str, what: &str| {
+        crate::certified::certificates_from_pem(pem.as_bytes(), what)
+            .map_err(|e| KeylessError::Certificate(e.to_string()))
+    };
+    let mut leaf = certificate(
+        &material.certificate,
+        crate::certified::COSIGN_CERTIFICATE_ANNOTATION,
+    )?;
+    if leaf.len() != 1 {
+        return Err(KeylessError::Certificate(format!(
+            "{} holds {} certificates, expected one",
+            crate::certified::COSIGN_CERTIFICATE_ANNOTATION,
+            leaf.len()
+        )));
+    }
+    let leaf = leaf.remove(0);
+    let chain = match &material.chain {
+        Some(pem) => certificate(pem, crate::certified::COSIGN_CHAIN_ANNOTATION)?,
+        None => Vec::new(),
+    };
+    let key = leaf_key(&leaf)?;
+    let verified = crate::simplesigning::verify(
+        payload,
+        signature_base64,
+        std::slice::from_ref(&key),
+        digest,
+    )
+    .map_err(|e| KeylessError::Signature(e.to_string()))?;
+    let mut times = Vec::new();
+    let mut log_entries = Vec::new();
+    if let (Some(json), false) = (&material.rekor_bundle, trust.tlogs.is_empty()) {
+        let reason = |e: crate::tlog::TlogError| KeylessError::LogEntry {
+            index: 0,
+            reason: e.to_string(),
+        };
+        let entry = LogEntry::from_cosign_bundle_annotation(json.as_bytes()).map_err(reason)?;
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(signature_base64.trim())
+            .map_err(|e| KeylessError::Signature(format!("the signature is not base64: {e}")))?;
+        let expectation = EntryExpectation::message_signature(
+            Digest::sha256_of(payload),
+            signature,
+            ExpectedSigner::certificate(leaf.clone()),
+        );
+        let verified_entry = verify_entry(&entry, &trust.tlogs, &expectation).map_err(reason)?;
+        log_entries.push((
+            verified_entry.log_name().to_string(),
+            verified_entry.log_index(),
+        ));
+        times.extend(verified_entry.signed_time());
+    }
+    let proof = certify(trust, &leaf, &chain, times, log_entries, now)?;
+    Ok((verified, proof))
 }

@@ -56,7 +56,8 @@ use x509_cert::Certificate;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 
 pub use bundle::{
-    BlobSigned, CertifiedSignature, KeylessError, KeylessTrust, verify_blob, verify_statement,
+    BlobSigned, CertifiedSignature, KeylessError, KeylessTrust, LegacyCertificate, verify_blob,
+    verify_legacy_signature, verify_statement,
 };
 pub use identity::{CertificateIdentity, IdentityError, IdentityMatcher, StringMatch};
 pub use sct::CtTimestamp;
