@@ -219,7 +219,13 @@ rewrite(
     r"^(\s+image: )([^@\s]+)@sha256:[0-9a-f]{64}",
     (lambda m: f"{m.group(1)}{name or m.group(2)}@{digest}"),
 )
-# policy-configmap.yaml: the public key of the key that signed the image, as signet-release.pub.
+# policy-configmap.yaml: the repository trusted (exactly it, when pushed elsewhere: a denial
+# for an untrusted registry is not a failure, the namespace's fail-open webhook would deny)...
+if push:
+    policy = f"{deploy}/policy-configmap.yaml"
+    if f"\n      - {push}\n" not in open(policy).read():
+        rewrite(policy, r"^(    registryAllowlist:\n)", rf"\g<1>      - {push}\n")
+# ...and the public key of the key that signed the image, as signet-release.pub.
 indented = "".join("    " + line + "\n" for line in pub.strip().splitlines())
 rewrite(
     f"{deploy}/policy-configmap.yaml",
