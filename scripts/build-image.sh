@@ -96,8 +96,11 @@ if [[ -n "$(git status --porcelain --untracked-files=no)" ]]; then
 	log "warning: the working tree has uncommitted changes; the image is not exactly $revision"
 	revision="$revision-dirty"
 fi
-# SOURCE_DATE_EPOCH (reproducible-builds.org): the commit's time, unless given.
-export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct HEAD)}"
+# SOURCE_DATE_EPOCH (reproducible-builds.org): the commit's time, unless given. For the image
+# only: cargo does not get it unless it was given, because the build scripts of ring and psm (cc)
+# rerun when it changes, and with them everything above them, on every commit; the binary has no
+# time in it either way (the same bytes were built with and without it).
+epoch="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct HEAD)}"
 version="$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)"
 [[ -n $version ]] || die "no version in Cargo.toml [workspace.package]"
 source_url="$(sed -n '/^\[workspace.package\]/,/^\[/s/^repository = "\(.*\)"/\1/p' Cargo.toml)"
@@ -126,14 +129,14 @@ signet="$out/signet"
 
 build_layout() { # DIR [PREDICATE] → prints the digest
 	python3 "$root/scripts/build_image.py" --binary "$binary" --output "$1" \
-		--epoch "$SOURCE_DATE_EPOCH" --revision "$revision" --version "$version" \
+		--epoch "$epoch" --revision "$revision" --version "$version" \
 		--source "$source_url" --ref-name "$version" ${2:+--provenance "$2"} \
 		--rustc-version "$(rustc --version)" --cargo-version "$(cargo --version)"
 }
 
 rm -rf "$layout"
 digest="$(build_layout "$layout" "$out/provenance.json")"
-log "image $digest in oci:$layout (created $(date -u -d "@$SOURCE_DATE_EPOCH" +%FT%TZ))"
+log "image $digest in oci:$layout (created $(date -u -d "@$epoch" +%FT%TZ))"
 
 if $check; then
 	scratch="$(mktemp -d)"
