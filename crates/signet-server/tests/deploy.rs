@@ -462,10 +462,15 @@ fn signets_own_image_is_pinned_by_digest_and_not_exempt_by_name() {
     let deployment: Deployment = one("deployment.yaml");
     let pod = deployment.spec.unwrap().template.spec.unwrap();
     let image = pod.containers[0].image.clone().unwrap();
-    let (name, digest) = image.split_once('@').expect("the image is pinned by digest");
+    let (name, digest) = image
+        .split_once('@')
+        .unwrap_or_else(|| panic!("{image} is not pinned by digest"));
     let hex = digest.strip_prefix("sha256:").unwrap();
     assert!(
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
         "{image}"
     );
 
@@ -476,7 +481,10 @@ fn signets_own_image_is_pinned_by_digest_and_not_exempt_by_name() {
         .iter()
         .find(|p| p["name"] == name)
         .unwrap_or_else(|| panic!("no `images:` entry for {name}: {pins:?}"));
-    assert_eq!(pin["digest"], digest, "kustomization.yaml and deployment.yaml disagree");
+    assert_eq!(
+        pin["digest"], digest,
+        "kustomization.yaml and deployment.yaml disagree"
+    );
     assert_eq!(pin["newName"], name);
     assert!(pin.get("newTag").is_none(), "{pin}");
 
@@ -490,7 +498,10 @@ fn signets_own_image_is_pinned_by_digest_and_not_exempt_by_name() {
     };
     for reference in [image.as_str(), name, &format!("{name}:0.1.0")] {
         let reference: signet_core::reference::ImageRef = reference.parse().unwrap();
-        assert!(!policy.is_exempt(&reference), "{reference} is exempt by name");
+        assert!(
+            !policy.is_exempt(&reference),
+            "{reference} is exempt by name"
+        );
         match policy.needs(&reference, &signet) {
             signet_policy::evaluate::Need::Attestors(attestors) => {
                 let names: Vec<&str> = attestors.iter().map(|a| a.name.0.as_str()).collect();
