@@ -211,9 +211,11 @@ def rewrite(path, pattern, replacement, count=1):
         sys.exit(f"--set-deploy-digest: {path}: expected {count} match(es) of {pattern!r}, found {n}")
     open(path, "w").write(new)
 
-# kustomization.yaml: the `images:` entry's digest, and its newName when pushed elsewhere.
+# kustomization.yaml: the `images:` entry's digest, and when pushed elsewhere its name (the
+# name deployment.yaml gets below, so that the entry still applies) and newName.
 rewrite(f"{deploy}/kustomization.yaml", r"^(\s+digest: )sha256:[0-9a-f]{64}", rf"\g<1>{digest}")
 if push:
+    rewrite(f"{deploy}/kustomization.yaml", r"^(  - name: ).*$", rf"\g<1>{push}")
     rewrite(f"{deploy}/kustomization.yaml", r"^(\s+newName: ).*$", rf"\g<1>{push}")
 # deployment.yaml: the same pin, for `kubectl apply -f` without kustomize.
 name = push or None
