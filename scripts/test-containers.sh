@@ -31,173 +31,27 @@ die() {
 
 [[ $(id -u) -eq 0 ]] || die "needs root: dockerd manages mounts, cgroups and namespaces"
 
+# shellcheck source=scripts/lib/docker-engine.sh
+source "$root/scripts/lib/docker-engine.sh"
+
 # --- prerequisites -----------------------------------------------------------------------------
 
 # Debian's docker-registry (the binary the image is built from) and the rest of the suite's needs.
 bash scripts/setup-tests.sh
 
 # Debian packages for the engine and for the network snapshots, when missing.
-missing=()
-{ command -v dockerd && command -v containerd && command -v runc; } >/dev/null 2>&1 ||
-	missing+=(docker.io)
-command -v ip >/dev/null 2>&1 || missing+=(iproute2)
-command -v iptables >/dev/null 2>&1 || missing+=(iptables)
-if [[ ${#missing[@]} -gt 0 ]]; then
-	command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and no apt-get to install them"
-	# docker.io starts its daemon from postinst through invoke-rc.d; a policy-rc.d that exits 101
-	# forbids it (see scripts/setup-tests.sh), so that no engine with default flags ever runs.
-	POLICY=/usr/sbin/policy-rc.d
-	own_policy=false
-	if [[ ! -e "$POLICY" ]]; then
-		printf '#!/bin/sh\n# temporary, from signet scripts/test-containers.sh\nexit 101\n' >"$POLICY"
-		chmod 0755 "$POLICY"
-		own_policy=true
-	fi
-	log "installing Debian's ${missing[*]}"
-	installed=0
-	{ apt-get update && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y --no-install-recommends "${missing[@]}"; } || installed=$?
-	! $own_policy || rm -f "$POLICY"
-	[[ $installed -eq 0 ]] || die "installing ${missing[*]} failed"
-fi
-# The docker CLI: Debian's comes with docker.io; any recent one will do (it negotiates the API).
-command -v docker >/dev/null 2>&1 || die "docker CLI not found"
+engine_prerequisites
 [[ -x $REGISTRY_BIN ]] || die "$REGISTRY_BIN missing after scripts/setup-tests.sh"
-
-# --- network snapshots -------------------------------------------------------------------------
-
-# What the engine could change on the host: links (a docker0 bridge, veths), packet filter rules
-# and forwarding. `ip link` without statistics, so that only real changes show in the diff.
-snapshot() {
-	echo '$ ip link'
-	ip link
-	if command -v iptables >/dev/null 2>&1; then
-		echo '$ iptables -S'
-		iptables -S 2>&1
-		echo '$ iptables -t nat -S'
-		iptables -t nat -S 2>&1
-	else
-		echo '(iptables not installed)'
-	fi
-	if command -v ip6tables >/dev/null 2>&1; then
-		echo '$ ip6tables -S'
-		ip6tables -S 2>&1
-	fi
-	echo '$ sysctl net.ipv4.ip_forward'
-	sysctl net.ipv4.ip_forward 2>&1 || true
-}
-
-before="$(snapshot)"
-log "network before:"
-echo "$before" >&2
-work="$(mktemp -d /tmp/signet-docker.XXXXXX)"
-sock="$work/docker.sock"
-export DOCKER_HOST="unix://$sock"
-
-# --- clean-up ----------------------------------------------------------------------------------
-
-dockerd_pid=""
-cleanup() {
-	local status=$?
-	set +e
-	trap - EXIT INT TERM
-	if [[ -n "$dockerd_pid" ]] && kill -0 "$dockerd_pid" 2>/dev/null; then
-		# Containers first (tests that were killed cannot remove their own), then the engine,
-		# which stops the containerd it started.
-		ids="$(docker ps -aq 2>/dev/null)"
-		if [[ -n "$ids" ]]; then
-			log "removing leftover containers: $(echo "$ids" | tr '\n' ' ')"
-			# shellcheck disable=SC2086 # one id per word
-			docker rm -f $ids >/dev/null
-		fi
-		log "stopping dockerd (pid $dockerd_pid)"
-		kill -TERM "$dockerd_pid"
-		for _ in $(seq 1 150); do
-			kill -0 "$dockerd_pid" 2>/dev/null || break
-			sleep 0.2
-		done
-		if kill -0 "$dockerd_pid" 2>/dev/null; then
-			log "dockerd still running after 30 s; killing it"
-			kill -KILL "$dockerd_pid"
-		fi
-		wait "$dockerd_pid" 2>/dev/null
-	fi
-	# Anything the engine started that outlived it (containerd, shims) runs with our directory in
-	# its command line; end those processes by their ids.
-	for pid in $(pgrep -f -- "$work" 2>/dev/null); do
-		[[ $pid -ne $$ ]] || continue
-		log "ending leftover process $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
-		kill -KILL "$pid" 2>/dev/null
-	done
-	# Mounts the engine left under its directory, deepest first.
-	awk -v w="$work" '$2 == w || index($2, w "/") == 1 { print $2 }' /proc/self/mounts |
-		sort -r | while read -r m; do
-		log "unmounting what the engine left: $m"
-		umount "$m" 2>/dev/null || umount -l "$m"
-	done
-	rm -rf "$work"
-
-	after="$(snapshot)"
-	log "network after:"
-	echo "$after" >&2
-	log "diff before after:"
-	if diff -u <(echo "$before") <(echo "$after") >&2; then
-		log "network unchanged (ip link, iptables, ip6tables, ip_forward identical)"
-	else
-		log "NETWORK CHANGED: see the diff above"
-		[[ $status -ne 0 ]] || status=3
-	fi
-	left="$(awk -v w="$work" 'index($2, w) == 1' /proc/self/mounts)"
-	[[ -z "$left" ]] || log "mounts left behind: $left"
-	pgrep -f -- "$work" >/dev/null 2>&1 && log "processes left behind: $(pgrep -f -- "$work" | tr '\n' ' ')"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # --- the engine --------------------------------------------------------------------------------
 
-# Everything under $work: images, containers and the containerd dockerd starts (data-root),
-# runtime state (exec-root), socket, pid file, log. An empty config file, so that no
-# /etc/docker/daemon.json on the machine changes these flags. The network flags switch off every
-# change dockerd would make to the host: no docker0 bridge, no iptables/ip6tables rules, no
-# ip_forward sysctl, no masquerading (see `dockerd --help`; never run it with the defaults here).
-mkdir -p "$work/data" "$work/exec"
-echo '{}' >"$work/daemon.json"
-log "starting dockerd in $work"
-# In a session of its own, so that a Ctrl-C reaches the tests and this script, not the engine:
-# the trap below stops it after removing the containers. (setsid does not fork here, since a
-# background job of a script leads no process group, so $! is dockerd's pid.)
-setsid dockerd \
-	--config-file "$work/daemon.json" \
-	--data-root "$work/data" \
-	--exec-root "$work/exec" \
-	--pidfile "$work/docker.pid" \
-	-H "unix://$sock" \
-	--bridge=none \
-	--iptables=false \
-	--ip6tables=false \
-	--ip-forward=false \
-	--ip-masq=false \
-	>"$work/dockerd.log" 2>&1 &
-dockerd_pid=$!
-
-for _ in $(seq 1 150); do
-	docker version >/dev/null 2>&1 && break
-	kill -0 "$dockerd_pid" 2>/dev/null || {
-		cat "$work/dockerd.log" >&2
-		die "dockerd exited"
-	}
-	sleep 0.2
-done
-docker version >/dev/null 2>&1 || {
-	tail -50 "$work/dockerd.log" >&2
-	die "dockerd did not answer on $sock within 30 s"
-}
-# The engine's own pid file is authoritative.
-dockerd_pid="$(cat "$work/docker.pid")"
-log "engine up (pid $dockerd_pid): $(docker version --format 'server {{.Server.Version}}, API {{.Server.APIVersion}}')"
+# Whatever happens (also Ctrl-C), the clean-up removes the containers, stops the engine, deletes
+# its directory and shows the network before and after (scripts/lib/docker-engine.sh).
+trap engine_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+engine_start
+work="$engine_work"
 
 # --- the image ---------------------------------------------------------------------------------
 

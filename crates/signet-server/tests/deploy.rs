@@ -441,3 +441,116 @@ fn webhooks_fail_closed_call_the_right_routes_and_spare_system_namespaces() {
     assert_eq!(v.side_effects, "None");
     assert_eq!(v.admission_review_versions, ["v1"]);
 }
+
+/// The policy of the ConfigMap, loaded from a temporary directory with its keys.
+fn configmap_policy() -> signet_policy::Policy {
+    let config_map: ConfigMap = one("policy-configmap.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in config_map.data.unwrap() {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    signet_policy::load(&dir.path().join("policy.yaml")).unwrap()
+}
+
+/// Issue 17: signet's own image runs by digest, the digest `scripts/build-image.sh
+/// --set-deploy-digest` writes, and is let in by the key that signed it (attestor
+/// `signet-release`, in the `signet` namespace's rule), never by a name pattern: anyone who can
+/// push to a registry can choose a name. Its namespace has a webhook of its own that checks it
+/// and fails open, so that signet can always start again.
+#[test]
+fn signets_own_image_is_pinned_by_digest_and_not_exempt_by_name() {
+    let deployment: Deployment = one("deployment.yaml");
+    let pod = deployment.spec.unwrap().template.spec.unwrap();
+    let image = pod.containers[0].image.clone().unwrap();
+    let (name, digest) = image
+        .split_once('@')
+        .unwrap_or_else(|| panic!("{image} is not pinned by digest"));
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    assert!(
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "{image}"
+    );
+
+    // kustomize's `images:` pins the same name to the same digest, with no tag to fall back to.
+    let kustomization = &documents("kustomization.yaml")[0];
+    let pins = kustomization["images"].as_array().unwrap();
+    let pin = pins
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no `images:` entry for {name}: {pins:?}"));
+    assert_eq!(
+        pin["digest"], digest,
+        "kustomization.yaml and deployment.yaml disagree"
+    );
+    assert_eq!(pin["newName"], name);
+    assert!(pin.get("newTag").is_none(), "{pin}");
+
+    // The policy: trusted registry, no exempt pattern, and the signet namespace's rule
+    // requires signet-release, enforced (not a dry run).
+    let policy = configmap_policy();
+    let signet = signet_policy::evaluate::AdmissionContext {
+        cluster: Some("prod".into()),
+        namespace: Some("signet".into()),
+        service_account: pod.service_account_name.clone(),
+    };
+    for reference in [image.as_str(), name, &format!("{name}:0.1.0")] {
+        let reference: signet_core::reference::ImageRef = reference.parse().unwrap();
+        assert!(
+            !policy.is_exempt(&reference),
+            "{reference} is exempt by name"
+        );
+        match policy.needs(&reference, &signet) {
+            signet_policy::evaluate::Need::Attestors(attestors) => {
+                let names: Vec<&str> = attestors.iter().map(|a| a.name.0.as_str()).collect();
+                assert_eq!(names, ["signet-release"], "{reference}");
+            }
+            signet_policy::evaluate::Need::Nothing => {
+                panic!("{reference} needs no evidence in the signet namespace")
+            }
+        }
+    }
+    let rule = policy.rule_for(&signet);
+    assert_eq!((rule.label, rule.key), ("namespace", Some("signet")));
+    assert_eq!(
+        rule.rule.enforcement,
+        signet_policy::model::EnforcementMode::Enforced
+    );
+    let release = policy
+        .attestors
+        .values()
+        .find(|a| a.name.0 == "signet-release")
+        .unwrap();
+    assert_eq!(release.keys.len(), 1);
+
+    // The webhooks: the fail-closed ones leave the namespace out; its own one checks it
+    // through the same route and fails open.
+    let docs = documents("webhooks.yaml");
+    let validating: ValidatingWebhookConfiguration = typed("webhooks.yaml", &docs[1]);
+    let webhooks = validating.webhooks.unwrap();
+    let own = webhooks
+        .iter()
+        .find(|w| w.name == "verify-own.signet.dev")
+        .unwrap();
+    let selector = &own
+        .namespace_selector
+        .as_ref()
+        .unwrap()
+        .match_expressions
+        .as_ref()
+        .unwrap()[0];
+    assert_eq!(
+        (
+            selector.key.as_str(),
+            selector.operator.as_str(),
+            selector.values.clone().unwrap()
+        ),
+        ("kubernetes.io/metadata.name", "In", vec!["signet".into()])
+    );
+    let service = own.client_config.service.as_ref().unwrap();
+    assert_eq!(service.path.as_deref(), Some("/admission/validate"));
+    assert_eq!(own.failure_policy.as_deref(), Some("Ignore"));
+    assert_eq!(own.rules, webhooks[0].rules);
+}
