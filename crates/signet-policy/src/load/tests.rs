@@ -49,7 +49,8 @@ fn collects_all_errors_in_order() {
         e,
         [
             "p.yaml:3:5: attestor `a` has no public keys; add one under `publicKeys` \
-             (`- file: key.pub` or `- pem: ...`)",
+             (`- file: key.pub` or `- pem: ...`), or trust certificates with `keyless` or \
+             `certificates`",
             "p.yaml:4:1: unknown field `foo`; expected one of `registryAllowlist`, \
              `admissionWhitelistPatterns`, `admissionAllowlistPatterns`, \
              `defaultAdmissionRule`, `clusterAdmissionRules`, \
