@@ -56,6 +56,7 @@ cp "$root"/fixtures/keys/* "$(seeds keys)/"
 cp "$root"/fixtures/policies/*.yaml "$root"/fixtures/policies/broken/*.yaml "$(seeds policy)/"
 cp "$root"/fixtures/admission/*.json "$(seeds admission)/"
 cp "$root"/fixtures/timestamp/token.der "$(seeds timestamp)/"
+cp "$root"/fixtures/sigstore/*.json "$root"/crates/signet-core/trust/public-good-trusted-root.json "$(seeds keyless)/"
 # A real two-image layout (scripts/make-layout.sh): its index and manifests seed the manifest
 # target, its tarball (with plain and with "./" names) the layout target.
 bash "$root/scripts/make-layout.sh" "$tmp/layout" registry.example/app:1.0 registry.example/db:2 >/dev/null
