@@ -41,15 +41,6 @@ trap cleanup EXIT
 ACCESS_LOG=1 registry=$(start_registry registry)
 log="$work/registry/log"
 
-push_blob() { # repository file -> digest
-  local digest="sha256:$(sha256sum "$2" | cut -d' ' -f1)"
-  local location
-  location=$(curl -fsS -X POST -D - -o /dev/null "http://$registry/v2/$1/blobs/uploads/" | tr -d '\r' | awk 'tolower($1)=="location:"{print $2}')
-  case "$location" in http*) ;; *) location="http://$registry$location" ;; esac
-  local sep='?'; [[ "$location" == *\?* ]] && sep='&'
-  curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$2" "$location${sep}digest=$digest" -o /dev/null
-  echo "$digest"
-}
 
 # --- IMAGES images, each in its own repository, each signed by the fixture key ---------------
 printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$work/config.json"
@@ -58,8 +49,8 @@ password=$(cat fixtures/keys/password.txt)
 for i in $(seq 1 "$IMAGES"); do
   repo="bench/app-$i"
   printf 'layer of image %d\n' "$i" >"$work/layer.bin"
-  config=$(push_blob "$repo" "$work/config.json")
-  layer=$(push_blob "$repo" "$work/layer.bin")
+  config=$(push_blob "$registry" "$repo" "$work/config.json")
+  layer=$(push_blob "$registry" "$repo" "$work/layer.bin")
   printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}' \
     "$config" "$(stat -c %s "$work/config.json")" "$layer" "$(stat -c %s "$work/layer.bin")" >"$work/manifest.json"
   curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \

@@ -34,15 +34,6 @@ trap cleanup EXIT
 ACCESS_LOG=1 registry=$(start_registry registry)
 log="$work/registry/log"
 
-push_blob() { # repository file -> digest
-  local digest="sha256:$(sha256sum "$2" | cut -d' ' -f1)"
-  local location
-  location=$(curl -fsS -X POST -D - -o /dev/null "http://$registry/v2/$1/blobs/uploads/" | tr -d '\r' | awk 'tolower($1)=="location:"{print $2}')
-  case "$location" in http*) ;; *) location="http://$registry$location" ;; esac
-  local sep='?'; [[ "$location" == *\?* ]] && sep='&'
-  curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$2" "$location${sep}digest=$digest" -o /dev/null
-  echo "$digest"
-}
 put_manifest() { # repository reference media-type file
   curl -fsS -X PUT -H "Content-Type: $3" --data-binary @"$4" "http://$registry/v2/$1/manifests/$2" -o /dev/null
 }
@@ -52,8 +43,8 @@ put_manifest() { # repository reference media-type file
 # fetches the manifest, so the subject need not be in the registry.
 subject=sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172
 printf '{}' >"$work/empty.json"
-empty=$(push_blob kubewarden/controller "$work/empty.json")
-bundle=$(push_blob kubewarden/controller fixtures/sigstore/bundle_v03.json)
+empty=$(push_blob "$registry" kubewarden/controller "$work/empty.json")
+bundle=$(push_blob "$registry" kubewarden/controller fixtures/sigstore/bundle_v03.json)
 bundle_type=application/vnd.dev.sigstore.bundle.v0.3+json
 printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"%s","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"%s","digest":"%s","size":%d}],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":1024},"annotations":{"dev.sigstore.bundle.content":"dsse-envelope","dev.sigstore.bundle.predicateType":"https://sigstore.dev/cosign/sign/v1"}}' \
   "$bundle_type" "$empty" "$bundle_type" "$bundle" "$(stat -c %s fixtures/sigstore/bundle_v03.json)" "$subject" >"$work/referrer.json"
@@ -70,8 +61,8 @@ keyless=("$signet" verify "$registry/kubewarden/controller@$subject"
 # --- key: an image signed with the fixture key, one bundle referrer as well ------------------
 printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$work/config.json"
 printf 'layer\n' >"$work/layer.bin"
-config=$(push_blob shop/app "$work/config.json")
-layer=$(push_blob shop/app "$work/layer.bin")
+config=$(push_blob "$registry" shop/app "$work/config.json")
+layer=$(push_blob "$registry" shop/app "$work/layer.bin")
 printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}' \
   "$config" "$(stat -c %s "$work/config.json")" "$layer" "$(stat -c %s "$work/layer.bin")" >"$work/manifest.json"
 put_manifest shop/app 1.0 application/vnd.oci.image.manifest.v1+json "$work/manifest.json"

@@ -56,19 +56,10 @@ trap cleanup EXIT
 # --- the registry, with one image signed by fixtures/keys/p256.key ---------------------------
 registry=$(start_registry registry)
 
-push_blob() { # file -> digest
-  local digest="sha256:$(sha256sum "$1" | cut -d' ' -f1)"
-  local location
-  location=$(curl -fsS -X POST -D - -o /dev/null "http://$registry/v2/bench/app/blobs/uploads/" | tr -d '\r' | awk 'tolower($1)=="location:"{print $2}')
-  case "$location" in http*) ;; *) location="http://$registry$location" ;; esac
-  local sep='?'; [[ "$location" == *\?* ]] && sep='&'
-  curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$1" "$location${sep}digest=$digest" -o /dev/null
-  echo "$digest"
-}
 printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$work/config.json"
 head -c 1024 /dev/urandom >"$work/layer.bin"
-config=$(push_blob "$work/config.json")
-layer=$(push_blob "$work/layer.bin")
+config=$(push_blob "$registry" bench/app "$work/config.json")
+layer=$(push_blob "$registry" bench/app "$work/layer.bin")
 printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":1024}]}' \
   "$config" "$(stat -c %s "$work/config.json")" "$layer" >"$work/manifest.json"
 curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \

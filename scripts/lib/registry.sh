@@ -55,23 +55,27 @@ stop_all_registries() {
 push_image() {
   local registry=$1 repo=$2 tag=$3 dir config layer manifest
   dir=$(mktemp -d "${work:?}/push.XXXXXX")
-  push_blob_to() { # file → digest
-    local digest location sep
-    digest="sha256:$(sha256sum "$1" | cut -d' ' -f1)"
-    location=$(curl -fsS -X POST -D - -o /dev/null "http://$registry/v2/$repo/blobs/uploads/" | tr -d '\r' | awk 'tolower($1)=="location:"{print $2}')
-    case "$location" in http*) ;; *) location="http://$registry$location" ;; esac
-    sep='?'; [[ "$location" == *\?* ]] && sep='&'
-    curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$1" "$location${sep}digest=$digest" -o /dev/null
-    echo "$digest"
-  }
   printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$dir/config.json"
   head -c 1024 /dev/urandom >"$dir/layer.bin"
-  config=$(push_blob_to "$dir/config.json")
-  layer=$(push_blob_to "$dir/layer.bin")
+  config=$(push_blob "$registry" "$repo" "$dir/config.json")
+  layer=$(push_blob "$registry" "$repo" "$dir/layer.bin")
   printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":1024}]}' \
     "$config" "$(stat -c %s "$dir/config.json")" "$layer" >"$dir/manifest.json"
   curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
     --data-binary @"$dir/manifest.json" "http://$registry/v2/$repo/manifests/$tag" -o /dev/null
   echo "sha256:$(sha256sum "$dir/manifest.json" | cut -d' ' -f1)"
   rm -rf "$dir"
+}
+
+# push_blob REGISTRY REPOSITORY FILE → uploads FILE as a blob (monolithic POST then PUT) and
+# prints its digest.
+push_blob() {
+  local registry=$1 repository=$2 file=$3
+  local digest="sha256:$(sha256sum "$file" | cut -d' ' -f1)"
+  local location
+  location=$(curl -fsS -X POST -D - -o /dev/null "http://$registry/v2/$repository/blobs/uploads/" | tr -d '\r' | awk 'tolower($1)=="location:"{print $2}')
+  case "$location" in http*) ;; *) location="http://$registry$location" ;; esac
+  local sep='?'; [[ "$location" == *\?* ]] && sep='&'
+  curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$file" "$location${sep}digest=$digest" -o /dev/null
+  echo "$digest"
 }

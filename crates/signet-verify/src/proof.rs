@@ -401,17 +401,22 @@ fn check_certified(
             Err(e) => reasons.push(Rejection::from(e)),
         }
     }
-    // One trust: its own typed reason. Several: each said.
+    Err(none_accepted(reasons))
+}
+
+/// Why no certificate trust of the attestor accepted the evidence: with one trust its own typed
+/// reason, with several each said.
+fn none_accepted(mut reasons: Vec<Rejection>) -> Rejection {
     if reasons.len() == 1 {
-        return Err(reasons.remove(0));
+        return reasons.remove(0);
     }
-    Err(Rejection::Certificate {
+    Rejection::Certificate {
         reason: reasons
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("; "),
-    })
+    }
 }
 
 /// A legacy `.sig` layer signed with a certificate, against each certificate trust of the
@@ -448,16 +453,7 @@ fn check_legacy_certified(
             Err(e) => reasons.push(Rejection::from(e)),
         }
     }
-    if reasons.len() == 1 {
-        return Err(reasons.remove(0));
-    }
-    Err(Rejection::Certificate {
-        reason: reasons
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; "),
-    })
+    Err(none_accepted(reasons))
 }
 
 /// The signing times the bundle's RFC 3161 timestamps prove, each verified against
