@@ -64,12 +64,7 @@ pub async fn verify_with_keys_in(
     keys: &[PublicKey],
     max_evidence_bytes: u64,
 ) -> Result<Decision, RegistryError> {
-    let pinned = repo.resolve(image).await?;
-    let filter = Filter {
-        max_bytes: max_evidence_bytes,
-        ..Filter::default()
-    };
-    let found = gather(repo, &pinned, &filter).await?;
+    let (pinned, found) = gather_all(repo, image, max_evidence_bytes).await?;
     let checked = check(&found, keys, pinned.digest());
     Ok(keyed::with_keys(&pinned, keys, &checked))
 }
@@ -84,12 +79,7 @@ pub async fn verify_with_certificates_in(
     name: String,
     max_evidence_bytes: u64,
 ) -> Result<Decision, RegistryError> {
-    let pinned = repo.resolve(image).await?;
-    let filter = Filter {
-        max_bytes: max_evidence_bytes,
-        ..Filter::default()
-    };
-    let found = gather(repo, &pinned, &filter).await?;
+    let (pinned, found) = gather_all(repo, image, max_evidence_bytes).await?;
     let checked = proof::check_with(
         &found,
         &[],
@@ -99,4 +89,20 @@ pub async fn verify_with_certificates_in(
         std::slice::from_ref(trust),
     );
     Ok(keyed::with_trust(&pinned, name, true, &checked))
+}
+
+/// Resolves `image` once and gathers all its evidence (no predicate filter), within
+/// `max_evidence_bytes`.
+async fn gather_all(
+    repo: &Repository,
+    image: &ImageRef,
+    max_evidence_bytes: u64,
+) -> Result<(signet_core::reference::PinnedRef, Vec<Evidence>), RegistryError> {
+    let pinned = repo.resolve(image).await?;
+    let filter = Filter {
+        max_bytes: max_evidence_bytes,
+        ..Filter::default()
+    };
+    let found = gather(repo, &pinned, &filter).await?;
+    Ok((pinned, found))
 }

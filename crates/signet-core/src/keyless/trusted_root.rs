@@ -10,6 +10,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use der::Decode as _;
 use serde::Deserialize;
+
+use crate::timestamp::authority::{CertChainJson, SubjectJson, ValidForJson};
 use x509_cert::Certificate;
 
 use crate::keys::PublicKey;
@@ -362,35 +364,6 @@ impl AuthorityJson {
         ca.uri = self.uri.clone().filter(|u| !u.is_empty());
         Ok(ca)
     }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SubjectJson {
-    #[serde(default)]
-    organization: Option<String>,
-    #[serde(default)]
-    common_name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct CertChainJson {
-    #[serde(default)]
-    certificates: Vec<RawBytesJson>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawBytesJson {
-    raw_bytes: String,
-}
-
-#[derive(Deserialize)]
-struct ValidForJson {
-    #[serde(default)]
-    start: Option<String>,
-    #[serde(default)]
-    end: Option<String>,
 }
 
 #[derive(Deserialize)]

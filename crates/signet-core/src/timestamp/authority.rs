@@ -262,31 +262,32 @@ impl AuthorityJson {
     }
 }
 
+// The trusted root's JSON shapes, shared with `keyless::trusted_root`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct SubjectJson {
+pub(crate) struct SubjectJson {
     #[serde(default)]
-    organization: Option<String>,
+    pub(crate) organization: Option<String>,
     #[serde(default)]
-    common_name: Option<String>,
+    pub(crate) common_name: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct CertChainJson {
+pub(crate) struct CertChainJson {
     #[serde(default)]
-    certificates: Vec<RawBytesJson>,
+    pub(crate) certificates: Vec<RawBytesJson>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawBytesJson {
-    raw_bytes: String,
+pub(crate) struct RawBytesJson {
+    pub(crate) raw_bytes: String,
 }
 
 #[derive(Deserialize)]
-struct ValidForJson {
+pub(crate) struct ValidForJson {
     #[serde(default)]
-    start: Option<String>,
+    pub(crate) start: Option<String>,
     #[serde(default)]
-    end: Option<String>,
+    pub(crate) end: Option<String>,
 }

@@ -66,7 +66,7 @@
 //! ```
 
 mod asn1;
-mod authority;
+pub(crate) mod authority;
 pub(crate) mod pkix;
 
 use std::fmt;
