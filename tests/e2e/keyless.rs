@@ -577,3 +577,140 @@ fn the_daemon_admits_by_keyless_identity_over_https() {
         "{message}"
     );
 }
+
+/// Two images signed keyless by two workflows with certificates from a private Fulcio look-alike
+/// (a test CA and CT log, `signet_core::keyless::test_pki`), each signature timestamped by the
+/// test TSA for its trusted time. Over HTTPS the daemon admits the release workflow's image,
+/// denies the pull-request workflow's, and denies a release-signed image whose timestamp comes
+/// from a TSA the trusted root does not name.
+#[test]
+fn the_daemon_admits_the_allowed_workflow_and_denies_another_under_a_private_root() {
+    use crate::serve::{Daemon, fixture, response, with_images};
+    use crate::tsa::TestTsa;
+    use signet_core::certified::certificates_from_pem;
+    use signet_core::keyless::test_pki::{LeafSpec, TestFulcio};
+
+    const RELEASE: &str =
+        "https://github.com/shop/cart/.github/workflows/release.yml@refs/heads/main";
+    const PULL_REQUEST: &str =
+        "https://github.com/shop/cart/.github/workflows/pr.yml@refs/pull/7/merge";
+    let registry = Registry::start(Options::plain());
+    let (tsa, rogue_tsa) = (TestTsa::start(), TestTsa::start());
+    let fulcio = TestFulcio::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    std::fs::write(path("chain.pem"), fulcio.chain_pem()).unwrap();
+
+    // A short-lived certificate per workflow, and its key as a signet key file.
+    let now = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    for (name, workflow) in [("release", RELEASE), ("pr", PULL_REQUEST)] {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let leaf = fulcio.leaf(&key, &LeafSpec::github(workflow, now));
+        std::fs::write(
+            path(&format!("{name}.crt")),
+            signet_core::certified::to_pem(&leaf).unwrap(),
+        )
+        .unwrap();
+        let pair = signet_core::keys::KeyPair::from_pkcs8_pem(&key.serialize_pem()).unwrap();
+        std::fs::write(
+            path(&format!("{name}.key")),
+            pair.to_encrypted_pem(PASSWORD.as_bytes()).unwrap(),
+        )
+        .unwrap();
+    }
+    let sign = |image: &str, who: &str, tsa: &TestTsa| {
+        signet(
+            dir.path(),
+            &[
+                "sign",
+                image,
+                "--key",
+                &format!("{who}.key"),
+                "--certificate",
+                &format!("{who}.crt"),
+                "--certificate-chain",
+                "chain.pem",
+                "--timestamp-server-url",
+                &tsa.url(),
+            ],
+            Some(PASSWORD),
+        )
+        .expect_code(0);
+    };
+    let pinned = |tag: &str| {
+        let (image, digest) = push_image(&registry, "shop/cart", tag, tag.as_bytes());
+        format!("{image}@{digest}")
+    };
+    let (released, proposed, rogue) = (pinned("v1"), pinned("pr-7"), pinned("rogue"));
+    sign(&released, "release", &tsa);
+    sign(&proposed, "pr", &tsa);
+    sign(&rogue, "release", &rogue_tsa);
+
+    let tsa_chain =
+        certificates_from_pem(&std::fs::read(tsa.chain_path()).unwrap(), "TSA chain").unwrap();
+    let root = fulcio.trusted_root_json("2025-01-01T00:00:00Z", None, &[tsa_chain]);
+    std::fs::write(path("trusted_root.json"), root.to_string()).unwrap();
+    let policy = path("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "registryAllowlist: ['{host}/**']\n\
+             defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  \
+             enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n  requireAttestationsBy: [shop-release]\n\
+             attestors:\n  - name: shop-release\n    keyless:\n      \
+             trustedRoot: {{file: trusted_root.json}}\n      identities:\n        \
+             - issuer: {GITHUB}\n          subject: {RELEASE}\n",
+            host = registry.host()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(dir.path(), &policy, &[]);
+    let review = |image: &str| {
+        let answer = daemon.post(
+            "/admission/validate",
+            &with_images(fixture("pod.json"), image),
+        );
+        response(&answer).clone()
+    };
+
+    let allowed = review(&released);
+    assert_eq!(allowed["allowed"], true, "{allowed}");
+    let denied = review(&proposed);
+    assert_eq!(denied["allowed"], false, "{denied}");
+    let message = denied["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("signed with a certificate it trusts"),
+        "{message}"
+    );
+    let untrusted = review(&rogue);
+    assert_eq!(untrusted["allowed"], false, "{untrusted}");
+    // The verify API gives each rejection whole.
+    let reasons = |image: &str| {
+        let decision = daemon.post("/v1/verify", &serde_json::json!({"image": image}));
+        assert_eq!(decision["allowed"], false, "{decision}");
+        decision.to_string()
+    };
+    let why = reasons(&proposed);
+    assert!(
+        why.contains(&format!(
+            "certificate subject \\\"{PULL_REQUEST}\\\" does not match"
+        )),
+        "{why}"
+    );
+    let why = reasons(&rogue);
+    assert!(why.contains("RFC 3161 timestamp"), "{why}");
+
+    // The decision names the workflow, the issuer and the TSA's time as the trusted time.
+    let decision = daemon.post("/v1/verify", &serde_json::json!({"image": released}));
+    assert_eq!(decision["allowed"], true, "{decision}");
+    let used = &decision["accepted"][0];
+    assert_eq!(used["certificate"]["subject"], RELEASE, "{decision}");
+    assert_eq!(used["certificate"]["issuer"], GITHUB, "{decision}");
+    assert_eq!(used["signedAt"]["trusted"], true, "{decision}");
+    assert!(
+        used["signedAt"]["source"]
+            .as_str()
+            .is_some_and(|s| s.contains("RFC 3161")),
+        "{decision}"
+    );
+}

@@ -497,5 +497,7 @@ fn describe(error: &PathError, at: SystemTime) -> String {
     }
 }
 
+#[cfg(any(test, feature = "test-pki"))]
+pub mod test_pki;
 #[cfg(test)]
 mod tests;

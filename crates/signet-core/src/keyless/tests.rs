@@ -1,26 +1,15 @@
-//! A private Fulcio look-alike made here with rcgen: root, intermediate, short-lived leaves with
-//! Fulcio's extensions, and a CT log whose SCT is built over the precertificate by this test
-//! (independently of `sct.rs`'s own encoding) and embedded in the final certificate.
+//! Certificates from a private Fulcio look-alike (`test_pki`): chains, SCTs, validity at the
+//! signing time, code signing and identities; and a real SCT with a flipped byte.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use der::{Decode as _, Encode as _};
-use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair as RcKey, KeyUsagePurpose, PublicKeyData as _,
-    SanType, SerialNumber,
-};
-use sha2::Digest as _;
-use tls_codec::TlsByteVecU16;
+use rcgen::{KeyPair as RcKey, PublicKeyData as _};
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::sct::{
-    DigitallySigned, HashAlgorithm, LogId, SerializedSct, SignatureAlgorithm,
-    SignatureAndHashAlgorithm, SignedCertificateTimestamp, SignedCertificateTimestampList, Version,
-};
+use x509_cert::ext::pkix::sct::SignedCertificateTimestampList;
 
+use super::test_pki::{Ca, LeafSpec, Sct, TestFulcio, leaf as leaf_with};
 use super::*;
 use crate::keys::KeyPair;
 
@@ -28,175 +17,30 @@ use crate::keys::KeyPair;
 const ISSUED: u64 = 1_767_225_600;
 const SUBJECT: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
 const OIDC_ISSUER: &str = "https://token.actions.githubusercontent.com";
-const SCT_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 11129, 2, 4, 2];
 
 fn at(offset_secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(ISSUED + offset_secs)
 }
 
-/// A CA: its certificate, key and rcgen parameters.
-struct Ca {
-    der: Vec<u8>,
-    key: RcKey,
-    params: CertificateParams,
-}
-
-impl Ca {
-    fn issuer(&self) -> Issuer<'_, &RcKey> {
-        Issuer::from_params(&self.params, &self.key)
-    }
-
-    fn pem(&self) -> String {
-        pem_of(&self.der)
-    }
-}
-
-fn pem_of(der: &[u8]) -> String {
-    let b64 = B64.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap());
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
-}
-
-fn ca_params(name: &str) -> CertificateParams {
-    let mut params = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, "test.example");
-    dn.push(DnType::CommonName, name);
-    params.distinguished_name = dn;
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params.not_before = rcgen::date_time_ymd(2025, 1, 1);
-    params.not_after = rcgen::date_time_ymd(2035, 1, 1);
-    params
-}
-
 fn root_ca(name: &str) -> Ca {
-    let key = RcKey::generate().unwrap();
-    let params = ca_params(name);
-    let der = params.self_signed(&key).unwrap().der().to_vec();
-    Ca { der, key, params }
+    Ca::root(name)
 }
 
 fn intermediate_ca(name: &str, root: &Ca) -> Ca {
-    let key = RcKey::generate().unwrap();
-    let mut params = ca_params(name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    // Fulcio's intermediate states code signing; the path check must accept that.
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
-    params.use_authority_key_identifier_extension = true;
-    let der = params
-        .signed_by(&key, &root.issuer())
-        .unwrap()
-        .der()
-        .to_vec();
-    Ca { der, key, params }
+    Ca::intermediate(name, root)
 }
 
-/// A Fulcio-style leaf's parameters: empty subject, URI SAN, code signing, issuer v1 and v2,
-/// a few named claims; valid ten minutes from [`ISSUED`].
-fn leaf_params(code_signing: bool) -> CertificateParams {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = DistinguishedName::new();
-    params.serial_number = Some(SerialNumber::from(0x5157_u64));
-    params.not_before = rcgen::date_time_ymd(2026, 1, 1);
-    params.not_after = rcgen::date_time_ymd(2026, 1, 1) + Duration::from_secs(600);
-    params.subject_alt_names = vec![SanType::URI(SUBJECT.try_into().unwrap())];
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    if code_signing {
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
-    }
-    params.use_authority_key_identifier_extension = true;
-    let utf8 = |s: &str| der::asn1::Utf8StringRef::new(s).unwrap().to_der().unwrap();
-    params.custom_extensions = vec![
-        CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 57264, 1, 1], OIDC_ISSUER.into()),
-        CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 57264, 1, 2], b"push".to_vec()),
-        CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 57264, 1, 8], utf8(OIDC_ISSUER)),
-        CustomExtension::from_oid_content(
-            &[1, 3, 6, 1, 4, 1, 57264, 1, 14],
-            utf8("refs/heads/main"),
-        ),
-    ];
-    params
-}
-
-/// The bytes RFC 6962 section 3.2 has a log sign for a precertificate, written out here
-/// independently of `sct::signed_data`.
-fn rfc6962_input(timestamp: u64, issuer_spki: &[u8], tbs: &[u8]) -> Vec<u8> {
-    let mut m = vec![0u8, 0u8];
-    m.extend_from_slice(&timestamp.to_be_bytes());
-    m.extend_from_slice(&[0, 1]);
-    m.extend_from_slice(&sha2::Sha256::digest(issuer_spki));
-    let len = tbs.len() as u32;
-    m.extend_from_slice(&len.to_be_bytes()[1..]);
-    m.extend_from_slice(tbs);
-    m.extend_from_slice(&[0, 0]);
-    m
-}
-
-/// How the SCT of a test leaf is made.
-enum Sct<'a> {
-    /// None at all.
-    Missing,
-    /// Signed by `signer`, naming the log `log_key`.
-    Signed {
-        signer: &'a KeyPair,
-        log_key: &'a KeyPair,
-    },
-}
-
-/// A leaf for `leaf_key` issued by `issuer`, with an SCT over its precertificate as `sct` says.
+/// A Fulcio-style leaf: URI SAN, both issuer extensions, trigger and ref claims, valid ten
+/// minutes from [`ISSUED`].
 fn leaf(issuer: &Ca, leaf_key: &RcKey, code_signing: bool, sct: Sct<'_>) -> Vec<u8> {
-    let mut params = leaf_params(code_signing);
-    let pre = params.signed_by(leaf_key, &issuer.issuer()).unwrap();
-    let Sct::Signed { signer, log_key } = sct else {
-        return pre.der().to_vec();
-    };
-    let tbs = Certificate::from_der(pre.der())
-        .unwrap()
-        .tbs_certificate()
-        .to_der()
-        .unwrap();
-    let timestamp = ISSUED * 1000 + 5;
-    let signature = signer.sign(&rfc6962_input(
-        timestamp,
-        &issuer.key.subject_public_key_info(),
-        &tbs,
-    ));
-    let sct = SignedCertificateTimestamp {
-        version: Version::V1,
-        log_id: LogId {
-            key_id: sha2::Sha256::digest(log_key.public_key().der()).into(),
-        },
-        timestamp,
-        extensions: TlsByteVecU16::new(Vec::new()),
-        signature: DigitallySigned {
-            algorithm: SignatureAndHashAlgorithm {
-                hash: HashAlgorithm::Sha256,
-                signature: SignatureAlgorithm::Ecdsa,
-            },
-            signature: TlsByteVecU16::new(signature),
-        },
-    };
-    let list = SignedCertificateTimestampList::new(&[SerializedSct::new(sct).unwrap()]).unwrap();
-    params
-        .custom_extensions
-        .push(CustomExtension::from_oid_content(
-            SCT_OID,
-            list.to_der().unwrap(),
-        ));
-    params
-        .signed_by(leaf_key, &issuer.issuer())
-        .unwrap()
-        .der()
-        .to_vec()
+    let mut spec = LeafSpec::github(SUBJECT, at(0))
+        .with_claim(2, "push")
+        .with_claim(14, "refs/heads/main");
+    spec.code_signing = code_signing;
+    leaf_with(issuer, leaf_key, &spec, sct)
 }
 
-/// The test PKI: a root and intermediate, a CT log key, and a trusted root naming them.
+/// The test PKI and a trusted root naming its CA (trusted 2025-06-01 to 2026-06-01) and CT log.
 struct Pki {
     root: Ca,
     intermediate: Ca,
@@ -205,32 +49,14 @@ struct Pki {
 }
 
 fn pki() -> Pki {
-    let root = root_ca("test-root");
-    let intermediate = intermediate_ca("test-intermediate", &root);
-    let ct = KeyPair::from_p256_scalar(&[7u8; 32]).unwrap();
-    let json = serde_json::json!({
-        "mediaType": TRUSTED_ROOT_MEDIA_TYPE,
-        "certificateAuthorities": [{
-            "subject": {"organization": "test.example", "commonName": "test"},
-            "uri": "https://fulcio.test.example",
-            "certChain": {"certificates": [
-                {"rawBytes": B64.encode(&intermediate.der)},
-                {"rawBytes": B64.encode(&root.der)},
-            ]},
-            "validFor": {"start": "2025-06-01T00:00:00Z", "end": "2026-06-01T00:00:00Z"},
-        }],
-        "ctlogs": [{
-            "baseUrl": "https://ct.test.example",
-            "hashAlgorithm": "SHA2_256",
-            "publicKey": {
-                "rawBytes": B64.encode(ct.public_key().der()),
-                "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-                "validFor": {"start": "2025-06-01T00:00:00Z"},
-            },
-            "logId": {"keyId": B64.encode(sha2::Sha256::digest(ct.public_key().der()))},
-        }],
-    });
+    let fulcio = TestFulcio::new();
+    let json = fulcio.trusted_root_json("2025-06-01T00:00:00Z", Some("2026-06-01T00:00:00Z"), &[]);
     let trusted_root = TrustedRoot::from_json(json.to_string().as_bytes()).unwrap();
+    let TestFulcio {
+        root,
+        intermediate,
+        ct,
+    } = fulcio;
     Pki {
         root,
         intermediate,
