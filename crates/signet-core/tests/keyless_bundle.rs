@@ -260,3 +260,53 @@ fn cosign_image_signature_verifies_for_its_digest_and_no_other() {
     .unwrap_err();
     assert!(matches!(err, KeylessError::Signature(_)), "{err}");
 }
+
+/// `json` (a v0.3 bundle) rewritten in the v0.1/v0.2 shape: the leaf in
+/// `x509CertificateChain`, and without the inclusion proof unless `keep_proof`.
+fn in_older_shape(json: &[u8], version: &str, keep_proof: bool) -> Bundle {
+    edited(json, |b| {
+        b["mediaType"] =
+            format!("application/vnd.dev.sigstore.bundle+json;version={version}").into();
+        let material = b["verificationMaterial"].as_object_mut().unwrap();
+        let leaf = material.remove("certificate").unwrap();
+        material.insert(
+            "x509CertificateChain".into(),
+            serde_json::json!({"certificates": [leaf]}),
+        );
+        if !keep_proof {
+            material["tlogEntries"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("inclusionProof");
+        }
+    })
+}
+
+/// The same real evidence in the older bundle shapes: v0.2 (`x509CertificateChain`, SET and
+/// inclusion proof) and v0.1 (the chain with the SET alone, no inclusion proof). The bundle's
+/// wrapper is not signed, so these are what a v0.1/v0.2 client would have written.
+#[test]
+fn npm_provenance_verifies_in_the_v0_1_and_v0_2_bundle_shapes() {
+    for bundle in [
+        in_older_shape(NPM_BUNDLE, "0.2", true),
+        in_older_shape(NPM_BUNDLE, "0.1", false),
+    ] {
+        let (_, proof) =
+            verify_blob(&bundle, &npm_trust(), NPM_TARBALL, SystemTime::now()).unwrap();
+        assert_eq!(proof.certificate().identity().subject, NPM_WORKFLOW);
+        assert_eq!(
+            proof.log_entries(),
+            &[("https://rekor.sigstore.dev".to_string(), 1697019812)]
+        );
+    }
+    // A v0.1 bundle whose SET was flipped has nothing else to vouch for the entry.
+    let mut forged: serde_json::Value = serde_json::from_slice(NPM_BUNDLE).unwrap();
+    flip(
+        &mut forged,
+        "/verificationMaterial/tlogEntries/0/inclusionPromise/signedEntryTimestamp",
+        10,
+    );
+    let forged = in_older_shape(&serde_json::to_vec(&forged).unwrap(), "0.1", false);
+    let err = verify_blob(&forged, &npm_trust(), NPM_TARBALL, SystemTime::now()).unwrap_err();
+    assert!(err.to_string().contains("signed entry timestamp"), "{err}");
+}
