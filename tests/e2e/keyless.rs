@@ -713,4 +713,27 @@ fn the_daemon_admits_the_allowed_workflow_and_denies_another_under_a_private_roo
             .is_some_and(|s| s.contains("RFC 3161")),
         "{decision}"
     );
+
+    // Mirrored with its evidence into an OCI layout, it verifies from disk the same way.
+    let layout = format!("oci:{}", path("layout").display());
+    signet(dir.path(), &["mirror", "--quiet", &released, &layout], None).expect_code(0);
+    let on_disk = |image: &str, workflow: &str| {
+        signet(
+            dir.path(),
+            &[
+                "verify",
+                image,
+                "--trusted-root",
+                "trusted_root.json",
+                "--certificate-identity",
+                workflow,
+                "--certificate-oidc-issuer",
+                GITHUB,
+            ],
+            None,
+        )
+    };
+    let ok = on_disk(&layout, RELEASE).expect_code(0);
+    assert!(ok.stdout.contains(RELEASE), "{}", ok.stdout);
+    on_disk(&layout, PULL_REQUEST).expect_code(1);
 }
