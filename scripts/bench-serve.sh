@@ -18,8 +18,9 @@
 # decision kept in its ring buffer). EXPLORER=1 checks that the explorer does not slow
 # admission (issue 17: at most 5%): the warm benchmark runs alone, then while one client loads
 # explorer pages at UI_RATE requests/s (the decisions page, full with the last 500 decisions,
-# and the explain view of the warm image, cached), ROUNDS times each, alternating; it prints
-# every run, both means and both medians. The cold benchmark is skipped then.
+# and the explain view of the warm image, cached), ROUNDS rounds of both, in turns alone-first
+# and pages-first; it prints every run, both means and medians, and the median of the rounds'
+# changes. The cold benchmark is skipped then.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -185,10 +186,12 @@ PY
       n, good, slowest, busy, idle, (busy - idle) / n, client }'
   printf '%-14s %12s %10s %10s  %s\n' run "requests/s" p50 p99 "explorer pages"
   alone=() loaded=()
-  for round in $(seq 1 "$ROUNDS"); do
+  run_alone() {
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/warm.lua" "$url")
     report "warm alone" "$out"
     alone+=("$(awk '/Requests\/sec/{print $2}' <<<"$out")")
+  }
+  run_loaded() {
     python3 "$work/ui_load.py" "$ui_port" "$warm_image" "$UI_RATE" "$seconds" >"$work/ui_load.out" &
     loader=$!
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/warm.lua" "$url")
@@ -197,6 +200,11 @@ PY
     report "warm + pages" "$out" "$good/$sent pages right, slowest ${slowest} ms"
     loaded+=("$(awk '/Requests\/sec/{print $2}' <<<"$out")")
     [[ "$good" == "$sent" && "$sent" -gt 0 ]] || { echo "explorer pages failed: $good/$sent right" >&2; exit 1; }
+  }
+  # Each round runs both, in turns alone-first and pages-first, so that a machine slowing down
+  # (or speeding up) over the benchmark weighs on both columns alike rather than on the second.
+  for round in $(seq 1 "$ROUNDS"); do
+    if (( round % 2 )); then run_alone; run_loaded; else run_loaded; run_alone; fi
   done
   python3 - "${alone[*]}" "${loaded[*]}" <<'PY'
 import statistics, sys
@@ -207,6 +215,11 @@ print(f"mean warm alone: {a:.0f} requests/s; with explorer pages: {l:.0f} reques
 # Medians too: on a shared machine one disturbed run moves a mean more than a median.
 ma, ml = statistics.median(alone), statistics.median(loaded)
 print(f"median warm alone: {ma:.0f} requests/s; with explorer pages: {ml:.0f} requests/s; change {100 * (ml - ma) / ma:+.1f}%")
+# And round by round: each round's two runs are back to back, so their ratio is the least
+# affected by the machine's drift.
+paired = sorted(100 * (x - y) / y for x, y in zip(loaded, alone))
+print("change by round (sorted): " + " ".join(f"{c:+.1f}%" for c in paired))
+print(f"median change by round: {statistics.median(paired):+.1f}%")
 PY
   exit 0
 fi
