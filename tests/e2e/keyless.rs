@@ -107,6 +107,19 @@ fn npm_provenance_verifies_offline_with_verify_blob_and_each_tampering_is_named(
         ok.stdout
     );
 
+    // JSON names the certificate's identity and log entry.
+    let mut json_args = args(&tarball, NPM_WORKFLOW, GITHUB);
+    json_args.extend(["--output".to_string(), "json".to_string()]);
+    let json: serde_json::Value =
+        serde_json::from_str(&run(json_args).expect_code(0).stdout).unwrap();
+    assert_eq!(json["verified"], true, "{json}");
+    assert_eq!(json["certificate"]["subject"], NPM_WORKFLOW, "{json}");
+    assert_eq!(json["certificate"]["issuer"], GITHUB, "{json}");
+    assert_eq!(
+        json["certificate"]["logEntries"][0]["logIndex"], 1697019812,
+        "{json}"
+    );
+
     let other = NPM_WORKFLOW.replace("release.yml", "ci.yml");
     let bad = run(args(&tarball, &other, GITHUB)).expect_code(1);
     assert!(

@@ -84,7 +84,9 @@ pub fn verify(
     let bundle_bytes =
         fs::read(&bundle_path).with_context(|| format!("reading {}", bundle_path.display()))?;
     let digest = Digest::sha256_of(&bytes);
-    let (verified, signer, reason) = match (key, certificate.given()) {
+    // What verified (or failed), the key id or certificate identity, the reason, and the
+    // certificate's report when it verified by certificate.
+    let (verified, signer, reason, certified) = match (key, certificate.given()) {
         (Some(_), true) => {
             anyhow::bail!(
                 "give --key or a certificate identity (--certificate-identity…), not both"
@@ -103,11 +105,13 @@ pub fn verify(
                     true,
                     public.id().to_string(),
                     format!("bundle signed by key {} for {digest}", v.key_id()),
+                    None,
                 ),
                 Err(e) => (
                     false,
                     public.id().to_string(),
                     format!("{}: {e}", bundle_path.display()),
+                    None,
                 ),
             }
         }
@@ -148,23 +152,29 @@ pub fn verify(
                              {}, signed at {when}",
                             report.authority
                         ),
+                        Some(report),
                     )
                 }
-                Err(e) => (false, name, format!("{}: {e}", bundle_path.display())),
+                Err(e) => (false, name, format!("{}: {e}", bundle_path.display()), None),
             }
         }
     };
     match output {
-        Output::Json => crate::output::line(&format!(
-            "{}",
-            serde_json::json!({
+        Output::Json => {
+            // `key`: the key id, or the identity asked for when verifying by certificate;
+            // `certificate`: what the certificate said, when it verified.
+            let mut json = serde_json::json!({
                 "verified": verified,
                 "file": file.display().to_string(),
                 "digest": digest.to_string(),
                 "key": signer,
                 "reason": reason,
-            })
-        )),
+            });
+            if let Some(report) = certified {
+                json["certificate"] = serde_json::to_value(report)?;
+            }
+            crate::output::line(&format!("{json}"));
+        }
         Output::Text if verified => crate::output::line(&format!("Verified OK: {reason}")),
         Output::Text => crate::output::line(&format!("Verification FAILED: {reason}")),
     }

@@ -292,8 +292,11 @@ fn check_material(
                 Some(time) => times.push(time),
                 // Rekor v2: the entry proves inclusion but not when; a timestamp must, inside
                 // the log's window.
-                None => untimed_windows
-                    .push((verified.log_name().to_string(), verified.log_valid_for())),
+                None => untimed_windows.push((
+                    index,
+                    verified.log_name().to_string(),
+                    verified.log_valid_for(),
+                )),
             }
         }
     }
@@ -317,10 +320,10 @@ fn check_material(
             }
         }
     }
-    for (log, window) in &untimed_windows {
+    for (index, log, window) in &untimed_windows {
         if stamped.is_empty() {
             return Err(KeylessError::LogEntry {
-                index: 0,
+                index: *index,
                 reason: format!(
                     "the entry in log {log} carries no time and no trusted timestamp gives one"
                 ),
@@ -328,7 +331,7 @@ fn check_material(
         }
         if let Some(outside) = stamped.iter().find(|t| !window.contains(t.at)) {
             return Err(KeylessError::LogEntry {
-                index: 0,
+                index: *index,
                 reason: format!(
                     "log {log} was not valid at the timestamp's time {}",
                     humantime::format_rfc3339_seconds(outside.at)
