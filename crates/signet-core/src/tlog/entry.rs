@@ -1,6 +1,6 @@
 //! Transparency-log entries as Sigstore bundles carry them (`TransparencyLogEntry` of
 //! `sigstore/protobuf-specs`, `sigstore_rekor.proto`, in proto3 JSON) and as cosign's legacy
-//! `.sig` / `.att` layers carry them (the `dev.cosignproject.cosign/bundle` annotation).
+//! `.sig` / `.att` layers carry them (the `dev.sigstore.cosign/bundle` annotation).
 //!
 //! Parsing checks shapes and bounds only; [`super::verify_entry`] decides what the entry proves.
 
@@ -21,8 +21,11 @@ const MAX_SET_BYTES: usize = 1024;
 /// The longest log id accepted, in bytes (Sigstore's are SHA-256 digests).
 const MAX_LOG_ID_BYTES: usize = 64;
 
-/// The annotation on a cosign legacy `.sig` / `.att` layer that holds its Rekor bundle.
-pub const COSIGN_BUNDLE_ANNOTATION: &str = "dev.cosignproject.cosign/bundle";
+/// The annotation on a cosign legacy `.sig` / `.att` layer that holds its Rekor bundle: cosign's
+/// `BundleAnnotationKey` (pkg/oci/static/signature.go) and `BundleKey`
+/// (pkg/oci/internal/signature/layer.go). Unlike the signature annotation
+/// (`dev.cosignproject.cosign/signature`), it is under `dev.sigstore.cosign`.
+pub const COSIGN_BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 
 /// An entry of a transparency log (Rekor), parsed but not verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
