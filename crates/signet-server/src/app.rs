@@ -137,6 +137,7 @@ fn evidence_weight(found: &[Evidence]) -> u32 {
                             c.certificate.len()
                                 + c.chain.as_ref().map_or(0, String::len)
                                 + c.rekor_bundle.as_ref().map_or(0, String::len)
+                                + c.rfc3161_timestamp.as_ref().map_or(0, String::len)
                         })
                 }
                 Payload::Unreadable(_) => 0,

@@ -36,8 +36,8 @@ pub enum Payload {
         payload: Blob,
         /// The `dev.cosignproject.cosign/signature` annotation.
         signature: String,
-        /// cosign's certificate, chain and Rekor bundle annotations, when the layer was
-        /// signed with a certificate (keyless or a CA's).
+        /// cosign's certificate, chain, Rekor bundle and RFC 3161 timestamp annotations, when
+        /// the layer was signed with a certificate (keyless or a CA's).
         certificate: Option<Box<signet_core::keyless::LegacyCertificate>>,
     },
     /// A DSSE envelope (legacy attestation layer).
@@ -456,6 +456,9 @@ fn legacy_certificate(
         chain: annotations.get(COSIGN_CHAIN_ANNOTATION).cloned(),
         rekor_bundle: annotations
             .get(signet_core::tlog::COSIGN_BUNDLE_ANNOTATION)
+            .cloned(),
+        rfc3161_timestamp: annotations
+            .get(signet_core::timestamp::COSIGN_RFC3161_ANNOTATION)
             .cloned(),
     }))
 }

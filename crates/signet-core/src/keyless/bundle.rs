@@ -98,6 +98,16 @@ pub enum KeylessError {
         /// Why.
         reason: String,
     },
+    /// The RFC 3161 timestamp of a legacy layer (its
+    /// `dev.sigstore.cosign/rfc3161timestamp` annotation) did not verify.
+    #[error(
+        "RFC 3161 timestamp in the {} annotation: {reason}",
+        crate::timestamp::COSIGN_RFC3161_ANNOTATION
+    )]
+    LegacyTimestamp {
+        /// Why.
+        reason: String,
+    },
     /// A Fulcio certificate without a trusted signing time.
     #[error(
         "no trusted signing time: the bundle has no transparency-log entry with a signed \
@@ -401,9 +411,10 @@ fn certify(
     })
 }
 
-/// The certificate material cosign puts on a legacy `.sig` layer signed keyless or with a
-/// certificate: the `dev.sigstore.cosign/certificate` (PEM), `dev.sigstore.cosign/chain` (PEM)
-/// and `dev.cosignproject.cosign/bundle` (Rekor's SET over the entry) annotations.
+/// The certificate material cosign puts on a legacy `.sig` or `.att` layer signed keyless or
+/// with a certificate: the `dev.sigstore.cosign/certificate` (PEM), `dev.sigstore.cosign/chain`
+/// (PEM), `dev.sigstore.cosign/bundle` (Rekor's SET over the entry) and
+/// `dev.sigstore.cosign/rfc3161timestamp` (a TSA's token) annotations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LegacyCertificate {
     /// The signing certificate, PEM.
@@ -412,12 +423,59 @@ pub struct LegacyCertificate {
     pub chain: Option<String>,
     /// The Rekor bundle annotation (JSON).
     pub rekor_bundle: Option<String>,
+    /// The RFC 3161 timestamp annotation (JSON, `{"SignedRFC3161Timestamp": "<base64 DER>"}`).
+    pub rfc3161_timestamp: Option<String>,
+}
+
+/// A legacy layer's certificates, read.
+struct LegacyCertificates {
+    /// The leaf, DER.
+    leaf: Vec<u8>,
+    /// The chain above it, DER.
+    chain: Vec<Vec<u8>>,
+    /// The leaf's key.
+    key: PublicKey,
+}
+
+/// The trusted times a legacy layer's annotations gave, and the log entries among them.
+struct LegacyTimes {
+    times: Vec<SignedTime>,
+    log_entries: Vec<(String, u64)>,
+}
+
+impl LegacyCertificate {
+    /// The leaf, the chain above it and the leaf's key.
+    fn parse(&self) -> Result<LegacyCertificates, KeylessError> {
+        let certificate = |pem: &str, what: &str| {
+            crate::certified::certificates_from_pem(pem.as_bytes(), what)
+                .map_err(|e| KeylessError::Certificate(e.to_string()))
+        };
+        let mut leaf = certificate(
+            &self.certificate,
+            crate::certified::COSIGN_CERTIFICATE_ANNOTATION,
+        )?;
+        if leaf.len() != 1 {
+            return Err(KeylessError::Certificate(format!(
+                "{} holds {} certificates, expected one",
+                crate::certified::COSIGN_CERTIFICATE_ANNOTATION,
+                leaf.len()
+            )));
+        }
+        let leaf = leaf.remove(0);
+        let chain = match &self.chain {
+            Some(pem) => certificate(pem, crate::certified::COSIGN_CHAIN_ANNOTATION)?,
+            None => Vec::new(),
+        };
+        let key = leaf_key(&leaf)?;
+        Ok(LegacyCertificates { leaf, chain, key })
+    }
 }
 
 /// Verifies a legacy `.sig` layer signed with a certificate: the simple-signing `payload` and
 /// its base64 `signature` (the layer annotation) with the certificate's key, bound to `digest`;
-/// the Rekor bundle annotation, when the trust has logs, as the trusted time; then the
-/// certificate and identity as for bundles.
+/// the Rekor bundle annotation (when the trust has logs) and the RFC 3161 timestamp annotation
+/// (when it has timestamp authorities) as trusted times; then the certificate and identity as
+/// for bundles.
 pub fn verify_legacy_signature(
     payload: &[u8],
     signature_base64: &str,
@@ -433,27 +491,7 @@ pub fn verify_legacy_signature(
     KeylessError,
 > {
     use base64::Engine as _;
-    let certificate = |pem: &str, what: &str| {
-        crate::certified::certificates_from_pem(pem.as_bytes(), what)
-            .map_err(|e| KeylessError::Certificate(e.to_string()))
-    };
-    let mut leaf = certificate(
-        &material.certificate,
-        crate::certified::COSIGN_CERTIFICATE_ANNOTATION,
-    )?;
-    if leaf.len() != 1 {
-        return Err(KeylessError::Certificate(format!(
-            "{} holds {} certificates, expected one",
-            crate::certified::COSIGN_CERTIFICATE_ANNOTATION,
-            leaf.len()
-        )));
-    }
-    let leaf = leaf.remove(0);
-    let chain = match &material.chain {
-        Some(pem) => certificate(pem, crate::certified::COSIGN_CHAIN_ANNOTATION)?,
-        None => Vec::new(),
-    };
-    let key = leaf_key(&leaf)?;
+    let LegacyCertificates { leaf, chain, key } = material.parse()?;
     let verified = crate::simplesigning::verify(
         payload,
         signature_base64,
@@ -461,6 +499,61 @@ pub fn verify_legacy_signature(
         digest,
     )
     .map_err(|e| KeylessError::Signature(e.to_string()))?;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(signature_base64.trim())
+        .map_err(|e| KeylessError::Signature(format!("the signature is not base64: {e}")))?;
+    let expectation = EntryExpectation::message_signature(
+        Digest::sha256_of(payload),
+        signature.clone(),
+        ExpectedSigner::certificate(leaf.clone()),
+    );
+    // cosign stamps a `.sig` layer's raw signature bytes (the base64-decoded
+    // `dev.cosignproject.cosign/signature` annotation): `VerifyRFC3161Timestamp` in cosign's
+    // pkg/cosign/verify.go, which is what signet follows.
+    let LegacyTimes { times, log_entries } =
+        legacy_times(material, trust, &expectation, &signature)?;
+    let proof = certify(trust, &leaf, &chain, times, log_entries, now)?;
+    Ok((verified, proof))
+}
+
+/// Verifies a legacy `.att` layer signed with a certificate: the DSSE envelope (the layer's
+/// bytes, `envelope_json`) with the certificate's key, holding an in-toto statement about
+/// `digest`; the Rekor bundle annotation (an intoto or dsse entry for this envelope and
+/// certificate, when the trust has logs) and the RFC 3161 timestamp annotation (when it has
+/// timestamp authorities) as trusted times; then the certificate and identity as for bundles.
+pub fn verify_legacy_attestation(
+    envelope_json: &[u8],
+    material: &LegacyCertificate,
+    trust: &KeylessTrust,
+    digest: &Digest,
+    now: SystemTime,
+) -> Result<(Verified<Statement>, CertifiedSignature), KeylessError> {
+    let LegacyCertificates { leaf, chain, key } = material.parse()?;
+    let envelope =
+        Envelope::from_json(envelope_json).map_err(|e| KeylessError::Signature(e.to_string()))?;
+    let verified = intoto::verify_envelope(&envelope, std::slice::from_ref(&key), digest)
+        .map_err(|e| KeylessError::Signature(e.to_string()))?;
+    let expectation = EntryExpectation::dsse(&envelope, ExpectedSigner::certificate(leaf.clone()))
+        .map_err(|e| KeylessError::Signature(e.to_string()))?;
+    // cosign stamps an `.att` layer's payload, the envelope JSON exactly as stored in the layer:
+    // its `.att` layers carry an empty signature annotation, and `VerifyRFC3161Timestamp` in
+    // cosign's pkg/cosign/verify.go then takes the layer's payload; signet follows it.
+    let LegacyTimes { times, log_entries } =
+        legacy_times(material, trust, &expectation, envelope_json)?;
+    let proof = certify(trust, &leaf, &chain, times, log_entries, now)?;
+    Ok((verified, proof))
+}
+
+/// The trusted times a legacy layer's annotations give: the Rekor entry (checked when the trust
+/// has logs, against `expectation`) and the RFC 3161 timestamp over `stamped` (checked when the
+/// trust has timestamp authorities). As for bundles, each one present and checkable must
+/// verify, or the layer is rejected.
+fn legacy_times(
+    material: &LegacyCertificate,
+    trust: &KeylessTrust,
+    expectation: &EntryExpectation,
+    stamped: &[u8],
+) -> Result<LegacyTimes, KeylessError> {
     let mut times = Vec::new();
     let mut log_entries = Vec::new();
     if let (Some(json), false) = (&material.rekor_bundle, trust.tlogs.is_empty()) {
@@ -469,21 +562,36 @@ pub fn verify_legacy_signature(
             reason: e.to_string(),
         };
         let entry = LogEntry::from_cosign_bundle_annotation(json.as_bytes()).map_err(reason)?;
-        let signature = base64::engine::general_purpose::STANDARD
-            .decode(signature_base64.trim())
-            .map_err(|e| KeylessError::Signature(format!("the signature is not base64: {e}")))?;
-        let expectation = EntryExpectation::message_signature(
-            Digest::sha256_of(payload),
-            signature,
-            ExpectedSigner::certificate(leaf.clone()),
-        );
-        let verified_entry = verify_entry(&entry, &trust.tlogs, &expectation).map_err(reason)?;
+        let verified_entry = verify_entry(&entry, &trust.tlogs, expectation).map_err(reason)?;
         log_entries.push((
             verified_entry.log_name().to_string(),
             verified_entry.log_index(),
         ));
+        // A legacy annotation always holds a SET over the integrated time, so the entry has
+        // a time (Rekor v2 entries, which have none, are never written as annotations).
         times.extend(verified_entry.signed_time());
     }
-    let proof = certify(trust, &leaf, &chain, times, log_entries, now)?;
-    Ok((verified, proof))
+    if let (Some(json), false) = (
+        &material.rfc3161_timestamp,
+        trust.timestamp_authorities.is_empty(),
+    ) {
+        let reason = |e: crate::timestamp::TimestampError| KeylessError::LegacyTimestamp {
+            reason: match e {
+                crate::timestamp::TimestampError::CosignAnnotation { reason } => {
+                    format!("malformed: {reason}")
+                }
+                e => e.to_string(),
+            },
+        };
+        let token = crate::timestamp::token_from_cosign_annotation(json).map_err(reason)?;
+        let verified =
+            verify_timestamp(&token, stamped, &trust.timestamp_authorities).map_err(reason)?;
+        times.push(SignedTime {
+            at: verified.time(),
+            source: TimeSource::Timestamp {
+                authority: verified.authority().to_string(),
+            },
+        });
+    }
+    Ok(LegacyTimes { times, log_entries })
 }

@@ -57,7 +57,7 @@ use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 
 pub use bundle::{
     BlobSigned, CertifiedSignature, KeylessError, KeylessTrust, LegacyCertificate, verify_blob,
-    verify_legacy_signature, verify_statement,
+    verify_legacy_attestation, verify_legacy_signature, verify_statement,
 };
 pub use identity::{CertificateIdentity, IdentityError, IdentityMatcher, StringMatch};
 pub use sct::CtTimestamp;
@@ -497,6 +497,8 @@ fn describe(error: &PathError, at: SystemTime) -> String {
     }
 }
 
+#[cfg(test)]
+mod legacy_tests;
 #[cfg(any(test, feature = "test-pki"))]
 pub mod test_pki;
 #[cfg(test)]

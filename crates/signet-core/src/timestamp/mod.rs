@@ -8,7 +8,9 @@
 //! [`Bundle::rfc3161_timestamps`](crate::bundle::Bundle::rfc3161_timestamps) and
 //! [`Bundle::timestamped_signature`](crate::bundle::Bundle::timestamped_signature); cosign's
 //! legacy `.sig`/`.att` layers carry one in the `dev.sigstore.cosign/rfc3161timestamp`
-//! annotation over the raw signature ([`token_from_cosign_annotation`]).
+//! annotation ([`token_from_cosign_annotation`]), over a `.sig` layer's raw signature or an
+//! `.att` layer's envelope JSON (see `keyless::verify_legacy_signature` and
+//! `keyless::verify_legacy_attestation`).
 //!
 //! [`verify_timestamp`] checks a token against the bytes it should stamp and a list of trusted
 //! [`TimestampAuthority`]s, and returns a [`VerifiedTimestamp`], which only it constructs. It
@@ -596,8 +598,9 @@ pub fn verify_timestamp(
 
 /// The token inside cosign's `dev.sigstore.cosign/rfc3161timestamp` annotation: JSON
 /// `{"SignedRFC3161Timestamp": "<base64 DER>"}` (cosign's `bundle.RFC3161Timestamp`), the DER
-/// being a `TimeStampResp` over the layer's raw signature bytes (the base64-decoded
-/// `dev.cosignproject.cosign/signature`).
+/// being a `TimeStampResp` over a `.sig` layer's raw signature bytes (the base64-decoded
+/// `dev.cosignproject.cosign/signature`) or over an `.att` layer's payload (its DSSE envelope
+/// JSON as stored; cosign's `.att` layers have an empty signature annotation).
 pub fn token_from_cosign_annotation(value: &str) -> Result<Vec<u8>, TimestampError> {
     #[derive(serde::Deserialize)]
     struct Annotation {
