@@ -125,27 +125,34 @@ fn evidence_weight(found: &[Evidence]) -> u32 {
         .iter()
         .map(|e| {
             let blob = match &e.payload {
-                Payload::Bundle(b) | Payload::Dsse(b) | Payload::BinAuthz(b) => b.len(),
+                Payload::Bundle(b) | Payload::BinAuthz(b) => b.len(),
+                Payload::Dsse {
+                    envelope,
+                    certificate,
+                } => envelope.len() + certificate_weight(certificate.as_deref()),
                 Payload::SimpleSigning {
                     payload,
                     signature,
                     certificate,
-                } => {
-                    payload.len()
-                        + signature.len()
-                        + certificate.as_ref().map_or(0, |c| {
-                            c.certificate.len()
-                                + c.chain.as_ref().map_or(0, String::len)
-                                + c.rekor_bundle.as_ref().map_or(0, String::len)
-                                + c.rfc3161_timestamp.as_ref().map_or(0, String::len)
-                        })
-                }
+                } => payload.len() + signature.len() + certificate_weight(certificate.as_deref()),
                 Payload::Unreadable(_) => 0,
             };
             blob as u64 + OVERHEAD
         })
         .sum();
     u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
+/// The bytes of a legacy layer's certificate annotations.
+fn certificate_weight(certificate: Option<&signet_core::keyless::LegacyCertificate>) -> usize {
+    certificate.map_or(0, |c| {
+        [&c.chain, &c.rekor_bundle, &c.rfc3161_timestamp]
+            .into_iter()
+            .flatten()
+            .map(String::len)
+            .sum::<usize>()
+            + c.certificate.len()
+    })
 }
 
 /// What became of one image.

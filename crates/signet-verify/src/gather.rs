@@ -41,7 +41,12 @@ pub enum Payload {
         certificate: Option<Box<signet_core::keyless::LegacyCertificate>>,
     },
     /// A DSSE envelope (legacy attestation layer).
-    Dsse(Blob),
+    Dsse {
+        /// The envelope JSON as stored.
+        envelope: Blob,
+        /// cosign's certificate annotations, as for [`Payload::SimpleSigning`].
+        certificate: Option<Box<signet_core::keyless::LegacyCertificate>>,
+    },
     /// A Binary Authorization occurrence (its stored JSON).
     BinAuthz(Blob),
     /// It could not be fetched or read; reported as this rejection.
@@ -257,7 +262,10 @@ async fn legacy_evidence(
                             ))),
                         }
                     }
-                    _ => Payload::Dsse(bytes),
+                    _ => Payload::Dsse {
+                        envelope: bytes,
+                        certificate: legacy_certificate(&layer.annotations),
+                    },
                 },
             };
             Evidence {
@@ -445,7 +453,8 @@ impl<'r> Blobs<'r> {
     }
 }
 
-/// cosign's certificate annotations on a legacy layer, when it has a certificate.
+/// cosign's certificate annotations on a legacy layer (`.sig` or `.att`), when it has a
+/// certificate.
 fn legacy_certificate(
     annotations: &std::collections::BTreeMap<String, String>,
 ) -> Option<Box<signet_core::keyless::LegacyCertificate>> {

@@ -213,7 +213,9 @@ pub fn any_id_note_keys(keys: &[PublicKey]) -> Vec<NoteKey> {
 /// signing times; one that does not verify is no time at all (timestamps are not covered by
 /// the signature, so anyone could add or strip them).
 /// Bundles signed with a certificate count when one of `keyless` accepts them (its CAs, logs,
-/// timestamp authorities and identities; `signet_core::keyless`).
+/// timestamp authorities and identities; `signet_core::keyless`), and so do legacy `.sig` and
+/// `.att` layers carrying cosign's certificate annotations; without any `keyless`, those layers
+/// verify with `keys`.
 pub fn check_with(
     evidence: &[Evidence],
     keys: &[PublicKey],
@@ -331,8 +333,15 @@ fn check_one(e: &Evidence, trust: &Trust<'_>, digest: &Digest) -> Result<Accepte
                 .extend(trusted_times(&bundle, authorities));
             Ok(accepted)
         }
-        Payload::Dsse(bytes) => {
-            let envelope = Envelope::from_json(bytes)?;
+        Payload::Dsse {
+            envelope,
+            certificate: Some(material),
+        } if !keyless.is_empty() => {
+            check_legacy_attestation_certified(location, envelope, material, keyless, digest)
+        }
+        // As for `.sig` layers: without certificate trust, the attestor's keys.
+        Payload::Dsse { envelope, .. } => {
+            let envelope = Envelope::from_json(envelope)?;
             let verified = intoto::verify_envelope(&envelope, keys, digest)?;
             Accepted::statement_proof(location, digest, verified)
         }
@@ -456,6 +465,39 @@ fn check_legacy_certified(
     Err(none_accepted(reasons))
 }
 
+/// A legacy `.att` layer signed with a certificate, against each certificate trust of the
+/// attestor in turn.
+fn check_legacy_attestation_certified(
+    location: Location,
+    envelope: &[u8],
+    material: &keyless::LegacyCertificate,
+    keyless: &[KeylessTrust],
+    digest: &Digest,
+) -> Result<Accepted, Rejection> {
+    let mut reasons = Vec::new();
+    for trust in keyless {
+        match keyless::verify_legacy_attestation(
+            envelope,
+            material,
+            trust,
+            digest,
+            SystemTime::now(),
+        ) {
+            Ok((verified, certified)) => {
+                let mut accepted = Accepted::statement_proof(location, digest, verified)?;
+                accepted
+                    .times
+                    .times
+                    .extend(certified.times().iter().cloned());
+                accepted.certified = Some(Box::new(certified));
+                return Ok(accepted);
+            }
+            Err(e) => reasons.push(Rejection::from(e)),
+        }
+    }
+    Err(none_accepted(reasons))
+}
+
 /// The signing times the bundle's RFC 3161 timestamps prove, each verified against
 /// `authorities` over the bundle's signature.
 fn trusted_times(bundle: &Bundle, authorities: &[TimestampAuthority]) -> Vec<SignedTime> {
@@ -509,5 +551,75 @@ fn name_hinted_key(rejection: Rejection, bundle: &Bundle, keys: &[PublicKey]) ->
             reason,
             named: Some(named),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::sync::Arc;
+
+    use signet_core::keyless::{LegacyCertificate, TrustedRoot};
+    use signet_core::keys::KeyPair;
+
+    use super::*;
+
+    fn digest() -> Digest {
+        format!("sha256:{}", "12".repeat(32)).parse().unwrap()
+    }
+
+    /// A legacy `.att` layer signed with `key`, carrying certificate annotations (a certificate
+    /// that is not the signer's: a key-signed layer copied from elsewhere, say).
+    fn att_with_certificate(key: &KeyPair) -> Evidence {
+        let statement = Statement::new("registry.test/app", &digest(), "https://x.test/p", {
+            serde_json::json!({})
+        });
+        let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, &statement.to_json(), key).unwrap();
+        Evidence {
+            location: Location::LegacyLayer {
+                format: Format::LegacyAttestation,
+                tag: "sha256-12.att".into(),
+                index: 0,
+            },
+            claimed_predicate_type: None,
+            payload: Payload::Dsse {
+                envelope: Arc::from(envelope.to_json()),
+                certificate: Some(Box::new(LegacyCertificate {
+                    certificate: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+                        .into(),
+                    rfc3161_timestamp: Some("not json".into()),
+                    ..LegacyCertificate::default()
+                })),
+            },
+        }
+    }
+
+    #[test]
+    fn legacy_att_with_certificate_annotations_verifies_by_key_without_certificate_trust() {
+        let key = KeyPair::generate_p256().unwrap();
+        let evidence = [att_with_certificate(&key)];
+        let checked = check(&evidence, std::slice::from_ref(key.public_key()), &digest());
+        assert_eq!(checked.rejected.len(), 0, "{:?}", checked.rejected);
+        assert_eq!(checked.accepted.len(), 1);
+        assert!(checked.accepted[0].certified().is_none());
+    }
+
+    #[test]
+    fn legacy_att_with_certificate_annotations_goes_to_certificate_trust_when_given() {
+        let key = KeyPair::generate_p256().unwrap();
+        let evidence = [att_with_certificate(&key)];
+        let trust = KeylessTrust::keyless(&TrustedRoot::public_good().unwrap(), Vec::new());
+        let checked = check_with(
+            &evidence,
+            std::slice::from_ref(key.public_key()),
+            &[],
+            &digest(),
+            &[],
+            &[trust],
+        );
+        assert_eq!(checked.accepted.len(), 0);
+        let reason = checked.rejected[0].reason.to_string();
+        assert!(reason.contains("signing certificate"), "{reason}");
     }
 }
