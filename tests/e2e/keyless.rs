@@ -537,6 +537,53 @@ fn certificate_from_own_ca_signs_and_verifies_with_ca_roots_and_a_certificates_a
     .stdout;
     std::fs::write(path("build.pub"), public).unwrap();
     signet(dir.path(), &["verify", &legacy, "--key", "build.pub"], None).expect_code(0);
+
+    // The same for a legacy .att layer (issue 13): certificate trust verifies it, through the
+    // registry's .att tag, by CA and identity; the key alone still does.
+    let (attested, _) = push_image(&registry, "corp/app", "v3", b"corp app v3");
+    std::fs::write(path("sbom.json"), r#"{"bomFormat":"CycloneDX"}"#).unwrap();
+    signet(
+        dir.path(),
+        &[
+            "attest",
+            &attested,
+            "--key",
+            "build.key",
+            "--certificate",
+            "build.crt",
+            "--predicate",
+            "sbom.json",
+            "--type",
+            "cyclonedx",
+            "--format",
+            "legacy",
+        ],
+        Some(PASSWORD),
+    )
+    .expect_code(0);
+    signet(
+        dir.path(),
+        &["verify", &attested, "--policy", "corp.yaml"],
+        None,
+    )
+    .expect_code(0);
+    let other_ca = signet(
+        dir.path(),
+        &["verify", &attested, "--policy", "other.yaml"],
+        None,
+    )
+    .expect_code(1);
+    assert!(
+        other_ca.stdout.contains("does not chain"),
+        "{}",
+        other_ca.stdout
+    );
+    signet(
+        dir.path(),
+        &["verify", &attested, "--key", "build.pub"],
+        None,
+    )
+    .expect_code(0);
 }
 
 /// The daemon admits the keyless-signed image where the policy allows its release workflow and
