@@ -50,6 +50,53 @@ const FULCIO_EXTENSIONS: &[(u32, &str, bool)] = &[
     (22, "sourceRepositoryVisibilityAtSigning", false),
 ];
 
+/// The names of the Fulcio claims signet reads from a certificate, in OID order
+/// (`githubWorkflowTrigger` is 1.3.6.1.4.1.57264.1.2, ..., `sourceRepositoryVisibilityAtSigning`
+/// is .1.22): what [`IdentityMatcher::with_claim`] accepts besides dotted OIDs.
+pub fn fulcio_claim_names() -> impl Iterator<Item = &'static str> {
+    FULCIO_EXTENSIONS.iter().map(|(_, name, _)| *name)
+}
+
+/// The key under which [`CertificateIdentity::extensions`] holds the claim `name`: a Fulcio
+/// claim name as it is; a dotted OID under Fulcio's arc (`1.3.6.1.4.1.57264.1.N`) as the name
+/// signet reads it under when it knows one (`...1.14` is `sourceRepositoryRef`), else as the
+/// OID. Anything else is refused: a condition on a claim signet never reads could never hold.
+pub fn claim_key(name: &str) -> Result<String, IdentityError> {
+    if let Some((_, known, _)) = FULCIO_EXTENSIONS.iter().find(|(_, n, _)| *n == name) {
+        return Ok((*known).to_string());
+    }
+    let unknown = |why: String| IdentityError::UnknownClaim {
+        name: name.to_string(),
+        why,
+    };
+    let Some(arc) = name.strip_prefix(FULCIO_ARC) else {
+        return Err(unknown(format!(
+            "expected one of {}, or a dotted OID under {} for a claim newer than signet",
+            fulcio_claim_names().collect::<Vec<_>>().join(", "),
+            FULCIO_ARC.trim_end_matches('.')
+        )));
+    };
+    let Ok(arc) = arc.parse::<u32>() else {
+        return Err(unknown(format!(
+            "Fulcio's claims are one arc under {}: {FULCIO_ARC}N",
+            FULCIO_ARC.trim_end_matches('.')
+        )));
+    };
+    match arc {
+        1 | 8 => Err(unknown(
+            "that is the OIDC issuer; state it as `issuer` (or `issuerRegExp`)".into(),
+        )),
+        7 => Err(unknown(
+            "that is the type of Fulcio's username SAN, not a claim; the username is the subject"
+                .into(),
+        )),
+        _ => Ok(match FULCIO_EXTENSIONS.iter().find(|(a, _, _)| *a == arc) {
+            Some((_, known, _)) => (*known).to_string(),
+            None => format!("{FULCIO_ARC}{arc}"),
+        }),
+    }
+}
+
 /// The identity a signing certificate was issued to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateIdentity {
@@ -147,6 +194,15 @@ pub enum IdentityError {
     Unanchored {
         /// The pattern.
         pattern: String,
+    },
+    /// A claim name that is neither one of Fulcio's (see [`fulcio_claim_names`]) nor a dotted
+    /// OID under Fulcio's arc.
+    #[error("unknown Fulcio claim \"{name}\": {why}")]
+    UnknownClaim {
+        /// The name given.
+        name: String,
+        /// What was expected instead.
+        why: String,
     },
     /// Not a valid regular expression, or too large.
     #[error("invalid identity regular expression \"{pattern}\": {reason}")]
@@ -301,7 +357,19 @@ impl IdentityMatcher {
         }
     }
 
-    /// The same, also requiring the claim `name` to match `value`.
+    /// The same, also requiring the claim `name`, a Fulcio claim name or a dotted OID under
+    /// Fulcio's arc, to match `value`; an unknown name is refused (see [`claim_key`]).
+    pub fn with_claim(
+        self,
+        name: &str,
+        value: StringMatch,
+    ) -> Result<IdentityMatcher, IdentityError> {
+        Ok(self.with_extension(claim_key(name)?, value))
+    }
+
+    /// The same, also requiring the claim `name` to match `value`, where `name` is taken as
+    /// the key of [`CertificateIdentity::extensions`] as it is; [`IdentityMatcher::with_claim`]
+    /// checks it first.
     pub fn with_extension(
         mut self,
         name: impl Into<String>,
@@ -336,14 +404,33 @@ impl IdentityMatcher {
         }
         for (name, want) in &self.extensions {
             match identity.extensions.get(name) {
-                None => return Err(format!("certificate has no {name}; {want} is required")),
+                None => {
+                    return Err(format!(
+                        "certificate has no {name} claim; {name} {want} is required"
+                    ));
+                }
                 Some(value) if !want.is_match(value) => {
                     return Err(format!(
-                        "certificate {name} \"{value}\" does not match {want}"
+                        "certificate claim {name} \"{value}\" does not match {want}"
                     ));
                 }
                 Some(_) => {}
             }
+        }
+        Ok(())
+    }
+}
+
+/// `subject S issuer I` and each claim required (`githubWorkflowTrigger "push"`), as
+/// summaries list identities.
+impl fmt::Display for IdentityMatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "subject {}", self.subject)?;
+        if let Some(issuer) = &self.issuer {
+            write!(f, " issuer {issuer}")?;
+        }
+        for (name, want) in &self.extensions {
+            write!(f, " {name} {want}")?;
         }
         Ok(())
     }
@@ -414,7 +501,110 @@ mod tests {
             .with_extension("githubWorkflowTrigger", StringMatch::exact("push"));
         assert_eq!(
             wrong.matches(&identity).unwrap_err(),
-            "certificate has no githubWorkflowTrigger; \"push\" is required"
+            "certificate has no githubWorkflowTrigger claim; githubWorkflowTrigger \"push\" is required"
+        );
+        let wrong = ok.clone().with_extension(
+            "sourceRepositoryRef",
+            StringMatch::regex("^refs/tags/v.*$").unwrap(),
+        );
+        assert_eq!(
+            wrong.matches(&identity).unwrap_err(),
+            "certificate claim sourceRepositoryRef \"refs/heads/main\" does not match /^refs/tags/v.*$/"
+        );
+    }
+
+    #[test]
+    fn claims_are_named_by_fulcio_name_or_oid_under_fulcio_arc() {
+        assert_eq!(
+            claim_key("githubWorkflowTrigger").unwrap(),
+            "githubWorkflowTrigger"
+        );
+        assert_eq!(
+            claim_key("sourceRepositoryRef").unwrap(),
+            "sourceRepositoryRef"
+        );
+        // The OID of a named claim is read under its name, so it is matched under it too.
+        assert_eq!(
+            claim_key("1.3.6.1.4.1.57264.1.14").unwrap(),
+            "sourceRepositoryRef"
+        );
+        assert_eq!(
+            claim_key("1.3.6.1.4.1.57264.1.2").unwrap(),
+            "githubWorkflowTrigger"
+        );
+        // A claim newer than the table is read under its OID.
+        assert_eq!(
+            claim_key("1.3.6.1.4.1.57264.1.24").unwrap(),
+            "1.3.6.1.4.1.57264.1.24"
+        );
+        assert_eq!(
+            claim_key("1.3.6.1.4.1.57264.1.024").unwrap(),
+            "1.3.6.1.4.1.57264.1.24"
+        );
+        assert_eq!(fulcio_claim_names().count(), 19);
+
+        let err = claim_key("githubWorkflowTriger").unwrap_err();
+        assert!(matches!(err, IdentityError::UnknownClaim { .. }));
+        let text = err.to_string();
+        assert!(
+            text.starts_with("unknown Fulcio claim \"githubWorkflowTriger\": expected one of githubWorkflowTrigger, githubWorkflowSha,"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "sourceRepositoryVisibilityAtSigning, or a dotted OID under 1.3.6.1.4.1.57264.1 "
+            ),
+            "{text}"
+        );
+        for bad in [
+            "",
+            "2.5.29.17",
+            "1.3.6.1.4.1.57264.1",
+            "1.3.6.1.4.1.57264.1.x",
+            "1.3.6.1.4.1.57264.1.14.1",
+            "1.3.6.1.4.1.57264.1.1",
+            "1.3.6.1.4.1.57264.1.7",
+            "1.3.6.1.4.1.57264.1.8",
+        ] {
+            assert!(
+                matches!(claim_key(bad), Err(IdentityError::UnknownClaim { .. })),
+                "{bad}"
+            );
+        }
+        assert!(
+            claim_key("1.3.6.1.4.1.57264.1.8")
+                .unwrap_err()
+                .to_string()
+                .contains("that is the OIDC issuer")
+        );
+    }
+
+    #[test]
+    fn claims_by_oid_match_the_claims_read_under_their_name() {
+        let identity = CertificateIdentity {
+            subject: "s".into(),
+            issuer: Some("i".into()),
+            extensions: BTreeMap::from([
+                ("githubWorkflowTrigger".into(), "push".into()),
+                ("1.3.6.1.4.1.57264.1.24".into(), "repo:a/b".into()),
+            ]),
+        };
+        let matcher = IdentityMatcher::new(StringMatch::exact("s"), StringMatch::exact("i"))
+            .with_claim("1.3.6.1.4.1.57264.1.2", StringMatch::exact("push"))
+            .unwrap()
+            .with_claim("1.3.6.1.4.1.57264.1.24", StringMatch::exact("repo:a/b"))
+            .unwrap();
+        matcher.matches(&identity).unwrap();
+        assert_eq!(
+            matcher.to_string(),
+            "subject \"s\" issuer \"i\" githubWorkflowTrigger \"push\" 1.3.6.1.4.1.57264.1.24 \"repo:a/b\""
+        );
+        let wrong = matcher
+            .with_claim("githubWorkflowTrigger", StringMatch::exact("pull_request"))
+            .unwrap();
+        assert_eq!(
+            wrong.matches(&identity).unwrap_err(),
+            "certificate claim githubWorkflowTrigger \"push\" does not match \"pull_request\""
         );
     }
 }

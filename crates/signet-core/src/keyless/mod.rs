@@ -59,7 +59,9 @@ pub use bundle::{
     BlobSigned, CertifiedSignature, KeylessError, KeylessTrust, LegacyCertificate, verify_blob,
     verify_legacy_attestation, verify_legacy_signature, verify_statement,
 };
-pub use identity::{CertificateIdentity, IdentityError, IdentityMatcher, StringMatch};
+pub use identity::{
+    CertificateIdentity, IdentityError, IdentityMatcher, StringMatch, claim_key, fulcio_claim_names,
+};
 pub use sct::CtTimestamp;
 pub use trusted_root::{
     CertificateAuthority, CertificateSummary, MAX_TRUSTED_ROOT_BYTES, TRUSTED_ROOT_MEDIA_TYPE,
