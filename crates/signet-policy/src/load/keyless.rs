@@ -3,17 +3,26 @@
 //! roots and intermediates, and the identities allowed). Field names follow Sigstore
 //! policy-controller's `keyless.identities`.
 
+use saphyr::YamlData;
 use signet_core::keyless::{
-    CertificateTrust, IdentityMatcher, KeylessTrust, MAX_TRUSTED_ROOT_BYTES, StringMatch,
-    TrustedRoot,
+    CertificateTrust, IdentityError, IdentityMatcher, KeylessTrust, MAX_TRUSTED_ROOT_BYTES,
+    StringMatch, TrustedRoot, claim_key, fulcio_claim_names,
 };
 
-use super::yaml::{Entry, Fields, start};
+use super::yaml::{Entry, Fields, as_str, describe, is_null, start, suggest};
 use super::{Checker, KEY_FILE_MAX_BYTES, read_bounded};
 
 const KEYLESS_FIELDS: &[&str] = &["trustedRoot", "identities"];
 const CERTIFICATES_FIELDS: &[&str] = &["roots", "intermediates", "identities"];
-const IDENTITY_FIELDS: &[&str] = &["issuer", "issuerRegExp", "subject", "subjectRegExp"];
+const IDENTITY_FIELDS: &[&str] = &[
+    "issuer",
+    "issuerRegExp",
+    "subject",
+    "subjectRegExp",
+    "extensions",
+];
+/// The fields of a claim condition that is not a plain string.
+const CLAIM_MATCH_FIELDS: &[&str] = &["regExp"];
 const FILE_FIELDS: &[&str] = &["file"];
 
 impl Checker<'_> {
@@ -134,8 +143,11 @@ impl Checker<'_> {
         }
     }
 
-    /// `identities: [{issuer | issuerRegExp, subject | subjectRegExp}]`, at least one; for
-    /// keyless, each must name the issuer.
+    /// `identities: [{issuer | issuerRegExp, subject | subjectRegExp, extensions?}]`, at least
+    /// one; for keyless, each must name the issuer. `extensions` holds Fulcio claims the
+    /// certificate must carry; they are read from any certificate, so own-CA identities
+    /// (`certificates`) may state them too (a private Fulcio), and a certificate without the
+    /// claim is denied.
     fn identities(
         &mut self,
         fields: &Fields<'_>,
@@ -171,12 +183,24 @@ impl Checker<'_> {
             };
             let subject = self.string_match(&f, "subject", "subjectRegExp", &item_what);
             let issuer = self.string_match(&f, "issuer", "issuerRegExp", &item_what);
+            let claims = match f.get("extensions") {
+                Some(e) => self.claims(e, &item_what),
+                None => Some(Vec::new()),
+            };
+            let with_claims = |mut matcher: IdentityMatcher, claims: Vec<(String, StringMatch)>| {
+                matcher.extensions = claims;
+                matcher
+            };
             match (subject, issuer) {
                 (Some(Some(subject)), Some(Some(issuer))) => {
-                    out.push(IdentityMatcher::new(subject, issuer));
+                    if let Some(claims) = claims {
+                        out.push(with_claims(IdentityMatcher::new(subject, issuer), claims));
+                    }
                 }
                 (Some(Some(subject)), Some(None)) if !issuer_required => {
-                    out.push(IdentityMatcher::subject_only(subject));
+                    if let Some(claims) = claims {
+                        out.push(with_claims(IdentityMatcher::subject_only(subject), claims));
+                    }
                 }
                 (Some(None), _) => self.error(
                     f.at,
@@ -193,6 +217,104 @@ impl Checker<'_> {
             }
         }
         out
+    }
+
+    /// `extensions: {claim: value | {regExp: ^…$}}`: Fulcio claims the certificate must carry,
+    /// by Fulcio's name (`sourceRepositoryRef`) or dotted OID, each equal to a string or
+    /// matching an anchored regular expression. `None` on an error (reported).
+    fn claims(&mut self, entry: Entry<'_>, what: &str) -> Option<Vec<(String, StringMatch)>> {
+        let field = format!("`extensions` of {what}");
+        let YamlData::Mapping(map) = &entry.value.data else {
+            let hint = if is_null(entry.value) {
+                " (leave `extensions` out for none)"
+            } else {
+                ""
+            };
+            self.error(
+                entry.value_span(),
+                format!(
+                    "{field} must be a mapping from Fulcio claim to value (`githubWorkflowTrigger: \
+                     push`, `sourceRepositoryRef: {{regExp: ^refs/tags/v.*$}}`), found {}{hint}",
+                    describe(entry.value)
+                ),
+            );
+            return None;
+        };
+        let before = self.errors.len();
+        let mut out: Vec<(String, StringMatch)> = Vec::new();
+        for (key, value) in map.iter() {
+            let Some(name) = self.string(key, start(key), &format!("a key of {field}")) else {
+                continue;
+            };
+            let claim = match claim_key(name) {
+                Ok(claim) => claim,
+                Err(err) => {
+                    let hint = match err {
+                        IdentityError::UnknownClaim { .. } => suggest(name, fulcio_claim_names())
+                            .map(|s| format!(" (did you mean `{s}`?)"))
+                            .unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    self.error(start(key), format!("{field}: {err}{hint}"));
+                    continue;
+                }
+            };
+            if out.iter().any(|(c, _)| *c == claim) {
+                self.error(
+                    start(key),
+                    format!("{field} names the claim {claim} twice; keep one"),
+                );
+                continue;
+            }
+            let entry = Entry { key, value };
+            let claim_what = format!("`{name}` of {field}");
+            if let Some(m) = self.claim_match(entry, &claim_what) {
+                out.push((claim, m));
+            }
+        }
+        if map.is_empty() {
+            self.error(
+                entry.value_span(),
+                format!("{field} is empty; leave it out for none"),
+            );
+        }
+        (self.errors.len() == before).then_some(out)
+    }
+
+    /// One claim's value: a string (exact) or `{regExp: ^…$}`.
+    fn claim_match(&mut self, entry: Entry<'_>, what: &str) -> Option<StringMatch> {
+        if let Some(value) = as_str(entry.value) {
+            if value.is_empty() {
+                self.error(entry.value_span(), format!("{what} is empty"));
+                return None;
+            }
+            return Some(StringMatch::exact(value));
+        }
+        if !matches!(entry.value.data, YamlData::Mapping(_)) {
+            self.error(
+                entry.value_span(),
+                format!(
+                    "{what} must be a string (the exact value) or `{{regExp: ^…$}}`, found {}",
+                    describe(entry.value)
+                ),
+            );
+            return None;
+        }
+        let fields = self.entry_fields(entry, what, CLAIM_MATCH_FIELDS)?;
+        let Some(re) = fields.get("regExp") else {
+            if !fields.had_unknown {
+                self.error(fields.at, format!("{what} needs `regExp`"));
+            }
+            return None;
+        };
+        let pattern = self.string(re.value, re.value_span(), &format!("`regExp` of {what}"))?;
+        match StringMatch::regex(pattern) {
+            Ok(m) => Some(m),
+            Err(err) => {
+                self.error(re.value_span(), format!("`regExp` of {what}: {err}"));
+                None
+            }
+        }
     }
 
     /// `exact` or `regexp` (anchored), not both: `Some(None)` when neither is there, `None`

@@ -65,10 +65,7 @@ impl Policy {
                     .collect();
                 let _ = write!(out, "\n    {kind} (CA {})", cas.join(", "));
                 for identity in &trust.identities {
-                    let _ = write!(out, "\n      identity subject {}", identity.subject);
-                    if let Some(issuer) = &identity.issuer {
-                        let _ = write!(out, " issuer {issuer}");
-                    }
+                    let _ = write!(out, "\n      identity {identity}");
                 }
             }
         }

@@ -3,6 +3,7 @@ use super::rules::{ENFORCEMENT_MODES, RuleKey, TOP_FIELDS};
 use super::yaml::{edit_distance, suggest, unclosed_bracket};
 use super::*;
 use crate::model::{AttestorName, EnforcementMode, EvaluationMode, SignedIdentity};
+use signet_core::keyless::StringMatch;
 
 fn keys_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/keys")
@@ -394,4 +395,163 @@ fn suggestions() {
         Some("publicKeys")
     );
     assert_eq!(edit_distance("kitten", "sitting"), 3);
+}
+
+/// A keyless attestor whose one identity ends with `extensions:`; the claims follow from line
+/// 12, indented by 12 spaces (column 13).
+fn keyless_with_claims(claims: &str) -> String {
+    format!(
+        "defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  \
+         enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n  requireAttestationsBy: [release]\n\
+         attestors:\n  - name: release\n    keyless:\n      identities:\n        \
+         - issuer: https://token.actions.githubusercontent.com\n          \
+         subjectRegExp: ^https://github\\.com/shop/.*$\n          extensions:{claims}"
+    )
+}
+
+#[test]
+fn keyless_identities_take_fulcio_claims_exact_or_by_anchored_regexp() {
+    let p = check(&keyless_with_claims(
+        "\n            githubWorkflowTrigger: push\n            \
+         sourceRepositoryRef: {regExp: ^refs/tags/v.*$}\n            \
+         1.3.6.1.4.1.57264.1.11: github-hosted\n            \
+         1.3.6.1.4.1.57264.1.24: 'repo:shop/cart:ref:refs/heads/main'\n",
+    ))
+    .unwrap();
+    let attestor = &p.attestors[&AttestorName("release".into())];
+    let identity = &attestor.keyless[0].identities[0];
+    assert_eq!(
+        identity.extensions,
+        [
+            (
+                "githubWorkflowTrigger".to_string(),
+                StringMatch::exact("push")
+            ),
+            (
+                "sourceRepositoryRef".to_string(),
+                StringMatch::regex("^refs/tags/v.*$").unwrap()
+            ),
+            // By OID: read under its name when signet knows one, else under the OID.
+            (
+                "runnerEnvironment".to_string(),
+                StringMatch::exact("github-hosted")
+            ),
+            (
+                "1.3.6.1.4.1.57264.1.24".to_string(),
+                StringMatch::exact("repo:shop/cart:ref:refs/heads/main")
+            ),
+        ]
+    );
+    let summary = p.summary();
+    assert!(
+        summary.contains(
+            "identity subject /^https://github\\.com/shop/.*$/ issuer \
+             \"https://token.actions.githubusercontent.com\" githubWorkflowTrigger \"push\" \
+             sourceRepositoryRef /^refs/tags/v.*$/ runnerEnvironment \"github-hosted\" \
+             1.3.6.1.4.1.57264.1.24 \"repo:shop/cart:ref:refs/heads/main\""
+        ),
+        "{summary}"
+    );
+
+    // Without `extensions`, no claim is required.
+    let p = check(&keyless_with_claims(" {}\n").replace("          extensions: {}\n", "")).unwrap();
+    assert!(
+        p.attestors[&AttestorName("release".into())].keyless[0].identities[0]
+            .extensions
+            .is_empty()
+    );
+}
+
+#[test]
+fn keyless_claim_errors_point_at_the_claim() {
+    let e = errors(&keyless_with_claims(
+        "\n            githubWorkflowTriger: push\n            \
+         sourceRepositoryRef: {regExp: refs/tags/v.*}\n            \
+         buildTrigger: {regexp: ^push$}\n            runnerEnvironment: ''\n            \
+         1.3.6.1.4.1.57264.1.8: https://issuer.example\n            \
+         2.5.29.17: x\n            githubWorkflowRef: [refs/heads/main]\n            \
+         1.3.6.1.4.1.57264.1.2: push\n            githubWorkflowTrigger: push\n",
+    ));
+    let what = "`extensions` of identity #1 of `keyless` of attestor `release`";
+    assert_eq!(e.len(), 8, "{e:#?}");
+    assert!(
+        e[0].starts_with(&format!(
+            "p.yaml:12:13: {what}: unknown Fulcio claim \"githubWorkflowTriger\": expected one \
+             of githubWorkflowTrigger, githubWorkflowSha, "
+        )),
+        "{}",
+        e[0]
+    );
+    assert!(
+        e[0].ends_with(
+            "sourceRepositoryVisibilityAtSigning, or a dotted OID under 1.3.6.1.4.1.57264.1 for \
+             a claim newer than signet (did you mean `githubWorkflowTrigger`?)"
+        ),
+        "{}",
+        e[0]
+    );
+    assert!(
+        e[1].starts_with(&format!(
+            "p.yaml:13:43: `regExp` of `sourceRepositoryRef` of {what}: identity regular \
+             expression \"refs/tags/v.*\" must be anchored"
+        )),
+        "{}",
+        e[1]
+    );
+    assert!(
+        e[2].starts_with(&format!(
+            "p.yaml:14:28: unknown field `regexp` in `buildTrigger` of {what} (did you mean \
+             `regExp`?)"
+        )),
+        "{}",
+        e[2]
+    );
+    assert_eq!(
+        e[3],
+        format!("p.yaml:15:32: `runnerEnvironment` of {what} is empty")
+    );
+    assert!(
+        e[4].starts_with(&format!(
+            "p.yaml:16:13: {what}: unknown Fulcio claim \"1.3.6.1.4.1.57264.1.8\": that is the \
+             OIDC issuer"
+        )),
+        "{}",
+        e[4]
+    );
+    assert!(
+        e[5].starts_with(&format!(
+            "p.yaml:17:13: {what}: unknown Fulcio claim \"2.5.29.17\": expected one of"
+        )),
+        "{}",
+        e[5]
+    );
+    assert_eq!(
+        e[6],
+        format!(
+            "p.yaml:18:32: `githubWorkflowRef` of {what} must be a string (the exact value) or \
+             `{{regExp: ^…$}}`, found a list"
+        )
+    );
+    // The OID of a named claim is that claim.
+    assert_eq!(
+        e[7],
+        format!("p.yaml:20:13: {what} names the claim githubWorkflowTrigger twice; keep one")
+    );
+
+    let e = errors(&keyless_with_claims(" [githubWorkflowTrigger]\n"));
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(
+        e[0].starts_with(&format!(
+            "p.yaml:11:23: {what} must be a mapping from Fulcio claim to value"
+        )),
+        "{}",
+        e[0]
+    );
+    let e = errors(&keyless_with_claims(" {}\n"));
+    assert_eq!(
+        e,
+        [format!(
+            "p.yaml:11:23: {what} is empty; leave it out for none"
+        )]
+    );
 }
