@@ -638,6 +638,32 @@ pub struct CertificateIdentityArgs {
     /// The OIDC issuer as an anchored regular expression.
     #[arg(long, value_name = "RE", conflicts_with = "certificate_oidc_issuer")]
     pub certificate_oidc_issuer_regexp: Option<String>,
+    /// The GitHub event that triggered the signing workflow, exactly (`push`, `release`, …):
+    /// Fulcio's githubWorkflowTrigger claim (OID 1.3.6.1.4.1.57264.1.2).
+    #[arg(long, value_name = "EVENT")]
+    pub certificate_github_workflow_trigger: Option<String>,
+    /// The commit the signing workflow ran at, exactly (the full hex SHA): Fulcio's
+    /// githubWorkflowSha claim (1.3.6.1.4.1.57264.1.3).
+    #[arg(long, value_name = "SHA")]
+    pub certificate_github_workflow_sha: Option<String>,
+    /// The name of the signing workflow (its `name:`), exactly: Fulcio's githubWorkflowName
+    /// claim (1.3.6.1.4.1.57264.1.4).
+    #[arg(long, value_name = "NAME")]
+    pub certificate_github_workflow_name: Option<String>,
+    /// The repository the signing workflow ran in (`owner/repo`), exactly: Fulcio's
+    /// githubWorkflowRepository claim (1.3.6.1.4.1.57264.1.5).
+    #[arg(long, value_name = "OWNER/REPO")]
+    pub certificate_github_workflow_repository: Option<String>,
+    /// The git ref the signing workflow ran for (`refs/tags/v1.2.3`), exactly: Fulcio's
+    /// githubWorkflowRef claim (1.3.6.1.4.1.57264.1.6).
+    #[arg(long, value_name = "REF")]
+    pub certificate_github_workflow_ref: Option<String>,
+    /// A Fulcio claim the certificate must carry with exactly this value: NAME is a claim
+    /// name (sourceRepositoryRef, buildTrigger, runnerEnvironment, …) or a dotted OID under
+    /// 1.3.6.1.4.1.57264.1. Repeatable; every one given must hold. For regular expressions,
+    /// use a policy's `extensions`.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_claim)]
+    pub certificate_extension: Vec<(String, String)>,
     /// A Sigstore trusted root (trusted_root.json) instead of the public-good one signet ships.
     #[arg(long, value_name = "FILE", conflicts_with = "ca_roots")]
     pub trusted_root: Option<PathBuf>,
@@ -659,5 +685,42 @@ impl CertificateIdentityArgs {
             || self.certificate_oidc_issuer_regexp.is_some()
             || self.trusted_root.is_some()
             || self.ca_roots.is_some()
+            || !self.claims().is_empty()
     }
+
+    /// The Fulcio claims required, as (claim name, exact value): the GitHub workflow flags,
+    /// then each --certificate-extension.
+    pub fn claims(&self) -> Vec<(String, String)> {
+        let github = [
+            (
+                "githubWorkflowTrigger",
+                &self.certificate_github_workflow_trigger,
+            ),
+            ("githubWorkflowSha", &self.certificate_github_workflow_sha),
+            ("githubWorkflowName", &self.certificate_github_workflow_name),
+            (
+                "githubWorkflowRepository",
+                &self.certificate_github_workflow_repository,
+            ),
+            ("githubWorkflowRef", &self.certificate_github_workflow_ref),
+        ];
+        github
+            .into_iter()
+            .filter_map(|(name, value)| value.as_ref().map(|v| (name.to_string(), v.clone())))
+            .chain(self.certificate_extension.iter().cloned())
+            .collect()
+    }
+}
+
+/// `NAME=VALUE` for --certificate-extension: NAME a Fulcio claim (checked here, so a typo is
+/// a usage error rather than a certificate that never matches), VALUE not empty.
+fn parse_claim(text: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = text.split_once('=') else {
+        return Err("write NAME=VALUE, e.g. sourceRepositoryRef=refs/tags/v1.2.3".into());
+    };
+    let claim = signet_core::keyless::claim_key(name).map_err(|e| e.to_string())?;
+    if value.is_empty() {
+        return Err(format!("the value of {name} is empty"));
+    }
+    Ok((claim, value.to_string()))
 }

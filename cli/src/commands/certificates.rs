@@ -39,9 +39,21 @@ pub fn trust(args: &CertificateIdentityArgs) -> anyhow::Result<(KeylessTrust, St
         ),
         _ => None,
     };
-    let name = match &issuer {
+    let claims = args.claims();
+    let mut name = match &issuer {
         Some(issuer) => format!("certificate identity {subject} issued by {issuer}"),
         None => format!("certificate identity {subject}"),
+    };
+    for (claim, value) in &claims {
+        name.push_str(&format!(" with {claim} \"{value}\""));
+    }
+    // The claims are checked on any certificate: Fulcio's or one from --ca-roots (a private
+    // Fulcio); a certificate without a claim required is refused.
+    let with_claims = |matcher: IdentityMatcher| -> anyhow::Result<IdentityMatcher> {
+        claims.iter().try_fold(matcher, |m, (claim, value)| {
+            m.with_claim(claim, StringMatch::exact(value.as_str()))
+                .with_context(|| format!("--certificate-extension {claim}"))
+        })
     };
     if let Some(roots) = &args.ca_roots {
         let read = |path: &Path| {
@@ -53,10 +65,10 @@ pub fn trust(args: &CertificateIdentityArgs) -> anyhow::Result<(KeylessTrust, St
         };
         let certificates = CertificateTrust::from_pems(&read(roots)?, &intermediates)
             .with_context(|| format!("--ca-roots {}", roots.display()))?;
-        let matcher = match issuer {
+        let matcher = with_claims(match issuer {
             Some(issuer) => IdentityMatcher::new(subject, issuer),
             None => IdentityMatcher::subject_only(subject),
-        };
+        })?;
         return Ok((KeylessTrust::own_pki(certificates, vec![matcher]), name));
     }
     let Some(issuer) = issuer else {
@@ -66,10 +78,8 @@ pub fn trust(args: &CertificateIdentityArgs) -> anyhow::Result<(KeylessTrust, St
         );
     };
     let root = load_root(args.trusted_root.as_deref())?;
-    Ok((
-        KeylessTrust::keyless(&root, vec![IdentityMatcher::new(subject, issuer)]),
-        name,
-    ))
+    let matcher = with_claims(IdentityMatcher::new(subject, issuer))?;
+    Ok((KeylessTrust::keyless(&root, vec![matcher]), name))
 }
 
 /// The trusted root in `path`, or the public-good one signet ships.
