@@ -140,12 +140,8 @@ impl PolicyPage {
                             "certificate"
                         };
                         for identity in &trust.identities {
-                            let issuer = identity
-                                .issuer
-                                .as_ref()
-                                .map(|i| format!(" issuer {i}"))
-                                .unwrap_or_default();
-                            key_ids.push(format!("{kind} subject {}{issuer}", identity.subject));
+                            // `subject … issuer …` and any Fulcio claims required.
+                            key_ids.push(format!("{kind} {identity}"));
                         }
                     }
                     AttestorRow {
