@@ -120,6 +120,29 @@ fn npm_provenance_verifies_offline_with_verify_blob_and_each_tampering_is_named(
         "{json}"
     );
 
+    // Fulcio claims by flag: the npm certificate's trigger, and a claim newer than signet's
+    // table (1.3.6.1.4.1.57264.1.24), by OID; a differing ref denies, naming the claim.
+    let mut with_claims = args(&tarball, NPM_WORKFLOW, GITHUB);
+    with_claims.extend([
+        "--certificate-github-workflow-trigger".to_string(),
+        "push".into(),
+        "--certificate-extension".into(),
+        "1.3.6.1.4.1.57264.1.24=repo:sigstore/sigstore-js:ref:refs/heads/main".into(),
+    ]);
+    run(with_claims.clone()).expect_code(0);
+    with_claims.extend([
+        "--certificate-github-workflow-ref".to_string(),
+        "refs/tags/v5.0.0".into(),
+    ]);
+    let bad = run(with_claims).expect_code(1);
+    assert!(
+        bad.stdout.contains(
+            r#"certificate claim githubWorkflowRef "refs/heads/main" does not match "refs/tags/v5.0.0""#
+        ),
+        "{}",
+        bad.stdout
+    );
+
     let other = NPM_WORKFLOW.replace("release.yml", "ci.yml");
     let bad = run(args(&tarball, &other, GITHUB)).expect_code(1);
     assert!(
@@ -289,6 +312,116 @@ fn keyless_image_signature_verifies_on_a_registry_by_identity_and_policy() {
         1261105807
     );
     assert_eq!(json["accepted"][0]["signedAt"]["trusted"], true);
+}
+
+/// Fulcio's claims as conditions on the real kubewarden-controller v1.34.0 release certificate
+/// (trigger `push`, ref `refs/tags/v1.34.0`, repository `kubewarden/kubewarden-controller`, as
+/// `openssl x509 -text` shows them): matching claims admit and a differing one denies, naming
+/// the claim, through cosign's flags and through a policy's `extensions`.
+#[test]
+fn keyless_fulcio_claims_admit_or_deny_by_flags_and_policy() {
+    let registry = Registry::start(Options::plain());
+    let image = attach_real_bundle(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let verify = |claims: &[&str]| {
+        let mut args = vec![
+            "verify",
+            &image,
+            "--certificate-identity",
+            KUBEWARDEN_WORKFLOW,
+            "--certificate-oidc-issuer",
+            GITHUB,
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(claims);
+        signet(dir.path(), &args, None)
+    };
+
+    let ok = verify(&[
+        "--certificate-github-workflow-trigger",
+        "push",
+        "--certificate-github-workflow-repository",
+        "kubewarden/kubewarden-controller",
+        "--certificate-github-workflow-ref",
+        "refs/tags/v1.34.0",
+        "--certificate-extension",
+        "sourceRepositoryRef=refs/tags/v1.34.0",
+        "--certificate-extension",
+        "1.3.6.1.4.1.57264.1.11=github-hosted",
+    ])
+    .expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&ok.stdout).unwrap();
+    assert_eq!(json["allowed"], true, "{json}");
+
+    let denied = verify(&["--certificate-github-workflow-trigger", "pull_request"]).expect_code(1);
+    let json: serde_json::Value = serde_json::from_str(&denied.stdout).unwrap();
+    assert_eq!(json["allowed"], false);
+    assert!(
+        json["reasons"].to_string().contains(
+            r#"certificate claim githubWorkflowTrigger \"push\" does not match \"pull_request\""#
+        ),
+        "{json}"
+    );
+    // A claim the certificate does not carry denies too.
+    let denied = verify(&["--certificate-extension", "1.3.6.1.4.1.57264.1.99=x"]).expect_code(1);
+    assert!(
+        denied
+            .stdout
+            .contains("certificate has no 1.3.6.1.4.1.57264.1.99 claim"),
+        "{}",
+        denied.stdout
+    );
+    // A misspelt claim name is a usage error, not a certificate that never matches.
+    let typo =
+        verify(&["--certificate-extension", "sourceRepoRef=refs/tags/v1.34.0"]).expect_code(2);
+    assert!(
+        typo.stderr
+            .contains("unknown Fulcio claim \"sourceRepoRef\""),
+        "{}",
+        typo.stderr
+    );
+
+    // The same through a policy attestor's `extensions`.
+    let policy = |trigger: &str| {
+        format!(
+            "registryAllowlist: ['{host}/**']\n\
+             defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  \
+             enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n  requireAttestationsBy: [release]\n\
+             attestors:\n  - name: release\n    keyless:\n      identities:\n        \
+             - issuer: {GITHUB}\n          \
+             subjectRegExp: ^https://github\\.com/kubewarden/.*$\n          extensions:\n            \
+             githubWorkflowTrigger: {trigger}\n            \
+             sourceRepositoryRef: {{regExp: ^refs/tags/v.*$}}\n",
+            host = registry.host()
+        )
+    };
+    std::fs::write(dir.path().join("push.yaml"), policy("push")).unwrap();
+    std::fs::write(dir.path().join("pr.yaml"), policy("pull_request")).unwrap();
+    let check = signet(dir.path(), &["policy", "check", "push.yaml"], None).expect_code(0);
+    assert!(
+        check
+            .stdout
+            .contains(r#"githubWorkflowTrigger "push" sourceRepositoryRef /^refs/tags/v.*$/"#),
+        "{}",
+        check.stdout
+    );
+    let ok = signet(
+        dir.path(),
+        &["verify", &image, "--policy", "push.yaml"],
+        None,
+    )
+    .expect_code(0);
+    assert!(ok.stdout.starts_with("ALLOWED"), "{}", ok.stdout);
+    let denied =
+        signet(dir.path(), &["verify", &image, "--policy", "pr.yaml"], None).expect_code(1);
+    assert!(
+        denied.stdout.contains(
+            r#"certificate claim githubWorkflowTrigger "push" does not match "pull_request""#
+        ),
+        "{}",
+        denied.stdout
+    );
 }
 
 /// A policy with an unanchored identity regexp, a missing issuer and an unreadable trusted
