@@ -311,3 +311,32 @@ pub(crate) struct ErrorPage {
     pub(crate) status: u16,
     pub(crate) message: String,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_policy_page_lists_the_fulcio_claims_an_identity_requires() {
+        let yaml = "defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  \
+                    enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n  \
+                    requireAttestationsBy: [release]\nattestors:\n  - name: release\n    \
+                    keyless:\n      identities:\n        \
+                    - issuer: https://token.actions.githubusercontent.com\n          \
+                    subjectRegExp: ^https://github\\.com/shop/.*$\n          extensions:\n            \
+                    githubWorkflowTrigger: push\n            \
+                    sourceRepositoryRef: {regExp: ^refs/tags/v.*$}\n";
+        let policy = signet_policy::parse(yaml, Path::new("policy.yaml"), Path::new(".")).unwrap();
+        let page = PolicyPage::of(&policy, 1, None);
+        assert_eq!(
+            page.attestors[0].key_ids,
+            ["keyless subject /^https://github\\.com/shop/.*$/ issuer \
+              \"https://token.actions.githubusercontent.com\" githubWorkflowTrigger \"push\" \
+              sourceRepositoryRef /^refs/tags/v.*$/"]
+        );
+    }
+}
