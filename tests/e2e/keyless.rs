@@ -780,7 +780,6 @@ fn the_daemon_admits_by_keyless_identity_over_https() {
 fn the_daemon_admits_the_allowed_workflow_and_denies_another_under_a_private_root() {
     use crate::serve::{Daemon, fixture, response, with_images};
     use crate::tsa::TestTsa;
-    use signet_core::certified::certificates_from_pem;
     use signet_core::keyless::test_pki::{LeafSpec, TestFulcio};
 
     const RELEASE: &str =
@@ -839,9 +838,7 @@ fn the_daemon_admits_the_allowed_workflow_and_denies_another_under_a_private_roo
     sign(&proposed, "pr", &tsa);
     sign(&rogue, "release", &rogue_tsa);
 
-    let tsa_chain =
-        certificates_from_pem(&std::fs::read(tsa.chain_path()).unwrap(), "TSA chain").unwrap();
-    let root = fulcio.trusted_root_json("2025-01-01T00:00:00Z", None, &[tsa_chain]);
+    let root = fulcio.trusted_root_json("2025-01-01T00:00:00Z", None, &[tsa.chain_der()]);
     std::fs::write(path("trusted_root.json"), root.to_string()).unwrap();
     let policy = path("policy.yaml");
     std::fs::write(

@@ -9,11 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -22,7 +18,7 @@ use rcgen::KeyPair as RcKey;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use super::test_pki::{LeafSpec, TestFulcio};
+use super::test_pki::{LeafSpec, OpensslTsa, TestFulcio};
 use super::{
     IdentityMatcher, KeylessError, KeylessTrust, LegacyCertificate, StringMatch, TrustedRoot,
     verify_legacy_attestation, verify_legacy_signature,
@@ -45,192 +41,9 @@ fn image() -> Digest {
     IMAGE.parse().unwrap()
 }
 
-// ---------------------------------------------------------------------------------------------
-// An OpenSSL TSA
-
-fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = match Command::new("openssl").args(args).current_dir(dir).output() {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "the `openssl` command is missing: these tests make their timestamp authority and \
-             tokens with it. Install it (`apt-get install openssl`; scripts/setup-tests.sh does)."
-        ),
-        Err(e) => panic!("cannot run openssl: {e}"),
-    };
-    assert!(
-        out.status.success(),
-        "openssl {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-const OPENSSL_CONFIG: &str = "\
-[req]
-distinguished_name = dn
-[dn]
-[v3_ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[v3_tsa]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = critical, timeStamping
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[tsa]
-default_tsa = tsa_config
-[tsa_config]
-serial = ./tsa-serial
-crypto_device = builtin
-signer_cert = ./tsa.pem
-certs = ./root.pem
-signer_key = ./tsa.key
-signer_digest = sha256
-default_policy = 1.3.6.1.4.1.55738.1
-digests = sha256
-accuracy = secs:1
-ordering = yes
-tsa_name = yes
-ess_cert_id_chain = no
-ess_cert_id_alg = sha256
-";
-
-/// A TSA (an EC P-256 leaf with the timestamping usage under its own root) in its own
-/// directory.
-struct Tsa {
-    dir: PathBuf,
-}
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-impl Tsa {
-    fn new(base: &Path, name: &str) -> Tsa {
-        let dir = base.join(name.replace(' ', "-"));
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join("openssl.cnf"), OPENSSL_CONFIG).unwrap();
-        fs::write(dir.join("tsa-serial"), "01\n").unwrap();
-        let ec = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
-        for key in ["root.key", "tsa.key"] {
-            let mut args = vec!["genpkey"];
-            args.extend_from_slice(&ec);
-            args.extend_from_slice(&["-out", key]);
-            openssl(&dir, &args);
-        }
-        let root_subject = format!("/CN={name} Root");
-        openssl(
-            &dir,
-            &[
-                "req",
-                "-x509",
-                "-new",
-                "-key",
-                "root.key",
-                "-subj",
-                &root_subject,
-                "-days",
-                "3650",
-                "-sha256",
-                "-config",
-                "openssl.cnf",
-                "-extensions",
-                "v3_ca",
-                "-out",
-                "root.pem",
-            ],
-        );
-        let subject = format!("/CN={name}");
-        openssl(
-            &dir,
-            &[
-                "req",
-                "-new",
-                "-key",
-                "tsa.key",
-                "-subj",
-                &subject,
-                "-config",
-                "openssl.cnf",
-                "-out",
-                "tsa.csr",
-            ],
-        );
-        openssl(
-            &dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "tsa.csr",
-                "-CA",
-                "root.pem",
-                "-CAkey",
-                "root.key",
-                "-CAcreateserial",
-                "-days",
-                "365",
-                "-sha256",
-                "-extfile",
-                "openssl.cnf",
-                "-extensions",
-                "v3_tsa",
-                "-out",
-                "tsa.pem",
-            ],
-        );
-        Tsa { dir }
-    }
-
-    /// The chain as DER, leaf first.
-    fn chain_der(&self) -> Vec<Vec<u8>> {
-        ["tsa.pem", "root.pem"]
-            .iter()
-            .map(|f| {
-                let pem = fs::read_to_string(self.dir.join(f)).unwrap();
-                let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-                B64.decode(body).unwrap()
-            })
-            .collect()
-    }
-
-    /// cosign's annotation value for a timestamp response over `data`.
-    fn annotation_over(&self, data: &[u8]) -> String {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let (input, query, reply) = (
-            format!("data-{n}.bin"),
-            format!("query-{n}.tsq"),
-            format!("reply-{n}.tsr"),
-        );
-        fs::write(self.dir.join(&input), data).unwrap();
-        openssl(
-            &self.dir,
-            &[
-                "ts", "-query", "-data", &input, "-sha256", "-cert", "-out", &query,
-            ],
-        );
-        {
-            // `openssl ts -reply` rewrites its serial file: one at a time.
-            static ONE: Mutex<()> = Mutex::new(());
-            let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
-            openssl(
-                &self.dir,
-                &[
-                    "ts",
-                    "-reply",
-                    "-config",
-                    "openssl.cnf",
-                    "-queryfile",
-                    &query,
-                    "-out",
-                    &reply,
-                ],
-            );
-        }
-        let response = fs::read(self.dir.join(reply)).unwrap();
-        json!({"SignedRFC3161Timestamp": B64.encode(response)}).to_string()
-    }
+/// cosign's annotation value for `tsa`'s timestamp over `data`.
+fn annotation_over(tsa: &OpensslTsa, data: &[u8]) -> String {
+    json!({"SignedRFC3161Timestamp": B64.encode(tsa.reply_over(data))}).to_string()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -241,9 +54,9 @@ struct Sigstore {
     _dir: tempfile::TempDir,
     fulcio: TestFulcio,
     rekor: KeyPair,
-    tsa: Tsa,
+    tsa: OpensslTsa,
     /// A TSA no trusted root here names.
-    other_tsa: Tsa,
+    other_tsa: OpensslTsa,
     /// When the leaves are issued (a minute ago: the TSA stamps the current time); the Rekor
     /// entries are integrated 30 s later.
     issued: SystemTime,
@@ -254,8 +67,8 @@ fn sigstore() -> &'static Sigstore {
     static SIGSTORE: OnceLock<Sigstore> = OnceLock::new();
     SIGSTORE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let tsa = Tsa::new(dir.path(), "Legacy Test TSA");
-        let other_tsa = Tsa::new(dir.path(), "Other TSA");
+        let tsa = OpensslTsa::new(dir.path(), "Legacy Test TSA");
+        let other_tsa = OpensslTsa::new(dir.path(), "Other TSA");
         let fulcio = TestFulcio::new();
         let rekor = KeyPair::from_p256_scalar(&[9u8; 32]).unwrap();
         let mut root_json =
@@ -548,7 +361,7 @@ fn legacy_sig_with_an_rfc3161_timestamp_and_no_rekor_bundle_verifies_at_the_tsa_
     // cosign stamps a `.sig` layer's raw signature bytes.
     let raw = B64.decode(&signature).unwrap();
     let material = LegacyCertificate {
-        rfc3161_timestamp: Some(s.tsa.annotation_over(&raw)),
+        rfc3161_timestamp: Some(annotation_over(&s.tsa, &raw)),
         ..annotations_of(&leaf)
     };
     let before = SystemTime::now() - Duration::from_secs(5);
@@ -589,7 +402,7 @@ fn legacy_att_with_an_rfc3161_timestamp_over_its_envelope_verifies_at_the_tsa_ti
     let (_, layer) = att_layer(&key);
     // cosign stamps an `.att` layer's payload: the envelope JSON as stored.
     let material = LegacyCertificate {
-        rfc3161_timestamp: Some(s.tsa.annotation_over(&layer)),
+        rfc3161_timestamp: Some(annotation_over(&s.tsa, &layer)),
         ..annotations_of(&leaf)
     };
     let (_, certified) = verify_legacy_attestation(
@@ -613,7 +426,7 @@ fn a_legacy_timestamp_with_a_rekor_bundle_gives_both_times() {
     let (envelope, layer) = att_layer(&key);
     let material = LegacyCertificate {
         rekor_bundle: Some(s.rekor_annotation(&intoto_body(&envelope, &leaf))),
-        rfc3161_timestamp: Some(s.tsa.annotation_over(&layer)),
+        rfc3161_timestamp: Some(annotation_over(&s.tsa, &layer)),
         ..annotations_of(&leaf)
     };
     let (_, certified) = verify_legacy_attestation(
@@ -635,7 +448,7 @@ fn a_legacy_timestamp_from_a_tsa_outside_the_trusted_root_is_rejected() {
     let (payload, signature) = sig_layer(&key);
     let raw = B64.decode(&signature).unwrap();
     let material = LegacyCertificate {
-        rfc3161_timestamp: Some(s.other_tsa.annotation_over(&raw)),
+        rfc3161_timestamp: Some(annotation_over(&s.other_tsa, &raw)),
         ..annotations_of(&leaf)
     };
     let err = verify_legacy_signature(
@@ -662,7 +475,7 @@ fn a_legacy_timestamp_from_a_tsa_outside_the_trusted_root_is_rejected() {
     let (envelope, layer) = att_layer(&key);
     let material = LegacyCertificate {
         rekor_bundle: Some(s.rekor_annotation(&intoto_body(&envelope, &leaf))),
-        rfc3161_timestamp: Some(s.other_tsa.annotation_over(&layer)),
+        rfc3161_timestamp: Some(annotation_over(&s.other_tsa, &layer)),
         ..annotations_of(&leaf)
     };
     let err = verify_legacy_attestation(
@@ -683,7 +496,7 @@ fn a_legacy_timestamp_over_other_bytes_is_rejected() {
     // A `.sig` timestamp over the payload rather than the signature.
     let (payload, signature) = sig_layer(&key);
     let material = LegacyCertificate {
-        rfc3161_timestamp: Some(s.tsa.annotation_over(&payload)),
+        rfc3161_timestamp: Some(annotation_over(&s.tsa, &payload)),
         ..annotations_of(&leaf)
     };
     let err = verify_legacy_signature(
@@ -702,7 +515,7 @@ fn a_legacy_timestamp_over_other_bytes_is_rejected() {
     let (envelope, layer) = att_layer(&key);
     let dsse_signature = B64.decode(&envelope.signatures[0].sig).unwrap();
     let material = LegacyCertificate {
-        rfc3161_timestamp: Some(s.tsa.annotation_over(&dsse_signature)),
+        rfc3161_timestamp: Some(annotation_over(&s.tsa, &dsse_signature)),
         ..annotations_of(&leaf)
     };
     let err = verify_legacy_attestation(

@@ -331,3 +331,177 @@ impl TestFulcio {
         })
     }
 }
+
+/// A timestamp authority made with the `openssl` command in a directory of its own: an EC P-256
+/// leaf with the timestamping usage under its own root, answering RFC 3161 queries with
+/// `openssl ts -reply`. Any failure of openssl (or its absence: `scripts/setup-tests.sh`
+/// installs it) fails the test, saying what openssl said.
+pub struct OpensslTsa {
+    dir: std::path::PathBuf,
+}
+
+const OPENSSL_TSA_CONFIG: &str = "\
+[req]
+distinguished_name = dn
+[dn]
+[v3_ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[v3_tsa]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = critical, timeStamping
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[tsa]
+default_tsa = tsa_config
+[tsa_config]
+serial = ./tsa-serial
+crypto_device = builtin
+signer_cert = ./tsa.pem
+certs = ./root.pem
+signer_key = ./tsa.key
+signer_digest = sha256
+default_policy = 1.3.6.1.4.1.55738.1
+digests = sha256, sha384, sha512
+accuracy = secs:1
+ordering = yes
+tsa_name = yes
+ess_cert_id_chain = no
+ess_cert_id_alg = sha256
+";
+
+/// Runs `openssl ARGS` in `dir` and returns its standard output.
+fn openssl(dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let out = match std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => panic!(
+            "cannot run openssl ({e}): the test TSA is made with it (`apt-get install openssl`; \
+             scripts/setup-tests.sh does)"
+        ),
+    };
+    assert!(
+        out.status.success(),
+        "openssl {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+impl OpensslTsa {
+    /// A new TSA named `name` (its certificate's CN; the root's is "`name` Root"), in a new
+    /// directory under `base`.
+    pub fn new(base: &std::path::Path, name: &str) -> OpensslTsa {
+        let dir = base.join(format!("tsa-{}", name.replace([' ', '/'], "-")));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("openssl.cnf"), OPENSSL_TSA_CONFIG).unwrap();
+        std::fs::write(dir.join("tsa-serial"), "01\n").unwrap();
+        for key in ["root.key", "tsa.key"] {
+            openssl(
+                &dir,
+                &[
+                    "genpkey",
+                    "-algorithm",
+                    "EC",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-out",
+                    key,
+                ],
+            );
+        }
+        let (root_subject, subject) = (format!("/CN={name} Root"), format!("/CN={name}"));
+        let config = ["-config", "openssl.cnf"];
+        let mut root = vec!["req", "-x509", "-new", "-key", "root.key", "-subj"];
+        root.extend([root_subject.as_str(), "-days", "3650", "-sha256"]);
+        root.extend(config);
+        root.extend(["-extensions", "v3_ca", "-out", "root.pem"]);
+        openssl(&dir, &root);
+        let mut csr = vec!["req", "-new", "-key", "tsa.key", "-subj", subject.as_str()];
+        csr.extend(config);
+        csr.extend(["-out", "tsa.csr"]);
+        openssl(&dir, &csr);
+        openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "tsa.csr",
+                "-CA",
+                "root.pem",
+                "-CAkey",
+                "root.key",
+                "-CAcreateserial",
+                "-days",
+                "3650",
+                "-sha256",
+                "-extfile",
+                "openssl.cnf",
+                "-extensions",
+                "v3_tsa",
+                "-out",
+                "tsa.pem",
+            ],
+        );
+        OpensslTsa { dir }
+    }
+
+    /// Its chain, PEM: the TSA certificate, then the root.
+    pub fn chain_pem(&self) -> String {
+        ["tsa.pem", "root.pem"]
+            .iter()
+            .map(|f| std::fs::read_to_string(self.dir.join(f)).unwrap())
+            .collect()
+    }
+
+    /// Its chain, DER, leaf first.
+    pub fn chain_der(&self) -> Vec<Vec<u8>> {
+        crate::certified::certificates_from_pem(self.chain_pem().as_bytes(), "the TSA chain")
+            .unwrap()
+    }
+
+    /// Its answer (a DER `TimeStampResp`) to `query` (a DER `TimeStampReq`); `None` when
+    /// openssl refuses the query.
+    pub fn reply_to(&self, query: &[u8]) -> Option<Vec<u8>> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        // `openssl ts -reply` rewrites the serial file: one reply at a time.
+        static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let (q, r) = (format!("query-{n}.tsq"), format!("reply-{n}.tsr"));
+        std::fs::write(self.dir.join(&q), query).unwrap();
+        let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        let answered = std::process::Command::new("openssl")
+            .args(["ts", "-reply", "-config", "openssl.cnf", "-queryfile"])
+            .args([&q, "-out", &r])
+            .current_dir(&self.dir)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        answered.then(|| std::fs::read(self.dir.join(r)).unwrap())
+    }
+
+    /// Its answer to a SHA-256 query over `data` that asks for its certificate.
+    pub fn reply_over(&self, data: &[u8]) -> Vec<u8> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let (input, query) = (format!("data-{n}.bin"), format!("data-{n}.tsq"));
+        std::fs::write(self.dir.join(&input), data).unwrap();
+        openssl(
+            &self.dir,
+            &[
+                "ts", "-query", "-data", &input, "-sha256", "-cert", "-out", &query,
+            ],
+        );
+        let query = std::fs::read(self.dir.join(query)).unwrap();
+        self.reply_to(&query)
+            .expect("openssl answers its own query")
+    }
+}
