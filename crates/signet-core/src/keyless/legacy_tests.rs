@@ -102,6 +102,50 @@ fn sigstore() -> &'static Sigstore {
 }
 
 impl Sigstore {
+    /// A legacy `.att` layer verified against this Sigstore for [`SUBJECT`] and [`IMAGE`], now.
+    fn attestation(
+        &self,
+        layer: &[u8],
+        material: &LegacyCertificate,
+    ) -> Result<
+        (
+            crate::verified::Verified<Statement>,
+            super::CertifiedSignature,
+        ),
+        KeylessError,
+    > {
+        verify_legacy_attestation(
+            layer,
+            material,
+            &self.trust(SUBJECT),
+            &image(),
+            SystemTime::now(),
+        )
+    }
+
+    /// A legacy `.sig` layer verified against this Sigstore for [`SUBJECT`] and [`IMAGE`], now.
+    fn signature(
+        &self,
+        payload: &[u8],
+        signature: &str,
+        material: &LegacyCertificate,
+    ) -> Result<
+        (
+            crate::verified::Verified<SimpleSigning>,
+            super::CertifiedSignature,
+        ),
+        KeylessError,
+    > {
+        verify_legacy_signature(
+            payload,
+            signature,
+            material,
+            &self.trust(SUBJECT),
+            &image(),
+            SystemTime::now(),
+        )
+    }
+
     fn trust(&self, subject: &str) -> KeylessTrust {
         KeylessTrust::keyless(
             &self.trusted_root,
@@ -242,14 +286,7 @@ fn legacy_att_with_a_certificate_verifies_by_its_rekor_set_and_identity() {
         rekor_bundle: Some(s.rekor_annotation(&intoto_body(&envelope, &leaf))),
         ..annotations_of(&leaf)
     };
-    let (statement, certified) = verify_legacy_attestation(
-        &layer,
-        &material,
-        &s.trust(SUBJECT),
-        &image(),
-        SystemTime::now(),
-    )
-    .unwrap();
+    let (statement, certified) = s.attestation(&layer, &material).unwrap();
     assert_eq!(
         statement.value().predicate_type,
         "https://slsa.dev/provenance/v1"
@@ -266,14 +303,9 @@ fn legacy_att_with_a_certificate_verifies_by_its_rekor_set_and_identity() {
     );
 
     // Without its Rekor bundle (and no timestamp), a Fulcio certificate has no trusted time.
-    let err = verify_legacy_attestation(
-        &layer,
-        &material_without_times(&material),
-        &s.trust(SUBJECT),
-        &image(),
-        SystemTime::now(),
-    )
-    .unwrap_err();
+    let err = s
+        .attestation(&layer, &material_without_times(&material))
+        .unwrap_err();
     assert_eq!(err, KeylessError::NoTrustedTime);
 }
 
@@ -317,14 +349,7 @@ fn legacy_att_whose_rekor_body_is_for_another_envelope_is_rejected() {
         rekor_bundle: Some(s.rekor_annotation(&intoto_body(&other, &leaf))),
         ..annotations_of(&leaf)
     };
-    let err = verify_legacy_attestation(
-        &layer,
-        &material,
-        &s.trust(SUBJECT),
-        &image(),
-        SystemTime::now(),
-    )
-    .unwrap_err();
+    let err = s.attestation(&layer, &material).unwrap_err();
     assert!(matches!(err, KeylessError::LogEntry { .. }), "{err}");
     assert!(err.to_string().contains("another"), "{err}");
 }
@@ -365,15 +390,7 @@ fn legacy_sig_with_an_rfc3161_timestamp_and_no_rekor_bundle_verifies_at_the_tsa_
         ..annotations_of(&leaf)
     };
     let before = SystemTime::now() - Duration::from_secs(5);
-    let (verified, certified) = verify_legacy_signature(
-        &payload,
-        &signature,
-        &material,
-        &s.trust(SUBJECT),
-        &image(),
-        SystemTime::now(),
-    )
-    .unwrap();
+    let (verified, certified) = s.signature(&payload, &signature, &material).unwrap();
     assert_eq!(verified.value().manifest_digest, image());
     assert!(certified.log_entries().is_empty());
     assert_eq!(
@@ -383,15 +400,9 @@ fn legacy_sig_with_an_rfc3161_timestamp_and_no_rekor_bundle_verifies_at_the_tsa_
     assert!(certified.times()[0].at >= before);
 
     // The same layer without the timestamp has no trusted time.
-    let err = verify_legacy_signature(
-        &payload,
-        &signature,
-        &material_without_times(&material),
-        &s.trust(SUBJECT),
-        &image(),
-        SystemTime::now(),
-    )
-    .unwrap_err();
+    let err = s
+        .signature(&payload, &signature, &material_without_times(&material))
+        .unwrap_err();
     assert_eq!(err, KeylessError::NoTrustedTime);
 }
 
@@ -405,14 +416,7 @@ fn legacy_att_with_an_rfc3161_timestamp_over_its_envelope_verifies_at_the_tsa_ti
         rfc3161_timestamp: Some(annotation_over(&s.tsa, &layer)),
         ..annotations_of(&leaf)
     };
-    let (_, certified) = verify_legacy_attestation(
-        &layer,
-        &material,
-        &s.trust(SUBJECT),
-        &image(),
-        SystemTime::now(),
-    )
-    .unwrap();
+    let (_, certified) = s.attestation(&layer, &material).unwrap();
     assert_eq!(
         times_by_timestamp(certified.times()),
         vec![TSA_NAME.to_string()]
@@ -429,14 +433,7 @@ fn a_legacy_timestamp_with_a_rekor_bundle_gives_both_times() {
         rfc3161_timestamp: Some(annotation_over(&s.tsa, &layer)),
         ..annotations_of(&leaf)
     };
-    let (_, certified) = verify_legacy_attestation(
-        &layer,
-        &material,
-        &s.trust(SUBJECT),
-        &image(),
-        SystemTime::now(),
-    )
-    .unwrap();
+    let (_, certified) = s.attestation(&layer, &material).unwrap();
     assert_eq!(certified.times().len(), 2);
     assert_eq!(certified.log_entries().len(), 1);
 }
@@ -451,15 +448,7 @@ fn a_legacy_timestamp_from_a_tsa_outside_the_trusted_root_is_rejected() {
         rfc3161_timestamp: Some(annotation_over(&s.other_tsa, &raw)),
         ..annotations_of(&leaf)
     };
-    let err = verify_legacy_signature(
-        &payload,
-        &signature,
-        &material,
-        &s.trust(SUBJECT),
-        &image(),
-        SystemTime::now(),
-    )
-    .unwrap_err();
+    let err = s.signature(&payload, &signature, &material).unwrap_err();
     assert!(matches!(err, KeylessError::LegacyTimestamp { .. }), "{err}");
     let text = err.to_string();
     assert!(
@@ -478,14 +467,7 @@ fn a_legacy_timestamp_from_a_tsa_outside_the_trusted_root_is_rejected() {
         rfc3161_timestamp: Some(annotation_over(&s.other_tsa, &layer)),
         ..annotations_of(&leaf)
     };
-    let err = verify_legacy_attestation(
-        &layer,
-        &material,
-        &s.trust(SUBJECT),
-        &image(),
-        SystemTime::now(),
-    )
-    .unwrap_err();
+    let err = s.attestation(&layer, &material).unwrap_err();
     assert!(matches!(err, KeylessError::LegacyTimestamp { .. }), "{err}");
 }
 
@@ -499,15 +481,7 @@ fn a_legacy_timestamp_over_other_bytes_is_rejected() {
         rfc3161_timestamp: Some(annotation_over(&s.tsa, &payload)),
         ..annotations_of(&leaf)
     };
-    let err = verify_legacy_signature(
-        &payload,
-        &signature,
-        &material,
-        &s.trust(SUBJECT),
-        &image(),
-        SystemTime::now(),
-    )
-    .unwrap_err();
+    let err = s.signature(&payload, &signature, &material).unwrap_err();
     assert!(matches!(err, KeylessError::LegacyTimestamp { .. }), "{err}");
     assert!(err.to_string().contains("message imprint"), "{err}");
 
@@ -518,14 +492,7 @@ fn a_legacy_timestamp_over_other_bytes_is_rejected() {
         rfc3161_timestamp: Some(annotation_over(&s.tsa, &dsse_signature)),
         ..annotations_of(&leaf)
     };
-    let err = verify_legacy_attestation(
-        &layer,
-        &material,
-        &s.trust(SUBJECT),
-        &image(),
-        SystemTime::now(),
-    )
-    .unwrap_err();
+    let err = s.attestation(&layer, &material).unwrap_err();
     assert!(matches!(err, KeylessError::LegacyTimestamp { .. }), "{err}");
     assert!(err.to_string().contains("message imprint"), "{err}");
 }
@@ -544,14 +511,7 @@ fn a_malformed_legacy_timestamp_annotation_is_rejected() {
             rfc3161_timestamp: Some(bad.to_string()),
             ..annotations_of(&leaf)
         };
-        let err = verify_legacy_attestation(
-            &layer,
-            &material,
-            &s.trust(SUBJECT),
-            &image(),
-            SystemTime::now(),
-        )
-        .unwrap_err();
+        let err = s.attestation(&layer, &material).unwrap_err();
         assert!(
             matches!(err, KeylessError::LegacyTimestamp { .. }),
             "{bad}: {err}"
