@@ -430,3 +430,72 @@ fn a_flipped_byte_in_a_real_sct_signature_is_refused() {
         }
     );
 }
+
+/// A message-signature bundle (what `cosign sign-blob --bundle` writes) from the private Fulcio,
+/// its signing time from the OpenSSL TSA: `verify_blob` accepts it for its file under the
+/// right identity only.
+#[test]
+fn a_message_signature_bundle_verifies_for_its_file_by_its_timestamp() {
+    use super::test_pki::OpensslTsa;
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let tsa = OpensslTsa::new(dir.path(), "Blob TSA");
+    let fulcio = TestFulcio::new();
+    let json = fulcio.trusted_root_json("2025-01-01T00:00:00Z", None, &[tsa.chain_der()]);
+    let root = TrustedRoot::from_json(json.to_string().as_bytes()).unwrap();
+    let key = RcKey::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let now = SystemTime::now();
+    let leaf = fulcio.leaf(
+        &key,
+        &LeafSpec::github(SUBJECT, now - Duration::from_secs(60)),
+    );
+    let signer = KeyPair::from_pkcs8_pem(&key.serialize_pem()).unwrap();
+    let file = b"release tarball";
+    let signature = signer.sign(file);
+    let b64 = |bytes: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    let bundle = crate::bundle::Bundle::parse(
+        serde_json::json!({
+            "mediaType": crate::bundle::BUNDLE_V03_MEDIA_TYPE,
+            "verificationMaterial": {
+                "certificate": {"rawBytes": b64(&leaf)},
+                "timestampVerificationData": {
+                    "rfc3161Timestamps": [{"signedTimestamp": b64(&tsa.reply_over(&signature))}],
+                },
+            },
+            "messageSignature": {
+                "messageDigest": {
+                    "algorithm": "SHA2_256",
+                    "digest": b64(&sha2::Sha256::digest(file)),
+                },
+                "signature": b64(&signature),
+            },
+        })
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let trust = |subject: &str| {
+        KeylessTrust::keyless(
+            &root,
+            vec![IdentityMatcher::new(
+                StringMatch::exact(subject),
+                StringMatch::exact(OIDC_ISSUER),
+            )],
+        )
+    };
+    let (signed, proof) = verify_blob(&bundle, &trust(SUBJECT), file, now).unwrap();
+    assert!(matches!(signed, BlobSigned::Message));
+    assert_eq!(proof.certificate().identity().subject, SUBJECT);
+    assert!(proof.times().iter().any(|t| matches!(
+        &t.source,
+        crate::signed_time::TimeSource::Timestamp { authority } if authority == "tsa-0"
+    )));
+    let err = verify_blob(&bundle, &trust(SUBJECT), b"another tarball", now).unwrap_err();
+    assert!(err.to_string().contains("not the file's"), "{err}");
+    let other = "https://github.com/acme/app/.github/workflows/pr.yml@refs/pull/1/merge";
+    let err = verify_blob(&bundle, &trust(other), file, now).unwrap_err();
+    assert!(err.to_string().contains(SUBJECT), "{err}");
+}
