@@ -19,7 +19,7 @@ use signet_core::evidence::{Format, Location, Rejected, Rejection};
 use signet_core::intoto::{self, Statement};
 use signet_core::keyless::{self, CertifiedSignature, KeylessTrust};
 use signet_core::keys::{KeyId, PublicKey};
-use signet_core::signed_time::{self, SignedTime, SignedTimes, TimeSource};
+use signet_core::signed_time::{self, SignedTime, SignedTimes};
 use signet_core::simplesigning::{self, SimpleSigning};
 use signet_core::timestamp::{TimestampAuthority, verify_timestamp};
 
@@ -511,12 +511,7 @@ fn trusted_times(bundle: &Bundle, authorities: &[TimestampAuthority]) -> Vec<Sig
     tokens
         .iter()
         .filter_map(|token| verify_timestamp(token, &signature, authorities).ok())
-        .map(|verified| SignedTime {
-            at: verified.time(),
-            source: TimeSource::Timestamp {
-                authority: verified.authority().to_string(),
-            },
-        })
+        .map(|verified| verified.signed_time())
         .collect()
 }
 

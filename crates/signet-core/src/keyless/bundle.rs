@@ -15,7 +15,7 @@ use crate::digest::{Algorithm, Digest};
 use crate::dsse::Envelope;
 use crate::intoto::{self, Statement};
 use crate::keys::PublicKey;
-use crate::signed_time::{SignedTime, TimeSource};
+use crate::signed_time::SignedTime;
 use crate::timestamp::{TimestampAuthority, verify_timestamp};
 use crate::tlog::{EntryExpectation, ExpectedSigner, LogEntry, TransparencyLog, verify_entry};
 use crate::verified::Verified;
@@ -321,12 +321,7 @@ fn check_material(
                         index,
                         reason: e.to_string(),
                     })?;
-                stamped.push(SignedTime {
-                    at: verified.time(),
-                    source: TimeSource::Timestamp {
-                        authority: verified.authority().to_string(),
-                    },
-                });
+                stamped.push(verified.signed_time());
             }
         }
     }
@@ -586,12 +581,7 @@ fn legacy_times(
         let token = crate::timestamp::token_from_cosign_annotation(json).map_err(reason)?;
         let verified =
             verify_timestamp(&token, stamped, &trust.timestamp_authorities).map_err(reason)?;
-        times.push(SignedTime {
-            at: verified.time(),
-            source: TimeSource::Timestamp {
-                authority: verified.authority().to_string(),
-            },
-        });
+        times.push(verified.signed_time());
     }
     Ok(LegacyTimes { times, log_entries })
 }

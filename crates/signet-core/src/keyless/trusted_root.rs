@@ -10,11 +10,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use der::Decode as _;
 use serde::Deserialize;
-
-use crate::timestamp::authority::{CertChainJson, SubjectJson, ValidForJson};
 use x509_cert::Certificate;
 
 use crate::keys::PublicKey;
+use crate::timestamp::authority::{CertChainJson, SubjectJson, ValidForJson};
 use crate::timestamp::{TimestampAuthority, ValidFor};
 use crate::tlog::TransparencyLog;
 

@@ -429,6 +429,16 @@ impl VerifiedTimestamp {
         &self.authority
     }
 
+    /// The trusted signing time it proves: `genTime`, by this authority.
+    pub fn signed_time(&self) -> crate::signed_time::SignedTime {
+        crate::signed_time::SignedTime {
+            at: self.time,
+            source: crate::signed_time::TimeSource::Timestamp {
+                authority: self.authority.clone(),
+            },
+        }
+    }
+
     /// The authority's URI, when known.
     pub fn authority_uri(&self) -> Option<&str> {
         self.authority_uri.as_deref()
