@@ -395,37 +395,47 @@ fn check_certified(
     if keyless.is_empty() {
         return Err(BundleError::CertificateBased.into());
     }
+    let (verified, certified) = first_trust_accepting(keyless, |trust| {
+        keyless::verify_statement(bundle, trust, digest, SystemTime::now())
+    })?;
+    let accepted = Accepted::statement_proof(location, digest, verified)?;
+    Ok(with_certificate(accepted, certified))
+}
+
+/// The proof of the first of the attestor's certificate trusts under which `verify` accepts
+/// the evidence; when none does, why (with one trust its own typed reason, with several each
+/// said).
+fn first_trust_accepting<T>(
+    keyless: &[KeylessTrust],
+    verify: impl Fn(&KeylessTrust) -> Result<(T, CertifiedSignature), keyless::KeylessError>,
+) -> Result<(T, CertifiedSignature), Rejection> {
     let mut reasons = Vec::new();
     for trust in keyless {
-        match keyless::verify_statement(bundle, trust, digest, SystemTime::now()) {
-            Ok((verified, certified)) => {
-                let mut accepted = Accepted::statement_proof(location, digest, verified)?;
-                accepted
-                    .times
-                    .times
-                    .extend(certified.times().iter().cloned());
-                accepted.certified = Some(Box::new(certified));
-                return Ok(accepted);
-            }
+        match verify(trust) {
+            Ok(proof) => return Ok(proof),
             Err(e) => reasons.push(Rejection::from(e)),
         }
     }
-    Err(none_accepted(reasons))
-}
-
-/// Why no certificate trust of the attestor accepted the evidence: with one trust its own typed
-/// reason, with several each said.
-fn none_accepted(mut reasons: Vec<Rejection>) -> Rejection {
     if reasons.len() == 1 {
-        return reasons.remove(0);
+        return Err(reasons.remove(0));
     }
-    Rejection::Certificate {
+    Err(Rejection::Certificate {
         reason: reasons
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("; "),
-    }
+    })
+}
+
+/// `accepted`, made by `certified`'s certificate: its trusted times count too.
+fn with_certificate(mut accepted: Accepted, certified: CertifiedSignature) -> Accepted {
+    accepted
+        .times
+        .times
+        .extend(certified.times().iter().cloned());
+    accepted.certified = Some(Box::new(certified));
+    accepted
 }
 
 /// A legacy `.sig` layer signed with a certificate, against each certificate trust of the
@@ -438,31 +448,25 @@ fn check_legacy_certified(
     keyless: &[KeylessTrust],
     digest: &Digest,
 ) -> Result<Accepted, Rejection> {
-    let mut reasons = Vec::new();
-    for trust in keyless {
-        match keyless::verify_legacy_signature(
+    let (verified, certified) = first_trust_accepting(keyless, |trust| {
+        keyless::verify_legacy_signature(
             payload,
             signature,
             material,
             trust,
             digest,
             SystemTime::now(),
-        ) {
-            Ok((verified, certified)) => {
-                let mut times = signed_time::simple_signing_times(verified.value());
-                times.times.extend(certified.times().iter().cloned());
-                return Ok(Accepted {
-                    location,
-                    digest: digest.clone(),
-                    proven: Proven::Signature(verified),
-                    times,
-                    certified: Some(Box::new(certified)),
-                });
-            }
-            Err(e) => reasons.push(Rejection::from(e)),
-        }
-    }
-    Err(none_accepted(reasons))
+        )
+    })?;
+    let times = signed_time::simple_signing_times(verified.value());
+    let accepted = Accepted {
+        location,
+        digest: digest.clone(),
+        proven: Proven::Signature(verified),
+        times,
+        certified: None,
+    };
+    Ok(with_certificate(accepted, certified))
 }
 
 /// A legacy `.att` layer signed with a certificate, against each certificate trust of the
@@ -474,28 +478,11 @@ fn check_legacy_attestation_certified(
     keyless: &[KeylessTrust],
     digest: &Digest,
 ) -> Result<Accepted, Rejection> {
-    let mut reasons = Vec::new();
-    for trust in keyless {
-        match keyless::verify_legacy_attestation(
-            envelope,
-            material,
-            trust,
-            digest,
-            SystemTime::now(),
-        ) {
-            Ok((verified, certified)) => {
-                let mut accepted = Accepted::statement_proof(location, digest, verified)?;
-                accepted
-                    .times
-                    .times
-                    .extend(certified.times().iter().cloned());
-                accepted.certified = Some(Box::new(certified));
-                return Ok(accepted);
-            }
-            Err(e) => reasons.push(Rejection::from(e)),
-        }
-    }
-    Err(none_accepted(reasons))
+    let (verified, certified) = first_trust_accepting(keyless, |trust| {
+        keyless::verify_legacy_attestation(envelope, material, trust, digest, SystemTime::now())
+    })?;
+    let accepted = Accepted::statement_proof(location, digest, verified)?;
+    Ok(with_certificate(accepted, certified))
 }
 
 /// The signing times the bundle's RFC 3161 timestamps prove, each verified against
