@@ -187,33 +187,35 @@ impl Checker<'_> {
                 Some(e) => self.claims(e, &item_what),
                 None => Some(Vec::new()),
             };
-            let with_claims = |mut matcher: IdentityMatcher, claims: Vec<(String, StringMatch)>| {
-                matcher.extensions = claims;
-                matcher
-            };
-            match (subject, issuer) {
+            let matcher = match (subject, issuer) {
                 (Some(Some(subject)), Some(Some(issuer))) => {
-                    if let Some(claims) = claims {
-                        out.push(with_claims(IdentityMatcher::new(subject, issuer), claims));
-                    }
+                    Some(IdentityMatcher::new(subject, issuer))
                 }
                 (Some(Some(subject)), Some(None)) if !issuer_required => {
-                    if let Some(claims) = claims {
-                        out.push(with_claims(IdentityMatcher::subject_only(subject), claims));
-                    }
+                    Some(IdentityMatcher::subject_only(subject))
                 }
-                (Some(None), _) => self.error(
-                    f.at,
-                    format!("{item_what} is missing `subject` or `subjectRegExp`"),
-                ),
-                (_, Some(None)) => self.error(
-                    f.at,
-                    format!(
-                        "{item_what} is missing `issuer` or `issuerRegExp`: a keyless identity \
-                         means nothing without the OIDC issuer that vouched for it"
-                    ),
-                ),
-                _ => {}
+                (Some(None), _) => {
+                    self.error(
+                        f.at,
+                        format!("{item_what} is missing `subject` or `subjectRegExp`"),
+                    );
+                    None
+                }
+                (_, Some(None)) => {
+                    self.error(
+                        f.at,
+                        format!(
+                            "{item_what} is missing `issuer` or `issuerRegExp`: a keyless \
+                             identity means nothing without the OIDC issuer that vouched for it"
+                        ),
+                    );
+                    None
+                }
+                _ => None,
+            };
+            if let (Some(mut matcher), Some(claims)) = (matcher, claims) {
+                matcher.extensions = claims;
+                out.push(matcher);
             }
         }
         out
