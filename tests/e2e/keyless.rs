@@ -543,12 +543,12 @@ fn certificate_from_own_ca_signs_and_verifies_with_ca_roots_and_a_certificates_a
     )
     .expect_code(0);
 
-    let verify = |roots: &str, identity: &str| {
+    let verify = |image: &str, roots: &str, identity: &str| {
         signet(
             dir.path(),
             &[
                 "verify",
-                &image,
+                image,
                 "--ca-roots",
                 roots,
                 "--certificate-identity",
@@ -557,19 +557,19 @@ fn certificate_from_own_ca_signs_and_verifies_with_ca_roots_and_a_certificates_a
             None,
         )
     };
-    let ok = verify("corp-root.pem", "build@corp.example").expect_code(0);
+    let ok = verify(&image, "corp-root.pem", "build@corp.example").expect_code(0);
     assert!(
         ok.stdout.contains("certificate: build@corp.example"),
         "{}",
         ok.stdout
     );
-    let other_ca = verify("other-root.pem", "build@corp.example").expect_code(1);
+    let other_ca = verify(&image, "other-root.pem", "build@corp.example").expect_code(1);
     assert!(
         other_ca.stdout.contains("does not chain"),
         "{}",
         other_ca.stdout
     );
-    let other_id = verify("corp-root.pem", "release@corp.example").expect_code(1);
+    let other_id = verify(&image, "corp-root.pem", "release@corp.example").expect_code(1);
     assert!(
         other_id.stdout.contains("matches no allowed identity"),
         "{}",
@@ -586,18 +586,11 @@ fn certificate_from_own_ca_signs_and_verifies_with_ca_roots_and_a_certificates_a
     };
     std::fs::write(path("corp.yaml"), policy("corp-root.pem")).unwrap();
     std::fs::write(path("other.yaml"), policy("other-root.pem")).unwrap();
-    signet(
-        dir.path(),
-        &["verify", &image, "--policy", "corp.yaml"],
-        None,
-    )
-    .expect_code(0);
-    signet(
-        dir.path(),
-        &["verify", &image, "--policy", "other.yaml"],
-        None,
-    )
-    .expect_code(1);
+    let by_policy = |image: &str, policy: &str| {
+        signet(dir.path(), &["verify", image, "--policy", policy], None)
+    };
+    by_policy(&image, "corp.yaml").expect_code(0);
+    by_policy(&image, "other.yaml").expect_code(1);
 
     // cosign's legacy layout: the certificate and chain in the .sig layer's annotations.
     let (legacy, _) = push_image(&registry, "corp/app", "v2", b"corp app v2");
@@ -618,43 +611,14 @@ fn certificate_from_own_ca_signs_and_verifies_with_ca_roots_and_a_certificates_a
         Some(PASSWORD),
     )
     .expect_code(0);
-    let ok = signet(
-        dir.path(),
-        &[
-            "verify",
-            &legacy,
-            "--ca-roots",
-            "corp-root.pem",
-            "--certificate-identity",
-            "build@corp.example",
-        ],
-        None,
-    )
-    .expect_code(0);
+    let ok = verify(&legacy, "corp-root.pem", "build@corp.example").expect_code(0);
     assert!(
         ok.stdout.contains("certificate: build@corp.example"),
         "{}",
         ok.stdout
     );
-    signet(
-        dir.path(),
-        &["verify", &legacy, "--policy", "corp.yaml"],
-        None,
-    )
-    .expect_code(0);
-    let other_ca = signet(
-        dir.path(),
-        &[
-            "verify",
-            &legacy,
-            "--ca-roots",
-            "other-root.pem",
-            "--certificate-identity",
-            "build@corp.example",
-        ],
-        None,
-    )
-    .expect_code(1);
+    by_policy(&legacy, "corp.yaml").expect_code(0);
+    let other_ca = verify(&legacy, "other-root.pem", "build@corp.example").expect_code(1);
     assert!(
         other_ca.stdout.contains("does not chain"),
         "{}",
@@ -694,18 +658,8 @@ fn certificate_from_own_ca_signs_and_verifies_with_ca_roots_and_a_certificates_a
         Some(PASSWORD),
     )
     .expect_code(0);
-    signet(
-        dir.path(),
-        &["verify", &attested, "--policy", "corp.yaml"],
-        None,
-    )
-    .expect_code(0);
-    let other_ca = signet(
-        dir.path(),
-        &["verify", &attested, "--policy", "other.yaml"],
-        None,
-    )
-    .expect_code(1);
+    by_policy(&attested, "corp.yaml").expect_code(0);
+    let other_ca = by_policy(&attested, "other.yaml").expect_code(1);
     assert!(
         other_ca.stdout.contains("does not chain"),
         "{}",
