@@ -196,14 +196,7 @@ impl Sigstore {
 }
 
 fn pem_of(der: &[u8]) -> String {
-    let b64 = B64.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap());
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
+    crate::certified::to_pem(der).unwrap()
 }
 
 /// The material of a layer signed with `leaf`: certificate and chain annotations.
